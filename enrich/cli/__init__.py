@@ -1,0 +1,1 @@
+from enrich.cli.main import main

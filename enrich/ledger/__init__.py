@@ -1,0 +1,27 @@
+"""The SQLite job ledger: schema, state machine and queries."""
+
+from enrich.ledger.ledger import (
+    KINDS,
+    Attempt,
+    DraftRecord,
+    EnqueueCounts,
+    EnqueueItem,
+    Job,
+    Ledger,
+    LeaseLost,
+)
+from enrich.ledger.states import JobStatus, check_transition, sources_of
+
+__all__ = [
+    "KINDS",
+    "Attempt",
+    "DraftRecord",
+    "EnqueueCounts",
+    "EnqueueItem",
+    "Job",
+    "JobStatus",
+    "LeaseLost",
+    "Ledger",
+    "check_transition",
+    "sources_of",
+]

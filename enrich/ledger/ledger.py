@@ -1,0 +1,649 @@
+"""The job ledger: one SQLite file that is the truth about every record.
+
+Why it looks like this:
+- WAL mode and short ``BEGIN IMMEDIATE`` transactions let several worker processes and a
+  reviewer share one file; ``busy_timeout`` plus a retry loop keep "database is locked"
+  from ever reaching a caller.
+- A claim is one transaction that first returns expired leases to ``pending`` (recording
+  the lost attempt) and then leases up to N due jobs with ``UPDATE … RETURNING``, so no two
+  workers ever hold the same job and a worker killed with SIGKILL loses nothing.
+- Completing a job checks the lease owner, so a worker whose lease expired cannot write a
+  second draft for a job someone else has taken over.
+- Every status change goes through ``states.check_transition`` or SQL built from
+  ``states.sources_of``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from enrich.errors import LedgerError, LedgerVersionError, NotFound
+from enrich.ledger.schema import KNOWN, migrations
+from enrich.ledger.states import (
+    CLAIMABLE,
+    SUPERSEDABLE,
+    JobStatus,
+    check_transition,
+    sources_of,
+)
+
+KINDS = ("product", "invoice")
+
+
+class LeaseLost(LedgerError):
+    """The job is no longer leased to this worker (its lease expired and it moved on)."""
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    source_id: str
+    input_hash: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    attempts: int
+    next_attempt_at: float
+    lease_owner: str | None
+    lease_expires_at: float | None
+    last_error: str | None
+    run_id: int | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["payload"] = _loads(data["payload"]) or {}
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class EnqueueItem:
+    kind: str
+    source_id: str
+    input_hash: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+    status: str = JobStatus.PENDING  # or needs_data / invalid, recorded but not claimable
+    reason: str | None = None
+
+
+@dataclass
+class EnqueueCounts:
+    queued: int = 0
+    unchanged: int = 0
+    superseded: int = 0
+    revived: int = 0
+
+
+@dataclass
+class Attempt:
+    """What one try at a job cost and how it ended; written in the same transaction."""
+
+    started_at: float
+    outcome: str
+    finished_at: float = field(default_factory=_now)
+    error_class: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+    latency_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class DraftRecord:
+    fields: dict[str, Any]
+    template_name: str | None = None
+    template_hash: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    flags: list[dict[str, str]] = field(default_factory=list)
+
+
+_JOB_COLUMNS = (
+    "id, kind, source_id, input_hash, payload, status, priority, attempts, next_attempt_at, "
+    "lease_owner, lease_expires_at, last_error, run_id, created_at, updated_at"
+)
+
+
+class Ledger:
+    """The ledger file. Open one per process (or thread); it is cheap."""
+
+    def __init__(self, path: str | Path, *, lease_s: float = 300.0,
+                 busy_timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.lease_s = lease_s
+        if self.path.parent and not self.path.parent.exists():
+            raise LedgerError(
+                f"ledger folder {self.path.parent} does not exist",
+                "Create the folder, or set [ledger] path / --db to a file in an existing one.",
+            )
+        try:
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout_s, isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.db = Database(self.conn)
+        self._migrate()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        applied = [m.name for m in migrations.applied(self.db)]
+        unknown = [name for name in applied if name not in KNOWN]
+        if unknown:
+            raise LedgerVersionError(
+                f"ledger {self.path} was written by a newer enrich (it has migration "
+                f"{unknown[-1]}, this version knows up to {KNOWN[-1]}); refusing to touch it."
+            )
+        if len(applied) < len(KNOWN):
+            def apply() -> None:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.execute("COMMIT")
+                migrations.apply(self.db)
+            self._retrying(apply)
+
+    def schema_version(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _retrying(fn: Any, attempts: int = 50) -> Any:
+        """Retry on SQLITE_BUSY/LOCKED that outlived busy_timeout (e.g. WAL checkpoints)."""
+        for i in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                msg = str(exc)
+                if "locked" not in msg and "busy" not in msg or i == attempts - 1:
+                    raise
+                time.sleep(min(0.5, 0.01 * (2 ** min(i, 6))) * random.random())
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction; it takes the write lock up front (no upgrade deadlock)."""
+        self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self._retrying(lambda: self.conn.execute("COMMIT"))
+
+    def _write(self, fn: Any) -> Any:
+        """Run ``fn(conn)`` in a write transaction, retried whole if the lock is contended."""
+        def once() -> Any:
+            with self.transaction() as conn:
+                return fn(conn)
+        return self._retrying(once)
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._write(lambda c: c.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)))
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def start_run(self, kind: str, params: dict[str, Any] | None = None) -> int:
+        def go(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "INSERT INTO runs (kind, started_at, pid, params) VALUES (?, ?, ?, ?)",
+                (kind, _now(), os.getpid(), _dumps(params or {})))
+            return int(cur.lastrowid or 0)
+        return int(self._write(go))
+
+    def finish_run(self, run_id: int, *, exit_reason: str,
+                   counts: dict[str, Any] | None = None, cost_usd: float | None = None) -> None:
+        def go(c: sqlite3.Connection) -> None:
+            cost = cost_usd
+            if cost is None:
+                cost = c.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM attempts "
+                                 "WHERE run_id = ?", (run_id,)).fetchone()[0]
+            c.execute("UPDATE runs SET finished_at = ?, exit_reason = ?, counts = ?, "
+                      "cost_usd = ? WHERE id = ?",
+                      (_now(), exit_reason, _dumps(counts or {}), cost, run_id))
+        self._write(go)
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no run with id {run_id}", "List runs with `enrich report`.")
+        return self._run_dict(row)
+
+    def last_run(self, kind: str | None = None) -> dict[str, Any] | None:
+        sql = "SELECT * FROM runs" + (" WHERE kind = ?" if kind else "")
+        row = self.conn.execute(sql + " ORDER BY id DESC LIMIT 1",
+                                (kind,) if kind else ()).fetchone()
+        return None if row is None else self._run_dict(row)
+
+    def list_runs(self, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs" + (" WHERE kind = ?" if kind else "")
+        rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?",
+                                 ((kind,) if kind else ()) + (limit,)).fetchall()
+        return [self._run_dict(r) for r in rows]
+
+    @staticmethod
+    def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+        data = dict(row)
+        data["params"] = _loads(data["params"]) or {}
+        data["counts"] = _loads(data["counts"]) or {}
+        return data
+
+    # -- products ---------------------------------------------------------------------------
+
+    def upsert_products(self, products: Iterable[dict[str, Any]]) -> None:
+        """Insert or replace product snapshots (one transaction for the whole page)."""
+        rows = [
+            (
+                str(p["source_id"]), p.get("parent_id"), p.get("type"), p.get("sku"),
+                p.get("name"), p.get("status"), _dumps(p["snapshot"]), p["content_hash"],
+                p.get("date_modified_gmt"), p.get("state", "complete"),
+                _dumps(p.get("missing")), p.get("reason"), _now(),
+            )
+            for p in products
+        ]
+        self._write(lambda c: c.executemany(
+            """INSERT INTO products (source_id, parent_id, type, sku, name, status, snapshot,
+                   content_hash, date_modified_gmt, state, missing, reason, synced_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (source_id) DO UPDATE SET
+                   parent_id = excluded.parent_id, type = excluded.type, sku = excluded.sku,
+                   name = excluded.name, status = excluded.status,
+                   snapshot = excluded.snapshot, content_hash = excluded.content_hash,
+                   date_modified_gmt = excluded.date_modified_gmt, state = excluded.state,
+                   missing = excluded.missing, reason = excluded.reason,
+                   synced_at = excluded.synced_at""", rows))
+
+    def get_product(self, source_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM products WHERE source_id = ?",
+                                (str(source_id),)).fetchone()
+        if row is None:
+            return None
+        data = dict(row)
+        data["snapshot"] = _loads(data["snapshot"])
+        data["missing"] = _loads(data["missing"])
+        return data
+
+    def product_hashes(self, source_ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes of already-synced products, to skip unchanged ones cheaply."""
+        if not source_ids:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT source_id, content_hash FROM products WHERE source_id IN "
+            f"({_placeholders(source_ids)})", [str(s) for s in source_ids]).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # -- enqueue ----------------------------------------------------------------------------
+
+    def enqueue(self, item: EnqueueItem) -> EnqueueCounts:
+        return self.enqueue_many([item])
+
+    def enqueue_many(self, items: Iterable[EnqueueItem]) -> EnqueueCounts:
+        """Idempotent enqueue keyed by (kind, source id, input hash), one transaction.
+
+        The same input again adds nothing. A new input for a source supersedes the jobs
+        (and so the drafts) written from the old input, unless they are already published.
+        An input that comes back to a value seen before revives that job.
+        """
+        batch = list(items)
+        for item in batch:
+            if item.kind not in KINDS:
+                raise LedgerError(f"job for {item.source_id}: unknown kind {item.kind!r}")
+            if item.status not in (JobStatus.PENDING, JobStatus.NEEDS_DATA, JobStatus.INVALID):
+                raise LedgerError(f"job for {item.source_id}: cannot enqueue as {item.status}")
+        counts = EnqueueCounts()
+        if not batch:
+            return counts
+        now = _now()
+        supersedable = tuple(s.value for s in SUPERSEDABLE)
+        check_transition(0, JobStatus.SUPERSEDED, JobStatus.PENDING)  # revival is an edge
+
+        def go(c: sqlite3.Connection) -> None:
+            before = c.total_changes
+            c.executemany(
+                f"UPDATE jobs SET status = 'superseded', lease_owner = NULL, "
+                f"lease_expires_at = NULL, updated_at = ? "
+                f"WHERE kind = ? AND source_id = ? AND input_hash != ? "
+                f"AND status IN ({_placeholders(supersedable)})",
+                [(now, i.kind, str(i.source_id), i.input_hash, *supersedable) for i in batch])
+            counts.superseded = c.total_changes - before
+            before = c.total_changes
+            c.executemany(
+                "INSERT INTO jobs (kind, source_id, input_hash, payload, status, priority, "
+                "last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, source_id, input_hash) DO NOTHING",
+                [(i.kind, str(i.source_id), i.input_hash, _dumps(i.payload), str(i.status),
+                  i.priority, i.reason, now, now) for i in batch])
+            counts.queued = c.total_changes - before
+            before = c.total_changes
+            c.executemany(
+                "UPDATE jobs SET status = ?, payload = ?, attempts = 0, next_attempt_at = 0, "
+                "last_error = ?, updated_at = ? WHERE kind = ? AND source_id = ? "
+                "AND input_hash = ? AND status = 'superseded'",
+                [(str(i.status), _dumps(i.payload), i.reason, now, i.kind, str(i.source_id),
+                  i.input_hash) for i in batch])
+            counts.revived = c.total_changes - before
+        self._write(go)
+        counts.unchanged = len(batch) - counts.queued - counts.revived
+        return counts
+
+    # -- claim and finish -------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int = 1, *, kind: str | None = None,
+              lease_s: float | None = None, now: float | None = None) -> list[Job]:
+        """Lease up to ``limit`` due jobs to ``owner``; expired leases are reclaimed first."""
+        lease = self.lease_s if lease_s is None else lease_s
+        claimable = tuple(s.value for s in CLAIMABLE)
+
+        def go(c: sqlite3.Connection) -> list[Job]:
+            t = _now() if now is None else now
+            self._expire_leases(c, t)
+            kind_sql = " AND kind = ?" if kind else ""
+            rows = c.execute(
+                f"UPDATE jobs SET status = 'processing', lease_owner = ?, lease_expires_at = ?, "
+                f"attempts = attempts + 1, updated_at = ? WHERE id IN ("
+                f"  SELECT id FROM jobs WHERE status IN ({_placeholders(claimable)}) "
+                f"  AND next_attempt_at <= ?{kind_sql} ORDER BY priority DESC, id LIMIT ?) "
+                f"RETURNING {_JOB_COLUMNS}",
+                (owner, t + lease, t, *claimable, t, *((kind,) if kind else ()), limit),
+            ).fetchall()
+            return sorted((Job.from_row(r) for r in rows), key=lambda j: (-j.priority, j.id))
+        return list(self._write(go))
+
+    def _expire_leases(self, c: sqlite3.Connection, t: float) -> int:
+        expired = c.execute(
+            "UPDATE jobs SET status = 'pending', last_error = 'lease of ' || lease_owner || "
+            "' expired: the worker stopped without finishing', lease_owner = NULL, "
+            "lease_expires_at = NULL, updated_at = ? "
+            "WHERE status = 'processing' AND lease_expires_at < ? RETURNING id, run_id",
+            (t, t)).fetchall()
+        c.executemany(
+            "INSERT INTO attempts (job_id, run_id, started_at, finished_at, outcome, "
+            "error_class, error) VALUES (?, ?, ?, ?, 'lost', 'LeaseExpired', ?)",
+            [(r[0], r[1], t, t, "lease expired before the attempt finished") for r in expired])
+        return len(expired)
+
+    def reclaim_expired(self, now: float | None = None) -> int:
+        """Return expired leases to pending now (claim does this too)."""
+        return int(self._write(lambda c: self._expire_leases(c, _now() if now is None else now)))
+
+    def extend_lease(self, job_ids: Sequence[int], owner: str,
+                     lease_s: float | None = None) -> int:
+        """Keep long-running jobs leased; returns how many are still ours."""
+        if not job_ids:
+            return 0
+        lease = self.lease_s if lease_s is None else lease_s
+
+        def go(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                f"UPDATE jobs SET lease_expires_at = ? WHERE status = 'processing' "
+                f"AND lease_owner = ? AND id IN ({_placeholders(job_ids)})",
+                (_now() + lease, owner, *job_ids))
+            return cur.rowcount
+        return int(self._write(go))
+
+    def _owned(self, c: sqlite3.Connection, job_id: int, owner: str) -> sqlite3.Row:
+        row = c.execute("SELECT status, lease_owner, run_id FROM jobs WHERE id = ?",
+                        (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no job with id {job_id}")
+        if row["status"] != JobStatus.PROCESSING or row["lease_owner"] != owner:
+            raise LeaseLost(
+                f"job {job_id} is no longer leased to {owner} (now {row['status']}, "
+                f"leased to {row['lease_owner']}); its result was discarded",
+                "Raise [ledger] lease_s if jobs take longer than the lease.")
+        return row
+
+    def _insert_attempt(self, c: sqlite3.Connection, job_id: int, run_id: int | None,
+                        a: Attempt) -> None:
+        c.execute(
+            "INSERT INTO attempts (job_id, run_id, started_at, finished_at, outcome, "
+            "error_class, error, http_status, latency_ms, tokens_in, tokens_out, "
+            "tokens_cached, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, run_id, a.started_at, a.finished_at, a.outcome, a.error_class, a.error,
+             a.http_status, a.latency_ms, a.tokens_in, a.tokens_out, a.tokens_cached,
+             a.cost_usd))
+
+    def _move(self, c: sqlite3.Connection, job_id: int, old: str, new: JobStatus,
+              **columns: Any) -> None:
+        """The one place a single job's status changes."""
+        check_transition(job_id, old, new)
+        columns["status"] = new.value
+        columns["updated_at"] = _now()
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        cur = c.execute(f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?",
+                        (*columns.values(), job_id, old))
+        if cur.rowcount != 1:
+            raise LeaseLost(f"job {job_id} changed status while being updated")
+
+    def complete(self, job_id: int, owner: str, draft: DraftRecord, attempt: Attempt,
+                 *, run_id: int | None = None) -> int:
+        """processing -> drafted, with the draft and the attempt, in one transaction."""
+        def go(c: sqlite3.Connection) -> int:
+            row = self._owned(c, job_id, owner)
+            job = c.execute("SELECT kind, source_id FROM jobs WHERE id = ?",
+                            (job_id,)).fetchone()
+            self._move(c, job_id, row["status"], JobStatus.DRAFTED, lease_owner=None,
+                       lease_expires_at=None, last_error=None, run_id=run_id)
+            self._insert_attempt(c, job_id, run_id, attempt)
+            cur = c.execute(
+                "INSERT INTO drafts (job_id, kind, source_id, fields, template_name, "
+                "template_hash, provider, model, params, flags, flagged, tokens_in, "
+                "tokens_out, tokens_cached, cost_usd, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET fields = excluded.fields, "
+                "edited_fields = NULL, template_name = excluded.template_name, "
+                "template_hash = excluded.template_hash, provider = excluded.provider, "
+                "model = excluded.model, params = excluded.params, flags = excluded.flags, "
+                "flagged = excluded.flagged, tokens_in = excluded.tokens_in, "
+                "tokens_out = excluded.tokens_out, tokens_cached = excluded.tokens_cached, "
+                "cost_usd = excluded.cost_usd, reviewer_note = NULL, reviewed_at = NULL, "
+                "created_at = excluded.created_at RETURNING id",
+                (job_id, job["kind"], job["source_id"], _dumps(draft.fields),
+                 draft.template_name, draft.template_hash, draft.provider, draft.model,
+                 _dumps(draft.params), _dumps(draft.flags), int(bool(draft.flags)),
+                 attempt.tokens_in, attempt.tokens_out, attempt.tokens_cached,
+                 attempt.cost_usd, _now()))
+            return int(cur.fetchone()[0])
+        return int(self._write(go))
+
+    def fail(self, job_id: int, owner: str, attempt: Attempt, *, max_attempts: int,
+             retry_in_s: float = 0.0, permanent: bool = False,
+             run_id: int | None = None) -> JobStatus:
+        """Record a failed try: ``failed`` (retried after backoff) or ``dead`` (reason kept)."""
+        def go(c: sqlite3.Connection) -> JobStatus:
+            row = self._owned(c, job_id, owner)
+            attempts = c.execute("SELECT attempts FROM jobs WHERE id = ?",
+                                 (job_id,)).fetchone()[0]
+            reason = f"{attempt.error_class or 'Error'}: {attempt.error or 'failed'}"
+            if permanent or attempts >= max_attempts:
+                new = JobStatus.DEAD
+                if not permanent:
+                    reason = f"gave up after {attempts} attempts; last: {reason}"
+            else:
+                new = JobStatus.FAILED
+            self._move(c, job_id, row["status"], new, lease_owner=None, lease_expires_at=None,
+                       last_error=reason, next_attempt_at=_now() + max(0.0, retry_in_s),
+                       run_id=run_id)
+            self._insert_attempt(c, job_id, run_id, attempt)
+            return new
+        return JobStatus(self._write(go))
+
+    def release(self, job_id: int, owner: str, *, delay_s: float = 0.0,
+                refund_attempt: bool = False, attempt: Attempt | None = None,
+                reason: str | None = None, run_id: int | None = None) -> None:
+        """processing -> pending: a 429 (refund the attempt) or a clean stop."""
+        def go(c: sqlite3.Connection) -> None:
+            row = self._owned(c, job_id, owner)
+            extra: dict[str, Any] = {}
+            if refund_attempt:
+                extra["attempts"] = c.execute(
+                    "SELECT MAX(attempts - 1, 0) FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()[0]
+            if reason is not None:
+                extra["last_error"] = reason
+            self._move(c, job_id, row["status"], JobStatus.PENDING, lease_owner=None,
+                       lease_expires_at=None, next_attempt_at=_now() + max(0.0, delay_s),
+                       **extra)
+            if attempt is not None:
+                self._insert_attempt(c, job_id, run_id, attempt)
+        self._write(go)
+
+    def release_all(self, owner: str) -> int:
+        """Give back every job this owner holds (clean shutdown): no attempt is charged."""
+        def go(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "UPDATE jobs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,"
+                " attempts = MAX(attempts - 1, 0), updated_at = ? "
+                "WHERE status = 'processing' AND lease_owner = ?", (_now(), owner))
+            return cur.rowcount
+        return int(self._write(go))
+
+    # -- manual changes ---------------------------------------------------------------------
+
+    def set_status(self, job_ids: Sequence[int], new: JobStatus | str, *,
+                   note: str | None = None) -> list[int]:
+        """Move jobs to ``new`` (review, retry, publish); every change is checked."""
+        target = JobStatus(new)
+
+        def go(c: sqlite3.Connection) -> list[int]:
+            moved: list[int] = []
+            for job_id in job_ids:
+                row = c.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    raise NotFound(f"no job with id {job_id}",
+                                   "List ids with `enrich jobs list`.")
+                extra: dict[str, Any] = {}
+                if target == JobStatus.PENDING:
+                    extra = {"next_attempt_at": 0, "attempts": 0}
+                if note is not None:
+                    extra["last_error"] = note
+                self._move(c, job_id, row["status"], target, **extra)
+                moved.append(job_id)
+            return moved
+        return list(self._write(go))
+
+    def retry(self, *, job_ids: Sequence[int] = (), statuses: Sequence[str] = ()) -> int:
+        """Put failed/dead jobs (or the given ids) back to pending with fresh attempts."""
+        ids = list(job_ids)
+        for status in statuses:
+            if status not in sources_of(JobStatus.PENDING):
+                raise LedgerError(f"cannot retry jobs that are {status}")
+            ids += [r[0] for r in self.conn.execute(
+                "SELECT id FROM jobs WHERE status = ?", (status,))]
+        return len(self.set_status(ids, JobStatus.PENDING)) if ids else 0
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get_job(self, job_id: int) -> Job:
+        row = self.conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?",
+                                (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no job with id {job_id}", "List ids with `enrich jobs list`.")
+        return Job.from_row(row)
+
+    def list_jobs(self, *, status: str | None = None, kind: str | None = None,
+                  source_id: str | None = None, limit: int | None = None,
+                  offset: int = 0) -> list[Job]:
+        where, args = [], []
+        for column, value in (("status", status), ("kind", kind), ("source_id", source_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ? OFFSET ?"
+        args += [limit if limit is not None else -1, offset]
+        return [Job.from_row(r) for r in self.conn.execute(sql, args)]
+
+    def attempts_for(self, job_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY id",
+                                 (job_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def draft_for(self, job_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM drafts WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        data = dict(row)
+        for key in ("fields", "edited_fields", "params", "flags"):
+            data[key] = _loads(data[key])
+        return data
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Jobs by kind and status; every status is present, zero or not."""
+        result = {kind: {s.value: 0 for s in JobStatus} for kind in KINDS}
+        for kind, status, n in self.conn.execute(
+                "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status"):
+            result.setdefault(kind, {s.value: 0 for s in JobStatus})[status] = n
+        return result
+
+    def oldest_pending(self) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT id, kind, source_id, created_at FROM jobs WHERE status = 'pending' "
+            "ORDER BY created_at, id LIMIT 1").fetchone()
+        return None if row is None else dict(row)
+
+    def total_cost(self) -> float:
+        return float(self.conn.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM attempts").fetchone()[0])

@@ -1,0 +1,158 @@
+"""Numbered ledger migrations. Never edit one that has landed: add the next one.
+
+Times are Unix seconds (REAL, UTC); JSON columns hold text. Status columns list their
+values; the transitions between them are in ``states.py``.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("enrich")
+
+
+@migrations(name="m001_core")
+def m001_core(db: Database) -> None:
+    db.executescript(
+        """
+        -- Snapshot of each source product as last synced (edit context, the stored text).
+        CREATE TABLE products (
+            source_id TEXT PRIMARY KEY,         -- WooCommerce product (or variation) id
+            parent_id TEXT,                     -- parent product id for variations
+            type TEXT,                          -- simple | variable | variation | grouped | external
+            sku TEXT,
+            name TEXT,
+            status TEXT,                        -- the store's post status: publish, draft, ...
+            snapshot TEXT NOT NULL,             -- JSON: the fields enrich reads and may write
+            content_hash TEXT NOT NULL,         -- sha256 of the canonical snapshot
+            date_modified_gmt TEXT,             -- the store's, for the conflict check
+            state TEXT NOT NULL DEFAULT 'complete',  -- complete | needs_work | needs_data | invalid
+            missing TEXT,                       -- JSON list of fields that need copy
+            reason TEXT,                        -- why needs_data / invalid
+            synced_at REAL NOT NULL
+        );
+
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,                 -- sync | run | publish | rollback | invoices
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            pid INTEGER,
+            params TEXT,                        -- JSON, never secrets
+            counts TEXT,                        -- JSON
+            cost_usd REAL NOT NULL DEFAULT 0,
+            exit_reason TEXT                    -- completed | limit | until | budget | breaker
+                                                -- | fatal | signal | error (NULL while running)
+        );
+
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,                 -- product | invoice
+            source_id TEXT NOT NULL,
+            input_hash TEXT NOT NULL,
+            payload TEXT,                       -- JSON: what the job needs (fields to write, ...)
+            status TEXT NOT NULL DEFAULT 'pending',
+                -- pending | processing | failed | dead | drafted | approved | rejected
+                -- | published | conflict | rolled_back | needs_data | invalid | superseded
+            priority INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_expires_at REAL,
+            last_error TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (kind, source_id, input_hash)
+        );
+        CREATE INDEX jobs_source ON jobs (kind, source_id);
+        CREATE INDEX jobs_status ON jobs (status, kind);
+        CREATE INDEX jobs_due ON jobs (priority DESC, id)
+            WHERE status IN ('pending', 'failed');
+        CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status = 'processing';
+
+        -- One row per try at a job, whatever its outcome.
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            run_id INTEGER REFERENCES runs(id),
+            started_at REAL NOT NULL,
+            finished_at REAL NOT NULL,
+            outcome TEXT NOT NULL,              -- ok | flagged | retry | rate_limited | failed
+                                                -- | dead | lost (lease expired) | released
+            error_class TEXT,
+            error TEXT,
+            http_status INTEGER,
+            latency_ms REAL,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            tokens_cached INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0
+        );
+        CREATE INDEX attempts_job ON attempts (job_id);
+        CREATE INDEX attempts_run ON attempts (run_id);
+
+        -- The draft a job produced. The review decision is the job's status
+        -- (drafted | approved | rejected); the note and any edit live here.
+        CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL UNIQUE REFERENCES jobs(id),
+            kind TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            fields TEXT NOT NULL,               -- JSON: the generated fields
+            edited_fields TEXT,                 -- JSON: a reviewer's edit, when there is one
+            template_name TEXT,
+            template_hash TEXT,
+            provider TEXT,
+            model TEXT,
+            params TEXT,                        -- JSON: temperature, max tokens, mode ...
+            flags TEXT NOT NULL DEFAULT '[]',   -- JSON list of {"guard", "detail"}
+            flagged INTEGER NOT NULL DEFAULT 0,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            tokens_cached INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            reviewer_note TEXT,
+            reviewed_at REAL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX drafts_source ON drafts (kind, source_id);
+
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """
+    )
+
+
+@migrations(name="m002_publishes")
+def m002_publishes(db: Database) -> None:
+    db.executescript(
+        """
+        -- What publish wrote, what was there before, and how each item ended.
+        CREATE TABLE publishes (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            draft_id INTEGER REFERENCES drafts(id),
+            source_id TEXT NOT NULL,
+            batch_no INTEGER,
+            written TEXT NOT NULL,              -- JSON: the fields sent
+            previous TEXT NOT NULL,             -- JSON: the store's values before the write
+            outcome TEXT NOT NULL,              -- planned | written | conflict | error
+                                                -- | rolled_back
+            error TEXT,
+            store_date_modified_gmt TEXT,       -- the store's after the write
+            created_at REAL NOT NULL,
+            finished_at REAL
+        );
+        CREATE INDEX publishes_job ON publishes (job_id);
+        CREATE INDEX publishes_run ON publishes (run_id);
+        """
+    )
+
+
+#: Names in order; a ledger that has applied a name not in this list is from a newer enrich.
+KNOWN = [m.name for m in migrations._migrations]
