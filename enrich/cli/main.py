@@ -49,9 +49,9 @@ def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None) -> N
 
 
 def _register() -> None:
-    from enrich.cli import init, jobs, status
+    from enrich.cli import init, jobs, publish, review, run, sandbox, status, sync
 
-    for module in (init, jobs, status):
+    for module in (init, status, jobs, sync, run, review, publish, sandbox):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -463,9 +463,9 @@ class Ledger:
              a.http_status, a.latency_ms, a.tokens_in, a.tokens_out, a.tokens_cached,
              a.cost_usd))
 
-    def _move(self, c: sqlite3.Connection, job_id: int, old: str, new: JobStatus,
+    def move(self, c: sqlite3.Connection, job_id: int, old: str, new: JobStatus,
               **columns: Any) -> None:
-        """The one place a single job's status changes."""
+        """The one place a single job's status changes; call it inside ``transaction()``."""
         check_transition(job_id, old, new)
         columns["status"] = new.value
         columns["updated_at"] = _now()
@@ -482,7 +482,7 @@ class Ledger:
             row = self._owned(c, job_id, owner)
             job = c.execute("SELECT kind, source_id FROM jobs WHERE id = ?",
                             (job_id,)).fetchone()
-            self._move(c, job_id, row["status"], JobStatus.DRAFTED, lease_owner=None,
+            self.move(c, job_id, row["status"], JobStatus.DRAFTED, lease_owner=None,
                        lease_expires_at=None, last_error=None, run_id=run_id)
             self._insert_attempt(c, job_id, run_id, attempt)
             cur = c.execute(
@@ -521,7 +521,7 @@ class Ledger:
                     reason = f"gave up after {attempts} attempts; last: {reason}"
             else:
                 new = JobStatus.FAILED
-            self._move(c, job_id, row["status"], new, lease_owner=None, lease_expires_at=None,
+            self.move(c, job_id, row["status"], new, lease_owner=None, lease_expires_at=None,
                        last_error=reason, next_attempt_at=_now() + max(0.0, retry_in_s),
                        run_id=run_id)
             self._insert_attempt(c, job_id, run_id, attempt)
@@ -541,7 +541,7 @@ class Ledger:
                 ).fetchone()[0]
             if reason is not None:
                 extra["last_error"] = reason
-            self._move(c, job_id, row["status"], JobStatus.PENDING, lease_owner=None,
+            self.move(c, job_id, row["status"], JobStatus.PENDING, lease_owner=None,
                        lease_expires_at=None, next_attempt_at=_now() + max(0.0, delay_s),
                        **extra)
             if attempt is not None:
@@ -577,7 +577,7 @@ class Ledger:
                     extra = {"next_attempt_at": 0, "attempts": 0}
                 if note is not None:
                     extra["last_error"] = note
-                self._move(c, job_id, row["status"], target, **extra)
+                self.move(c, job_id, row["status"], target, **extra)
                 moved.append(job_id)
             return moved
         return list(self._write(go))
@@ -591,6 +591,43 @@ class Ledger:
             ids += [r[0] for r in self.conn.execute(
                 "SELECT id FROM jobs WHERE status = ?", (status,))]
         return len(self.set_status(ids, JobStatus.PENDING)) if ids else 0
+
+    def review(self, job_id: int, decision: JobStatus | str, *, note: str | None = None,
+               edited_fields: dict[str, Any] | None = None,
+               flags: list[dict[str, str]] | None = None,
+               expect_draft_id: int | None = None) -> None:
+        """Record a reviewer's decision (approved | rejected | drafted) with note and edit.
+
+        ``expect_draft_id`` refuses the decision if the job's draft changed since the page
+        was exported. ``flags`` replaces the guard flags (an edit is re-checked).
+        """
+        target = JobStatus(decision)
+
+        def go(c: sqlite3.Connection) -> None:
+            row = c.execute("SELECT j.status, d.id AS draft_id FROM jobs j LEFT JOIN drafts d "
+                            "ON d.job_id = j.id WHERE j.id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job with id {job_id}", "List ids with `enrich jobs list`.")
+            if row["draft_id"] is None:
+                raise LedgerError(f"job {job_id} has no draft to review")
+            if expect_draft_id is not None and row["draft_id"] != expect_draft_id:
+                raise LedgerError(f"job {job_id}: the draft changed since it was exported",
+                                  "Export the review page again and review the new draft.")
+            if row["status"] != target.value:
+                self.move(c, job_id, row["status"], target)
+            sets = ["reviewed_at = ?"]
+            args: list[Any] = [_now()]
+            if note is not None:
+                sets.append("reviewer_note = ?")
+                args.append(note)
+            if edited_fields is not None:
+                sets.append("edited_fields = ?")
+                args.append(_dumps(edited_fields))
+            if flags is not None:
+                sets += ["flags = ?", "flagged = ?"]
+                args += [_dumps(flags), int(bool(flags))]
+            c.execute(f"UPDATE drafts SET {', '.join(sets)} WHERE job_id = ?", (*args, job_id))
+        self._write(go)
 
     # -- reads ------------------------------------------------------------------------------
 
