@@ -595,22 +595,28 @@ class Ledger:
     def review(self, job_id: int, decision: JobStatus | str, *, note: str | None = None,
                edited_fields: dict[str, Any] | None = None,
                flags: list[dict[str, str]] | None = None,
-               expect_draft_id: int | None = None) -> None:
+               expect_draft_id: int | None = None,
+               expect_draft_created_at: float | None = None) -> None:
         """Record a reviewer's decision (approved | rejected | drafted) with note and edit.
 
         ``expect_draft_id`` refuses the decision if the job's draft changed since the page
-        was exported. ``flags`` replaces the guard flags (an edit is re-checked).
+        was exported; ``expect_draft_created_at`` also catches a redraft of the same job
+        (the draft row keeps its id). ``flags`` replaces the guard flags (an edit is
+        re-checked).
         """
         target = JobStatus(decision)
 
         def go(c: sqlite3.Connection) -> None:
-            row = c.execute("SELECT j.status, d.id AS draft_id FROM jobs j LEFT JOIN drafts d "
+            row = c.execute("SELECT j.status, d.id AS draft_id, d.created_at AS draft_at "
+                            "FROM jobs j LEFT JOIN drafts d "
                             "ON d.job_id = j.id WHERE j.id = ?", (job_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no job with id {job_id}", "List ids with `enrich jobs list`.")
             if row["draft_id"] is None:
                 raise LedgerError(f"job {job_id} has no draft to review")
-            if expect_draft_id is not None and row["draft_id"] != expect_draft_id:
+            if ((expect_draft_id is not None and row["draft_id"] != expect_draft_id)
+                    or (expect_draft_created_at is not None
+                        and abs(row["draft_at"] - expect_draft_created_at) > 1e-6)):
                 raise LedgerError(f"job {job_id}: the draft changed since it was exported",
                                   "Export the review page again and review the new draft.")
             if row["status"] != target.value:
