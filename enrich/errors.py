@@ -139,3 +139,19 @@ class FatalProviderError(ProviderError):
 
 class RunStopped(EnrichError):
     """The worker stopped before the queue was empty, for a reason it names."""
+
+
+class UnusableOutput(PermanentProviderError):
+    """The model answered but its answer cannot be used (a refusal, or output still invalid
+    after the one repair request). The tokens were billed all the same, so the error carries
+    the usage (an ``enrich.providers.Usage``) and cost of every request it took."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, *, status: int | None = None,
+        retry_after: float | None = None, error_class: str | None = None,
+        usage: object | None = None, cost_usd: float = 0.0,
+    ) -> None:
+        super().__init__(message, hint, status=status, retry_after=retry_after,
+                         error_class=error_class)
+        self.usage = usage
+        self.cost_usd = cost_usd

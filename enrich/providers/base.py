@@ -1,0 +1,473 @@
+"""The one interface every provider speaks, and the helpers they share.
+
+A provider turns an ``LLMRequest`` (static system prefix, per-record user prompt with the
+fenced product data, pydantic output schema) into an ``LLMResult`` (validated fields, usage,
+cost, model, latency, rate-limit headers), or raises exactly one of the three provider error
+classes from ``enrich.errors``. The worker decides what to do with each class; the provider
+never retries on its own (the SDKs run with ``max_retries=0``), except for the single repair
+request that shows the model its invalid output.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import pydantic
+
+from enrich.errors import (
+    FatalProviderError,
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+    RetryableProviderError,
+    UnusableOutput,
+)
+from enrich.providers.prices import ModelPrice
+from enrich.providers.tokens import estimate_tokens
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One record's request. ``system`` is the static, cacheable prefix."""
+
+    system: str
+    user: str
+    schema: type[pydantic.BaseModel]
+    job_id: int | None = None
+    temperature: float = 0.4
+    max_output_tokens: int = 1200
+    source: dict[str, Any] | None = None  # the structured record; the offline provider uses it
+
+
+@dataclass
+class Usage:
+    """Tokens of one or more requests.
+
+    ``input_tokens`` counts every prompt token; ``cached_tokens`` (read from the provider's
+    prompt cache) and ``cache_write_tokens`` (written to it) are parts of it, billed at their
+    own rates. The same convention for OpenAI and Anthropic, whatever their wire formats say.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens,
+                     self.output_tokens + other.output_tokens,
+                     self.cached_tokens + other.cached_tokens,
+                     self.cache_write_tokens + other.cache_write_tokens)
+
+
+@dataclass
+class RateLimitInfo:
+    """What the provider's rate-limit headers said on the last response (None = not sent)."""
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    tokens_limit: int | None = None
+    tokens_remaining: int | None = None
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.requests_limit, self.requests_remaining,
+                                        self.tokens_limit, self.tokens_remaining,
+                                        self.reset_requests_s, self.reset_tokens_s))
+
+
+@dataclass
+class LLMResult:
+    fields: dict[str, Any]
+    raw_text: str
+    usage: Usage
+    cost_usd: float
+    model: str
+    provider: str
+    latency_ms: float
+    rate_limits: RateLimitInfo | None = None
+    repaired: bool = False
+    http_status: int | None = None
+    requests: int = 1  # HTTP requests this result took (2 when repaired)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider(ABC):
+    """One LLM service. Subclasses implement ``generate``; cost and estimates are shared."""
+
+    name: str
+    model: str
+
+    def __init__(self, model: str, price: ModelPrice) -> None:
+        self.model = model
+        self.price = price
+
+    @abstractmethod
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        """Draft the fields of ``request.schema``, or raise a ProviderError subclass."""
+
+    def estimate_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def cost(self, usage: Usage, *, batch: bool = False) -> float:
+        return self.price.cost(usage.input_tokens, usage.output_tokens,
+                               cached_tokens=usage.cached_tokens,
+                               cache_write_tokens=usage.cache_write_tokens, batch=batch)
+
+    def estimate_cost(self, input_tokens: int, output_tokens: int, *,
+                      batch: bool = False) -> float:
+        return self.price.cost(input_tokens, output_tokens, batch=batch)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook: offline holds nothing
+        """Release connections. Safe to call twice."""
+
+
+# ---------------------------------------------------------------------------------------
+# Output schemas and validation
+
+
+class InvalidOutput(Exception):
+    """The model's answer does not satisfy the schema; ``detail`` says how, for the repair."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+# Keywords OpenAI strict structured outputs refuse; their meaning moves into the description.
+_STRICT_UNSUPPORTED = ("minLength", "maxLength", "default", "examples", "const", "title",
+                       "uniqueItems", "minProperties", "maxProperties", "patternProperties")
+
+
+def _length_note(node: Mapping[str, Any]) -> str:
+    lo, hi = node.get("minLength"), node.get("maxLength")
+    if lo is not None and hi is not None:
+        return f"{lo} to {hi} characters."
+    if hi is not None:
+        return f"At most {hi} characters."
+    if lo is not None:
+        return f"At least {lo} characters."
+    return ""
+
+
+def _strictify(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_strictify(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    note = _length_note(node)
+    for key, value in node.items():
+        if key in _STRICT_UNSUPPORTED:
+            continue
+        if key in ("properties", "$defs", "definitions"):
+            out[key] = {name: _strictify(sub) for name, sub in value.items()}
+        else:
+            out[key] = _strictify(value)
+    if note:
+        out["description"] = (out.get("description", "") + " " + note).strip()
+    if out.get("type") == "object" or "properties" in out:
+        out["additionalProperties"] = False
+        out["required"] = list(out.get("properties", {}))
+    return out
+
+
+def strict_json_schema(schema: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """A JSON schema OpenAI's strict mode accepts: every property required, no extras.
+
+    Optional fields stay nullable (``anyOf`` with null) instead of optional, and length limits
+    are stated in the description because strict mode rejects minLength/maxLength; the
+    pydantic model still enforces them on the answer.
+    """
+    return _strictify(schema.model_json_schema())
+
+
+def tool_input_schema(schema: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The JSON schema for an Anthropic tool's ``input_schema`` (constraints kept)."""
+    raw = copy.deepcopy(schema.model_json_schema())
+    raw.pop("title", None)
+
+    def close(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object":
+                node.setdefault("additionalProperties", False)
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for item in node:
+                close(item)
+
+    close(raw)
+    return raw
+
+
+def schema_name(schema: type[pydantic.BaseModel]) -> str:
+    """A name both APIs accept (letters, digits, _ and -, at most 64 characters)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", schema.__name__)[:64] or "output"
+
+
+def _describe_errors(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:8]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def validate_fields(schema: type[pydantic.BaseModel], data: Any) -> dict[str, Any]:
+    """The validated fields of an answer (text or already-parsed JSON), or InvalidOutput."""
+    if isinstance(data, str):
+        text = data.strip()
+        if text.startswith("```"):  # some compatible servers wrap JSON in a code fence
+            text = re.sub(r"^```(?:json)?\s*|\s*```$", "", text)
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise InvalidOutput(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise InvalidOutput(f"expected a JSON object, got {type(data).__name__}")
+    try:
+        model = schema.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise InvalidOutput(_describe_errors(exc)) from None
+    return model.model_dump(mode="json")
+
+
+def repair_message(detail: str) -> str:
+    """The second request's instruction after an invalid answer."""
+    return (
+        "Your previous answer could not be used: " + detail + ". Answer again with the "
+        "corrected result only, satisfying every field and length limit of the schema. Do not "
+        "add facts that are not in the product data."
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP metadata: retry-after and rate-limit headers
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(value: str | None) -> float | None:
+    """OpenAI's reset format ("1s", "6m0s", "59.5s", "20ms", "1h2m") or plain seconds."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    total = 0.0
+    pos = 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        amount, unit = float(match.group(1)), match.group(2)
+        total += amount * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def seconds_until(value: str | None, now: float | None = None) -> float | None:
+    """Seconds until an RFC 3339 (Anthropic reset headers) or HTTP date; 0 if past."""
+    if value is None or not value.strip():
+        return None
+    now = time.time() if now is None else now
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, moment.timestamp() - now)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    return value if value is None else str(value)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms, then retry-after (secs or date)."""
+    ms = _header(headers, "retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = _header(headers, "retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return seconds_until(value)
+
+
+def openai_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
+    return RateLimitInfo(
+        requests_limit=_int(_header(headers, "x-ratelimit-limit-requests")),
+        requests_remaining=_int(_header(headers, "x-ratelimit-remaining-requests")),
+        tokens_limit=_int(_header(headers, "x-ratelimit-limit-tokens")),
+        tokens_remaining=_int(_header(headers, "x-ratelimit-remaining-tokens")),
+        reset_requests_s=parse_duration(_header(headers, "x-ratelimit-reset-requests")),
+        reset_tokens_s=parse_duration(_header(headers, "x-ratelimit-reset-tokens")),
+    )
+
+
+def anthropic_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
+    return RateLimitInfo(
+        requests_limit=_int(_header(headers, "anthropic-ratelimit-requests-limit")),
+        requests_remaining=_int(_header(headers, "anthropic-ratelimit-requests-remaining")),
+        tokens_limit=_int(_header(headers, "anthropic-ratelimit-tokens-limit")),
+        tokens_remaining=_int(_header(headers, "anthropic-ratelimit-tokens-remaining")),
+        reset_requests_s=seconds_until(_header(headers, "anthropic-ratelimit-requests-reset")),
+        reset_tokens_s=seconds_until(_header(headers, "anthropic-ratelimit-tokens-reset")),
+    )
+
+
+def retry_after_from(headers: Mapping[str, str], limits: RateLimitInfo | None) -> float | None:
+    """retry-after when given; else, for a 429, when the exhausted limit resets."""
+    explicit = parse_retry_after(headers)
+    if explicit is not None:
+        return explicit
+    if limits is None:
+        return None
+    resets = []
+    if limits.requests_remaining == 0 and limits.reset_requests_s is not None:
+        resets.append(limits.reset_requests_s)
+    if limits.tokens_remaining == 0 and limits.reset_tokens_s is not None:
+        resets.append(limits.reset_tokens_s)
+    if not resets:
+        resets = [v for v in (limits.reset_requests_s, limits.reset_tokens_s) if v is not None]
+    return max(resets) if resets else None
+
+
+# ---------------------------------------------------------------------------------------
+# Error mapping
+
+_KEYISH = re.compile(r"\b(sk|sk-ant|sk-proj)-[A-Za-z0-9_*.\-]{3,}")
+
+_QUOTA_CODES = frozenset({"insufficient_quota", "enforced_spend_limit_reached",
+                          "billing_hard_limit_reached", "billing_not_active", "billing_error",
+                          "quota_exceeded", "credit_balance_too_low"})
+_QUOTA_WORDS = ("credit balance", "spend limit", "spending limit", "insufficient_quota",
+                "exceeded your current quota", "billing")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with the API key and anything shaped like one replaced."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _KEYISH.sub("[redacted key]", text)
+
+
+def error_fields(body: Any) -> tuple[str | None, str | None, str]:
+    """(code, type, message) from an OpenAI or Anthropic error body, whatever its nesting."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if not isinstance(body, dict):
+        return None, None, str(body or "")[:300]
+    code = body.get("code")
+    details = body.get("details")
+    if code is None and isinstance(details, dict):
+        code = details.get("error_code")
+    err_type = body.get("type")
+    message = body.get("message") or ""
+    return (str(code) if code is not None else None,
+            str(err_type) if err_type is not None else None, str(message)[:300])
+
+
+def where(provider: str, model: str, job_id: int | None) -> str:
+    return f"{provider} {model}" + (f" (job {job_id})" if job_id is not None else "")
+
+
+def classify_status(
+    status: int, *, provider: str, model: str, job_id: int | None, body: Any,
+    headers: Mapping[str, str], limits: RateLimitInfo | None,
+    secrets: Iterable[str | None] = (), env_var: str = "",
+) -> ProviderError:
+    """The ProviderError for an HTTP error response, with status, class and retry-after."""
+    code, err_type, message = error_fields(body)
+    message = redact(message, secrets)
+    said = f": {message}" if message else ""
+    at = where(provider, model, job_id)
+    kinds = {code, err_type}
+    lowered = message.lower()
+    quota = bool(kinds & _QUOTA_CODES) or (
+        status in (400, 402, 403, 429) and any(w in lowered for w in _QUOTA_WORDS))
+
+    if quota or status == 402:
+        return FatalProviderError(
+            f"{at}: the account is out of credit or over its spend limit "
+            f"(HTTP {status}{', ' + code if code else ''}){said}",
+            "Add credit or raise the spend limit in the provider's console, then run again; "
+            "the jobs not done stay pending.",
+            status=status, error_class="quota")
+    if status == 401:
+        return FatalProviderError(
+            f"{at}: the API key was rejected (HTTP 401){said}",
+            f"Check {env_var or 'the API key variable'} in the environment that runs enrich "
+            "(and llm.base_url if you use a compatible server).",
+            status=status, error_class="auth")
+    if status == 403:
+        return FatalProviderError(
+            f"{at}: the key may not use this model or endpoint (HTTP 403){said}",
+            "Check the key's project/workspace permissions and the model's availability.",
+            status=status, error_class="permission")
+    if status == 404:
+        return FatalProviderError(
+            f"{at}: model or endpoint not found (HTTP 404){said}",
+            "Check llm.model (exact id, e.g. gpt-4.1-mini or claude-haiku-4-5) and "
+            "llm.base_url (OpenAI-compatible servers usually end in /v1).",
+            status=status, error_class="model_not_found")
+    if status == 429:
+        return RateLimited(
+            f"{at}: rate limited (HTTP 429){said}",
+            "enrich waits and retries by itself; lower llm.max_rpm / llm.max_tpm or "
+            "llm.concurrency if this keeps happening.",
+            status=status, retry_after=retry_after_from(headers, limits),
+            error_class="rate_limited")
+    if status == 529 or err_type == "overloaded_error":
+        return RetryableProviderError(
+            f"{at}: the provider is overloaded (HTTP {status}){said}",
+            "Transient; enrich retries with backoff.", status=status,
+            retry_after=parse_retry_after(headers), error_class="overloaded")
+    if status >= 500 or status in (408, 409):
+        return RetryableProviderError(
+            f"{at}: server error (HTTP {status}){said}",
+            "Transient; enrich retries with backoff.", status=status,
+            retry_after=parse_retry_after(headers), error_class="server_error")
+    return PermanentProviderError(
+        f"{at}: the request was refused (HTTP {status}{', ' + code if code else ''}){said}",
+        "This record's request is invalid as built (too long, unsupported parameter?); fix "
+        "the template or the product data, then `enrich jobs retry`.",
+        status=status, error_class="invalid_request")
+
+
+def unusable(message: str, hint: str, *, status: int | None, error_class: str,
+             usage: Usage, cost_usd: float) -> UnusableOutput:
+    return UnusableOutput(message, hint, status=status, error_class=error_class,
+                          usage=usage, cost_usd=cost_usd)

@@ -1,0 +1,189 @@
+"""OpenAI (and any OpenAI-compatible server) through the official SDK.
+
+Structured output uses ``response_format`` json_schema in strict mode, so api.openai.com
+constrains decoding to the schema; compatible servers (Ollama, vLLM, LM Studio, OpenRouter)
+may honour it loosely, which is why every answer is validated again here and repaired once.
+The SDK's own retries are off: the worker owns retries and records every attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from enrich.errors import PermanentProviderError, RetryableProviderError
+from enrich.providers.base import (
+    InvalidOutput,
+    LLMRequest,
+    LLMResult,
+    Provider,
+    RateLimitInfo,
+    Usage,
+    classify_status,
+    openai_rate_limits,
+    repair_message,
+    schema_name,
+    strict_json_schema,
+    unusable,
+    validate_fields,
+    where,
+)
+from enrich.providers.prices import ModelPrice
+
+ENV_VAR = "OPENAI_API_KEY"
+
+
+def _usage(completion: Any) -> Usage:
+    raw = getattr(completion, "usage", None)
+    if raw is None:
+        return Usage()
+    details = getattr(raw, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return Usage(input_tokens=raw.prompt_tokens or 0, output_tokens=raw.completion_tokens or 0,
+                 cached_tokens=cached)
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def __init__(self, model: str, price: ModelPrice, *, api_key: str,
+                 base_url: str | None = None, timeout_s: float = 60.0,
+                 http_client: Any = None, default_headers: dict[str, str] | None = None,
+                 ) -> None:
+        super().__init__(model, price)
+        self._api_key = api_key
+        self._owns_http = http_client is None
+        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
+                                   timeout=timeout_s, http_client=http_client,
+                                   default_headers=default_headers)
+        # Parameters the server told us it does not take (gpt-5 family and o-series refuse a
+        # temperature; older compatible servers know max_tokens but not its successor).
+        self._dropped: set[str] = set()
+        self._max_tokens_param = "max_completion_tokens"
+
+    def _kwargs(self, request: LLMRequest, messages: list[dict[str, str]]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name(request.schema), "strict": True,
+                                "schema": strict_json_schema(request.schema)},
+            },
+            self._max_tokens_param: request.max_output_tokens,
+        }
+        if "temperature" not in self._dropped:
+            kwargs["temperature"] = request.temperature
+        return kwargs
+
+    async def _call(self, request: LLMRequest, messages: list[dict[str, str]],
+                    ) -> tuple[Any, RateLimitInfo, int]:
+        """One HTTP request; maps every SDK failure to a ProviderError."""
+        for _ in range(3):  # at most two parameter fallbacks, never a retry of a failure
+            try:
+                raw = await self._client.chat.completions.with_raw_response.create(
+                    **self._kwargs(request, messages))
+                return raw.parse(), openai_rate_limits(raw.headers), raw.status_code
+            except openai.APIStatusError as exc:
+                if self._adapt(exc):
+                    continue
+                limits = openai_rate_limits(exc.response.headers)
+                raise classify_status(
+                    exc.status_code, provider=self.name, model=self.model,
+                    job_id=request.job_id, body=exc.body, headers=exc.response.headers,
+                    limits=limits, secrets=[self._api_key], env_var=ENV_VAR) from None
+            except openai.APITimeoutError:
+                raise RetryableProviderError(
+                    f"{where(self.name, self.model, request.job_id)}: no answer within the "
+                    "timeout", "Transient; enrich retries. Raise llm.timeout_s if it persists.",
+                    error_class="timeout") from None
+            except openai.APIConnectionError as exc:
+                cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
+                raise RetryableProviderError(
+                    f"{where(self.name, self.model, request.job_id)}: connection failed "
+                    f"({cause})", "Transient; enrich retries. Check llm.base_url and the "
+                    "network if it persists.", error_class="connection") from None
+        raise PermanentProviderError(  # pragma: no cover - the loop returns or raises
+            f"{where(self.name, self.model, request.job_id)}: request parameters refused",
+            error_class="invalid_request")
+
+    def _adapt(self, exc: openai.APIStatusError) -> bool:
+        """Drop a parameter the server says it does not support; True to send again."""
+        if exc.status_code != 400:
+            return False
+        param = getattr(exc, "param", None) or ""
+        code = getattr(exc, "code", None) or ""
+        if code not in ("unsupported_value", "unsupported_parameter"):
+            return False
+        if param == "temperature" and "temperature" not in self._dropped:
+            self._dropped.add("temperature")
+            return True
+        if param == "max_completion_tokens" and self._max_tokens_param != "max_tokens":
+            self._max_tokens_param = "max_tokens"
+            return True
+        return False
+
+    def _answer(self, request: LLMRequest, completion: Any, status: int) -> str:
+        """The message text, or a Permanent error for a refusal or filtered answer."""
+        choice = completion.choices[0] if completion.choices else None
+        if choice is None:
+            return ""
+        message = choice.message
+        refusal = getattr(message, "refusal", None)
+        if refusal or choice.finish_reason == "content_filter":
+            raise _Refused(str(refusal or "content filter"))
+        return message.content or ""
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        started = time.perf_counter()
+        messages = [{"role": "system", "content": request.system},
+                    {"role": "user", "content": request.user}]
+        usage = Usage()
+        repaired = False
+        requests = 0
+        while True:
+            completion, limits, status = await self._call(request, messages)
+            requests += 1
+            usage = usage + _usage(completion)
+            try:
+                text = self._answer(request, completion, status)
+                fields = validate_fields(request.schema, text)
+            except _Refused as exc:
+                raise unusable(
+                    f"{where(self.name, self.model, request.job_id)}: the model refused: "
+                    f"{str(exc)[:200]}",
+                    "Check the product data for content the model will not write about; "
+                    "write this one by hand or reject it.",
+                    status=status, error_class="refusal", usage=usage,
+                    cost_usd=self.cost(usage)) from None
+            except InvalidOutput as exc:
+                if repaired:
+                    raise unusable(
+                        f"{where(self.name, self.model, request.job_id)}: output still invalid "
+                        f"after one repair: {exc.detail}",
+                        "Check the template's length limits against the schema, or use a "
+                        "stronger model; `enrich jobs retry` after fixing.",
+                        status=status, error_class="invalid_output", usage=usage,
+                        cost_usd=self.cost(usage)) from None
+                repaired = True
+                messages = [*messages, {"role": "assistant", "content": text or ""},
+                            {"role": "user", "content": repair_message(exc.detail)}]
+                continue
+            return LLMResult(
+                fields=fields, raw_text=text, usage=usage, cost_usd=self.cost(usage),
+                model=getattr(completion, "model", None) or self.model, provider=self.name,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                rate_limits=None if limits.is_empty() else limits, repaired=repaired,
+                http_status=status, requests=requests)
+
+    async def aclose(self) -> None:
+        if self._owns_http:  # an injected client belongs to the caller, who closes it
+            await self._client.close()
+
+
+class _Refused(Exception):
+    pass
+

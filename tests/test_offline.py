@@ -1,0 +1,224 @@
+"""The offline provider over real sample catalogs: never a number that is not in the input."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from enrich.config import LLMConfig, Secrets
+from enrich.errors import ConfigError, PermanentProviderError
+from enrich.providers import LLMRequest, OfflineProvider, make_provider
+
+CORPUS = Path("/work/shared/corpus/products")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+class ProductCopy(BaseModel):
+    """The shape of the copy enrich drafts (the prompts module owns the real one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field(min_length=120, description="Long description, simple HTML.")
+    short_description: str = Field(min_length=30, max_length=400)
+    seo_title: str = Field(min_length=10, max_length=60)
+    meta_description: str = Field(min_length=120, max_length=160)
+    focus_keyword: str = Field(max_length=60)
+    image_alt: str = Field(max_length=125)
+
+
+def _woo_rows() -> list[dict[str, Any]]:
+    path = CORPUS / "woocommerce" / "sample_products.csv"
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    products = []
+    for row in rows:
+        attributes = []
+        for i in (1, 2):
+            name = row.get(f"Attribute {i} name") or ""
+            values = row.get(f"Attribute {i} value(s)") or ""
+            if name and values:
+                attributes.append({"name": name,
+                                   "options": [v.strip() for v in values.split(",")]})
+        products.append({
+            "name": row["Name"], "sku": row["SKU"], "type": row["Type"],
+            "description": row["Description"], "short_description": row["Short description"],
+            "categories": [{"name": c.strip()} for c in row["Categories"].split(",")
+                           if c.strip()],
+            "tags": [{"name": t.strip()} for t in row["Tags"].split(",") if t.strip()],
+            "weight": row["Weight (lbs)"], "weight_unit": "lbs",
+            "dimensions": {"length": row["Length (in)"], "width": row["Width (in)"],
+                           "height": row["Height (in)"]},
+            "dimension_unit": "in",
+            "attributes": attributes, "regular_price": row["Regular price"],
+        })
+    return products
+
+
+def _magento_rows(limit: int) -> list[dict[str, Any]]:
+    products = []
+    gear = sorted((CORPUS / "magento2-sample-data/CatalogSampleData/SimpleProduct").glob("*.csv"))
+    for path in gear:
+        with path.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                attributes = [{"name": k, "options": [row[k]]} for k in
+                              ("material", "style_bags", "activity", "strap_bags", "pattern")
+                              if row.get(k)]
+                products.append({
+                    "name": row["name"], "sku": row["sku"], "description": row["description"],
+                    "categories": [c.strip() for c in row["category"].splitlines()],
+                    "attributes": attributes, "price": row["price"],
+                })
+    path = CORPUS / "magento2-sample-data/ConfigurableSampleData/products.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            if i >= limit:
+                break
+            extra = dict(pair.split("=", 1) for pair in row["additional_attributes"].split(",")
+                         if "=" in pair)
+            products.append({
+                "name": row["name"], "sku": row["sku"], "description": row["description"],
+                "categories": [c for c in row["categories"].split(",") if c],
+                "attributes": {k: v for k, v in extra.items()
+                               if k not in ("has_options", "required_options")},
+                "weight": row["weight"],
+            })
+    return products
+
+
+def _saleor_rows() -> list[dict[str, Any]]:
+    data = json.loads((CORPUS / "saleor/populatedb_data.json").read_text(encoding="utf-8"))
+    categories = {o["pk"]: o["fields"]["name"] for o in data if o["model"] == "product.category"}
+    products = []
+    for obj in data:
+        if obj["model"] != "product.product":
+            continue
+        f = obj["fields"]
+        products.append({
+            "name": f["name"], "description": f.get("description_plaintext") or "",
+            "categories": [categories.get(f.get("category"), "")],
+            "weight": f.get("weight"),
+        })
+    return products
+
+
+def _numbers_in(value: Any) -> set[str]:
+    """Every number written anywhere in the record (keys and values, entities decoded)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return set(NUMBER.findall(text)) | set(NUMBER.findall(html.unescape(text)))
+
+
+@pytest.fixture(scope="module")
+def catalog() -> list[dict[str, Any]]:
+    products = _woo_rows() + _magento_rows(limit=400) + _saleor_rows()
+    assert len(products) > 450  # the corpus is there and parsed
+    return products
+
+
+def _draft(source: dict[str, Any], schema: type[BaseModel] = ProductCopy,
+           job_id: int | None = 1) -> dict[str, Any]:
+    request = LLMRequest(system="s", user="u", schema=schema, job_id=job_id, source=source)
+    result = asyncio.run(OfflineProvider().generate(request))
+    assert result.provider == "offline" and result.model == "offline-v1"
+    assert result.cost_usd == 0.0
+    return result.fields
+
+
+def test_offline_never_emits_a_number_absent_from_its_input(catalog: list[dict[str, Any]],
+                                                            ) -> None:
+    provider = OfflineProvider()
+    checked = 0
+    with_numbers = 0
+    for index, source in enumerate(catalog):
+        fields = provider.write(ProductCopy.model_json_schema(), source, index)
+        ProductCopy.model_validate(fields)  # lengths respected
+        allowed = _numbers_in(source)
+        for name, text in fields.items():
+            emitted = set(NUMBER.findall(text))
+            with_numbers += bool(emitted)
+            stray = emitted - allowed
+            assert not stray, f"product {source.get('sku') or source['name']!r} field {name}: " \
+                              f"{sorted(stray)} not in the input; text: {text!r}"
+        checked += 1
+    assert checked == len(catalog)
+    # The check has teeth: many drafts do carry numbers (weights, sizes, names).
+    assert with_numbers > 100
+
+
+def test_offline_copy_uses_the_products_own_facts() -> None:
+    source = {"name": "Trail Hoodie", "categories": [{"name": "Clothing > Hoodies"}],
+              "attributes": [{"name": "Color", "options": ["Blue"]},
+                             {"name": "Size", "options": ["S", "M", "L"]}],
+              "weight": "0.5", "weight_unit": "kg",
+              "dimensions": {"length": "30", "width": "20", "height": "2"},
+              "dimension_unit": "cm", "description": "", "short_description": ""}
+    fields = _draft(source)
+    assert "Trail Hoodie" in fields["seo_title"] and len(fields["seo_title"]) <= 60
+    assert 120 <= len(fields["meta_description"]) <= 160
+    assert "<li>Size: S, M, L</li>" in fields["description"]
+    assert "Dimensions: 30 x 20 x 2 cm" in fields["description"]
+    assert "Weight: 0.5 kg" in fields["description"]
+    assert fields["image_alt"] == "Trail Hoodie in Blue"
+    assert fields == _draft(source)  # deterministic
+
+
+def test_offline_does_not_invent_units() -> None:
+    fields = _draft({"name": "Plain Mug", "weight": "0.4", "categories": ["Kitchen"]})
+    assert "Weight: 0.4<" in fields["description"] or "Weight: 0.4\n" in fields["description"]
+    assert not re.search(r"\b(kg|g|lbs?|oz)\b", " ".join(fields.values()))
+
+
+def test_offline_escapes_product_markup_in_html() -> None:
+    fields = _draft({"name": "Mug <script>alert('x')</script>",
+                     "attributes": [{"name": "Note", "options": ["a < b & c"]}]})
+    assert "<script>" not in fields["description"]
+    assert "a &lt; b &amp; c" in fields["description"]
+
+
+class InvoiceLike(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invoice_number: str
+    total: float
+
+
+class CopyWithExtra(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seo_title: str = Field(max_length=60)
+    sentiment: str | None = None
+
+
+def test_offline_refuses_fields_it_cannot_write() -> None:
+    with pytest.raises(PermanentProviderError) as info:
+        _draft({"name": "X"}, InvoiceLike, job_id=7)
+    assert "invoice_number" in info.value.message and "job 7" in info.value.message
+    assert info.value.error_class == "unsupported_field"
+    # an optional unknown field is simply left to its default
+    assert _draft({"name": "Desk Lamp"}, CopyWithExtra) == {"seo_title": "Desk Lamp",
+                                                           "sentiment": None}
+
+
+def test_offline_reports_thin_data_and_missing_source() -> None:
+    class Huge(BaseModel):
+        description: str = Field(min_length=5000)
+
+    with pytest.raises(PermanentProviderError) as info:
+        _draft({"name": "Tiny"}, Huge)
+    assert info.value.error_class == "invalid_output"
+    with pytest.raises(PermanentProviderError, match="no name"):
+        _draft({"sku": "A-1"})
+    request = LLMRequest(system="s", user="u", schema=ProductCopy, job_id=3)
+    with pytest.raises(PermanentProviderError, match="job 3"):
+        asyncio.run(OfflineProvider().generate(request))
+
+
+def test_make_provider_offline_is_free_and_checks_its_model() -> None:
+    provider = make_provider(LLMConfig(), Secrets({}))
+    assert provider.name == "offline" and provider.estimate_cost(10_000, 10_000) == 0.0
+    with pytest.raises(ConfigError, match="offline"):
+        make_provider(LLMConfig(model="gpt-4o"), Secrets({}))
