@@ -1,3 +1,150 @@
-"""placeholder."""
+"""`enrich publish` and `enrich rollback`: parse, call enrich.publish, render."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from enrich.app import App
+from enrich.cli.render import console, echo_json
+from enrich.errors import UsageError
+from enrich.publish import (
+    PublishReport,
+    RollbackReport,
+    plan_publish,
+    publish,
+    rollback,
+)
+from enrich.woo import WooClient
+
+
+def _short(value: Any, width: int = 60) -> str:
+    if value is None:
+        return "(none)"
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _changes_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title, show_lines=False)
+    for name in ("product", "job", "what", "field", "old", "new"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        changes = row["changes"] or [{"field": "", "old": None, "new": None}]
+        for i, change in enumerate(changes):
+            cells = [f"{row['source_id']} {_short(row.get('name'), 30)}" if i == 0 else "",
+                     str(row["job_id"]) if i == 0 else "",
+                     (row.get("outcome") or row["action"]) if i == 0 else "",
+                     change["field"], _short(change["old"]), _short(change["new"])]
+            # Product text is untrusted: Text() shows it as is, never as rich markup.
+            table.add_row(*(Text(cell) for cell in cells))
+    return table
+
+
+def _render_publish(report: PublishReport) -> None:
+    rows = [i.as_dict() for i in report.items]
+    head = "publish plan (dry run: nothing written)" if report.dry_run \
+        else f"publish run #{report.run_id}"
+    if rows:
+        console.print(_changes_table(head, rows))
+    else:
+        console.print(f"{head}: no approved drafts to publish.")
+    for row in rows:
+        if row["reason"] and (row.get("outcome") or row["action"]) in ("conflict", "error"):
+            console.print(Text(f"{row['source_id']} {row.get('outcome') or row['action']}: "
+                               f"{row['reason']}", style="yellow"))
+    counts = report.counts()
+    console.print(", ".join(f"{k}: {v}" for k, v in counts.items()), highlight=False)
+    if report.dry_run and report.pending_recovery:
+        console.print(f"{report.pending_recovery} write(s) of an interrupted run will be "
+                      "checked against the store first.")
+
+
+@click.command("publish")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would change (old -> new) and the conflicts; write nothing.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Publish at most N approved drafts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape).")
+@click.pass_obj
+def publish_command(app: App, dry_run: bool, limit: int | None, as_json: bool) -> None:
+    """Write approved drafts to the store in batches; never over a product edited there.
+
+    Each product is read back first and compared with the sync snapshot: one changed in
+    the store since becomes a conflict and is not written. The previous values are saved
+    before each batch, so `enrich rollback` can put them back. Safe to re-run after a
+    crash; a second run writes nothing. Exit 1 when something approved was not published.
+    """
+    settings = app.settings
+    with WooClient.from_settings(settings, app.secrets) as store:
+        if dry_run:
+            report = plan_publish(app.ledger, store, seo_plugin=settings.store.seo_plugin,
+                                  limit=limit, max_field_bytes=settings.sync.max_field_bytes)
+        else:
+            def progress(batch_no: int, size: int) -> None:
+                if not as_json:
+                    console.print(f"batch {batch_no}: sending {size} product(s)",
+                                  highlight=False)
+            report = publish(app.ledger, store, seo_plugin=settings.store.seo_plugin,
+                             batch_size=settings.publish.batch_size, limit=limit,
+                             max_field_bytes=settings.sync.max_field_bytes,
+                             on_batch=progress)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        _render_publish(report)
+    if not report.dry_run and not report.ok:
+        sys.exit(1)
+
+
+def _render_rollback(report: RollbackReport) -> None:
+    rows = [i.as_dict() for i in report.items]
+    head = "rollback plan (dry run: nothing written)" if report.dry_run \
+        else f"rollback run #{report.run_id}"
+    if rows:
+        console.print(_changes_table(head, rows))
+    else:
+        console.print(f"{head}: nothing published to roll back.")
+    for row in rows:
+        if row["reason"] and (row.get("outcome") or row["action"]) in ("conflict", "error"):
+            console.print(Text(f"{row['source_id']} {row.get('outcome') or row['action']}: "
+                               f"{row['reason']}", style="yellow"))
+    console.print(", ".join(f"{k}: {v}" for k, v in report.counts().items()),
+                  highlight=False)
+
+
+@click.command("rollback")
+@click.option("--run", "run_id", type=int, default=None,
+              help="Undo everything this publish run wrote.")
+@click.option("--product", "products", multiple=True,
+              help="Undo the last publish of this product id (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would be restored; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape).")
+@click.pass_obj
+def rollback_command(app: App, run_id: int | None, products: tuple[str, ...],
+                     dry_run: bool, as_json: bool) -> None:
+    """Restore the values a publish replaced (new SEO keys are deleted again).
+
+    A product edited in the store after the publish is not rolled back: it is reported,
+    and the person's edit is kept. Exit 1 when something could not be rolled back.
+    """
+    if (run_id is None) == (not products):
+        raise UsageError("give either --run ID or --product ID (one or more), not both",
+                         "See `enrich rollback --help`.")
+    settings = app.settings
+    with WooClient.from_settings(settings, app.secrets) as store:
+        report = rollback(app.ledger, store, run_id=run_id, source_ids=list(products) or None,
+                          batch_size=settings.publish.batch_size, dry_run=dry_run)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        _render_rollback(report)
+    if not report.dry_run and not report.ok:
+        sys.exit(1)
+
+
+COMMANDS = [publish_command, rollback_command]

@@ -1,0 +1,130 @@
+"""Deciding, per approved draft, what publish will do with the store as it is right now.
+
+Why a separate step: the same decision serves the dry run (printed, nothing written) and the
+real run (recorded, then sent), so what ``--dry-run`` shows is exactly what a publish would
+do at that moment.
+
+The conflict rule: the store's current product is snapshotted the way sync snapshots it and
+compared with the baseline (the sync snapshot, or the store state a conflict recorded when
+the reviewer re-approved after it). A different content hash means a person changed the
+copy; a moved ``date_modified_gmt`` with the same hash means a person saved the product
+(perhaps another field, perhaps the same text again). Both are conflicts: enrich never
+writes over a product somebody touched after it looked, and lists what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from enrich.errors import InputError
+from enrich.publish import fields as F
+from enrich.publish.records import ApprovedDraft
+from enrich.publish.snapshot import store_snapshot
+from enrich.woo.validate import check_product_update
+
+ACTIONS = ("write", "unchanged", "conflict", "error")
+
+
+@dataclass
+class PlanItem:
+    """What publish does (or did) for one product."""
+
+    job_id: int
+    source_id: str
+    name: str | None
+    action: str  # write | unchanged | conflict | error
+    changes: list[dict[str, Any]] = field(default_factory=list)  # {field, old, new}
+    reason: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    item: dict[str, Any] = field(default_factory=dict)  # the body to send (no id)
+    previous: dict[str, Any] = field(default_factory=dict)  # the store's values, same keys
+    store_date: str | None = None
+    store_hash: str | None = None
+    draft_id: int | None = None
+    outcome: str | None = None  # after a real run: written | conflict | error | unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "source_id": self.source_id, "name": self.name,
+                "action": self.action, "outcome": self.outcome, "changes": self.changes,
+                "reason": self.reason, "skipped": self.skipped}
+
+
+def snapshot_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]
+                     ) -> list[dict[str, Any]]:
+    """Field by field, what differs between two snapshots (for the conflict report)."""
+    old = old or {}
+    return [{"field": key, "old": old.get(key), "new": new.get(key)}
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
+def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None
+                ) -> tuple[str, list[dict[str, Any]]] | None:
+    """Why ``product`` (the store's now) may not be written over, or None when it may."""
+    if product is None:
+        return "the product no longer exists in the store", []
+    if draft.content_hash is None:
+        return ("the product was never synced into this ledger (no snapshot to compare "
+                "with)", [])
+    snapshot, content_hash = store_snapshot(product)
+    date = product.get("date_modified_gmt")
+    if content_hash != draft.content_hash:
+        changed = snapshot_changes(draft.snapshot, snapshot) if draft.baseline_from == "sync" \
+            else []
+        names = ", ".join(c["field"] for c in changed) or "its synced fields"
+        return f"changed in the store since {draft.baseline_from}: {names}", changed
+    if date != draft.date_modified_gmt:
+        return (f"saved in the store since {draft.baseline_from} (date_modified_gmt "
+                f"{draft.date_modified_gmt} -> {date}); the synced fields are the same, "
+                "another field may have changed", [{"field": "date_modified_gmt",
+                                                    "old": draft.date_modified_gmt,
+                                                    "new": date}])
+    return None
+
+
+def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, *,
+              seo_plugin: str, max_field_bytes: int = 1_000_000) -> PlanItem:
+    """The decision for one approved draft against the store's current product."""
+    plan = PlanItem(job_id=draft.job_id, source_id=draft.source_id, draft_id=draft.draft_id,
+                    name=(product or {}).get("name") or draft.name, action="write")
+    if product is not None:
+        plan.store_date = product.get("date_modified_gmt")
+        plan.store_hash = store_snapshot(product)[1]
+    conflict = conflict_of(draft, product)
+    if conflict is not None:
+        plan.action, (plan.reason, plan.changes) = "conflict", conflict
+        return plan
+    assert product is not None
+    if product.get("type") == "variation" or draft.product_type == "variation":
+        plan.action = "error"
+        plan.reason = (f"product {draft.source_id} is a variation; publishing variation "
+                       "copy is not supported yet")
+        return plan
+    wanted = draft.payload.get("fields")
+    try:
+        build = F.build_item(draft.source_id, F.effective_fields(draft.fields,
+                                                                 draft.edited_fields),
+                             seo_plugin=seo_plugin, current=product,
+                             wanted=list(wanted) if isinstance(wanted, list) else None)
+        plan.skipped = build.skipped
+        previous = F.values_in(product, build.item)
+        plan.item, plan.previous = F.without_unchanged(build.item, previous)
+        if plan.item:
+            check_product_update(plan.item, f"product {draft.source_id}",
+                                 max_field_bytes=max_field_bytes)
+    except InputError as exc:
+        plan.action, plan.reason = "error", exc.message
+        return plan
+    if not build.fields:
+        plan.action = "error"
+        plan.reason = ("the approved draft sets no field enrich can write"
+                       + (f" (skipped: {', '.join(sorted(build.skipped))})"
+                          if build.skipped else ""))
+        return plan
+    if not plan.item:
+        plan.action = "unchanged"
+        plan.reason = "the store already holds the approved text"
+        return plan
+    plan.changes = F.changes(plan.item, plan.previous)
+    return plan

@@ -1,0 +1,261 @@
+"""The ledger side of publishing: what is approved, and the ``publishes`` rows.
+
+Why the SQL lives here and not in ``Ledger``: these queries are only publish's (approved
+drafts joined to their sync snapshot, the publishes log, the single-writer lock). Status
+changes still go through ``Ledger.move`` inside ``Ledger.transaction`` so the state machine
+stays the one guard.
+
+A ``publishes`` row is the backup and the write-ahead record at once. It is committed with
+outcome ``planned`` before the batch request that carries it is sent; ``written`` holds the
+item body sent (without id) and ``previous`` holds ``{"item": <the store's values for the
+same keys>, "date_modified_gmt": <the store's before the write>}``. After the store answers,
+the row becomes ``written`` / ``error`` / ``conflict`` (rollback rows: ``rolled_back``). A
+row still ``planned`` when no publish is running is the trace of a crash; ``recover``
+settles it by reading the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from enrich.errors import UsageError
+from enrich.ledger import JobStatus, Ledger
+
+LOCK_KEY = "publish.lock"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+@dataclass
+class ApprovedDraft:
+    """One approved job with its draft, its sync snapshot and the conflict baseline."""
+
+    job_id: int
+    draft_id: int
+    source_id: str
+    payload: dict[str, Any]
+    fields: dict[str, Any]
+    edited_fields: dict[str, Any] | None
+    product_type: str | None
+    name: str | None
+    snapshot: dict[str, Any] | None
+    content_hash: str | None
+    date_modified_gmt: str | None
+    baseline_from: str  # "sync" or "conflict" (re-approved after a conflict)
+
+
+def approved_drafts(ledger: Ledger, *, limit: int | None = None,
+                    source_ids: list[str] | None = None) -> list[ApprovedDraft]:
+    """Approved product jobs in id order, one per product (the newest job wins).
+
+    When the job was re-approved after a conflict, the baseline is the store state the
+    conflict recorded (what the reviewer looked at), not the older sync snapshot.
+    """
+    where = "j.kind = 'product' AND j.status = 'approved'"
+    args: list[Any] = []
+    if source_ids:
+        where += f" AND j.source_id IN ({','.join('?' * len(source_ids))})"
+        args += [str(s) for s in source_ids]
+    rows = ledger.conn.execute(
+        f"""SELECT j.id AS job_id, j.source_id, j.payload, d.id AS draft_id, d.fields,
+                   d.edited_fields, p.type, p.name, p.snapshot, p.content_hash,
+                   p.date_modified_gmt,
+                   (SELECT previous FROM publishes c WHERE c.job_id = j.id
+                      AND c.outcome = 'conflict' ORDER BY c.id DESC LIMIT 1) AS conflict_prev
+            FROM jobs j JOIN drafts d ON d.job_id = j.id
+            LEFT JOIN products p ON p.source_id = j.source_id
+            WHERE {where} ORDER BY j.id""", args).fetchall()
+    newest: dict[str, sqlite3.Row] = {}
+    for row in rows:
+        newest[row["source_id"]] = row  # ordered by id: the last one is the newest
+    chosen = sorted(newest.values(), key=lambda r: r["job_id"])
+    if limit is not None:
+        chosen = chosen[:limit]
+    result = []
+    for row in chosen:
+        content_hash, date = row["content_hash"], row["date_modified_gmt"]
+        baseline_from = "sync"
+        conflict = _loads(row["conflict_prev"])
+        if conflict and conflict.get("content_hash"):
+            content_hash = conflict["content_hash"]
+            date = conflict.get("date_modified_gmt")
+            baseline_from = "conflict"
+        result.append(ApprovedDraft(
+            job_id=row["job_id"], draft_id=row["draft_id"], source_id=row["source_id"],
+            payload=_loads(row["payload"]) or {}, fields=_loads(row["fields"]) or {},
+            edited_fields=_loads(row["edited_fields"]), product_type=row["type"],
+            name=row["name"], snapshot=_loads(row["snapshot"]), content_hash=content_hash,
+            date_modified_gmt=date, baseline_from=baseline_from))
+    return result
+
+
+def insert_row(c: sqlite3.Connection, *, run_id: int, job_id: int, draft_id: int | None,
+               source_id: str, batch_no: int | None, written: dict[str, Any],
+               previous: dict[str, Any], outcome: str, error: str | None = None,
+               store_date: str | None = None) -> int:
+    now = time.time()
+    cur = c.execute(
+        "INSERT INTO publishes (run_id, job_id, draft_id, source_id, batch_no, written, "
+        "previous, outcome, error, store_date_modified_gmt, created_at, finished_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, job_id, draft_id, str(source_id), batch_no, _dumps(written),
+         _dumps(previous), outcome, error, store_date, now,
+         None if outcome == "planned" else now))
+    return int(cur.lastrowid or 0)
+
+
+def settle_row(c: sqlite3.Connection, row_id: int, outcome: str, *, error: str | None = None,
+               store_date: str | None = None) -> None:
+    """planned -> its outcome; refuses to touch a row that is no longer planned."""
+    cur = c.execute(
+        "UPDATE publishes SET outcome = ?, error = ?, store_date_modified_gmt = ?, "
+        "finished_at = ? WHERE id = ? AND outcome = 'planned'",
+        (outcome, error, store_date, time.time(), row_id))
+    if cur.rowcount != 1:
+        raise UsageError(f"publishes row {row_id} was settled by someone else",
+                         "Another publish or rollback is running on this ledger; "
+                         "let it finish and run the command again.")
+
+
+def move_if(ledger: Ledger, c: sqlite3.Connection, job_id: int, old: JobStatus,
+            new: JobStatus, **columns: Any) -> bool:
+    """Move the job when it is still ``old`` (sync may have superseded it meanwhile)."""
+    row = c.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or row["status"] != old.value:
+        return False
+    ledger.move(c, job_id, old, new, **columns)
+    return True
+
+
+def note_error(c: sqlite3.Connection, job_id: int, message: str) -> None:
+    """Keep the reason on the job (its status stays approved: the next publish retries)."""
+    c.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
+              (message, time.time(), job_id))
+
+
+@dataclass
+class PendingRow:
+    """A publishes row left ``planned``: a publish or rollback stopped before settling it."""
+
+    id: int
+    run_id: int
+    run_kind: str
+    job_id: int
+    source_id: str
+    written: dict[str, Any]
+    previous: dict[str, Any]
+
+
+def planned_rows(ledger: Ledger) -> list[PendingRow]:
+    rows = ledger.conn.execute(
+        "SELECT p.id, p.run_id, r.kind AS run_kind, p.job_id, p.source_id, p.written, "
+        "p.previous FROM publishes p LEFT JOIN runs r ON r.id = p.run_id "
+        "WHERE p.outcome = 'planned' ORDER BY p.id").fetchall()
+    return [PendingRow(id=r["id"], run_id=r["run_id"], run_kind=r["run_kind"] or "publish",
+                       job_id=r["job_id"], source_id=r["source_id"],
+                       written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {})
+            for r in rows]
+
+
+@dataclass
+class WrittenRow:
+    """A confirmed publish write that a rollback may undo."""
+
+    id: int
+    run_id: int
+    job_id: int
+    draft_id: int | None
+    source_id: str
+    written: dict[str, Any]
+    previous: dict[str, Any]
+    store_date: str | None
+
+
+def written_rows(ledger: Ledger, *, run_id: int | None = None,
+                 source_ids: list[str] | None = None) -> list[WrittenRow]:
+    """The last confirmed publish write of each product whose job is still published."""
+    where = ["p.outcome = 'written'", "j.status = 'published'", "r.kind = 'publish'"]
+    args: list[Any] = []
+    if run_id is not None:
+        where.append("p.run_id = ?")
+        args.append(run_id)
+    if source_ids:
+        where.append(f"p.source_id IN ({','.join('?' * len(source_ids))})")
+        args += [str(s) for s in source_ids]
+    rows = ledger.conn.execute(
+        f"SELECT p.* FROM publishes p JOIN jobs j ON j.id = p.job_id "
+        f"JOIN runs r ON r.id = p.run_id WHERE {' AND '.join(where)} ORDER BY p.id",
+        args).fetchall()
+    last: dict[str, sqlite3.Row] = {}
+    for row in rows:
+        last[row["source_id"]] = row
+    return [WrittenRow(id=r["id"], run_id=r["run_id"], job_id=r["job_id"],
+                       draft_id=r["draft_id"], source_id=r["source_id"],
+                       written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {},
+                       store_date=r["store_date_modified_gmt"])
+            for r in sorted(last.values(), key=lambda r: r["id"])]
+
+
+def rows_for_run(ledger: Ledger, run_id: int) -> list[dict[str, Any]]:
+    rows = ledger.conn.execute("SELECT * FROM publishes WHERE run_id = ? ORDER BY id",
+                               (run_id,)).fetchall()
+    out = []
+    for row in rows:
+        data = dict(row)
+        data["written"] = _loads(data["written"])
+        data["previous"] = _loads(data["previous"])
+        out.append(data)
+    return out
+
+
+# -- one writer at a time ------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(ledger: Ledger, run_id: int) -> None:
+    """Refuse to start while another live publish/rollback holds the ledger's write lock.
+
+    Two publishers would both read "not yet written" and both write. The lock is a meta row
+    naming the holder's pid; a holder killed with SIGKILL leaves a dead pid, which is taken
+    over (its planned rows are then recovered).
+    """
+    def go(c: sqlite3.Connection) -> None:
+        row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
+        holder = _loads(row[0]) if row and row[0] else None
+        if holder and holder.get("pid") != os.getpid() and _alive(int(holder["pid"])):
+            raise UsageError(
+                f"another publish or rollback (run {holder.get('run_id')}, pid "
+                f"{holder['pid']}) is writing to the store from this ledger",
+                "Wait for it to finish; if that process is gone, run the command again.")
+        c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                  "SET value = excluded.value",
+                  (LOCK_KEY, _dumps({"pid": os.getpid(), "run_id": run_id})))
+    with ledger.transaction() as c:
+        go(c)
+
+
+def release_lock(ledger: Ledger, run_id: int) -> None:
+    with ledger.transaction() as c:
+        row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
+        holder = _loads(row[0]) if row and row[0] else None
+        if holder and holder.get("run_id") == run_id:
+            c.execute("DELETE FROM meta WHERE key = ?", (LOCK_KEY,))

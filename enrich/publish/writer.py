@@ -1,0 +1,279 @@
+"""Sending planned items to ``/products/batch`` and settling every publishes row.
+
+Why it looks like this (the crash and retry reasoning, also in docs/publish.md):
+
+* Write-ahead: the rows for a batch are committed as ``planned`` (with the previous values)
+  before the request leaves. A crash can therefore only ever leave ``planned`` rows behind,
+  never a store write the ledger does not know about.
+* Settling a planned row needs proof from the store: the batch response item, or, when there
+  is no usable response (crash, timeout, 5xx after the connector's own retries), a fresh
+  ``GET`` of the product. Against the row, the product is then in exactly one of three
+  states: *applied* (it holds what was written and ``date_modified_gmt`` moved: settled as
+  written, never sent again), *untouched* (it holds what was there before and the date did
+  not move: every write bumps the date, so nothing reached it and sending is safe), or
+  *changed* (anything else: somebody else wrote it; a conflict, never overwritten).
+* A batch that failed outright is re-sent only for its *untouched* items, after that fresh
+  read, so a retry can never write a product twice or write over an edit that slipped in.
+  The connector's own retries (429, 503) happen before this and only for responses that say
+  the request was not processed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from enrich.errors import InputError, StoreAuthError, StoreError, StoreUnavailable
+from enrich.ledger import JobStatus, Ledger
+from enrich.publish import fields as F
+from enrich.publish import records as R
+
+
+class ProductStore(Protocol):
+    """The two connector calls publish needs (``enrich.woo.WooClient`` provides them)."""
+
+    def get_products(self, ids: Sequence[int], context: str = "edit") -> list[dict[str, Any]]:
+        ...
+
+    def batch_update(self, items: list[dict[str, Any]]) -> list[Any]:
+        ...
+
+
+@dataclass
+class Entry:
+    """One planned item on its way to the store."""
+
+    row_id: int
+    job_id: int
+    draft_id: int | None
+    source_id: str
+    item: dict[str, Any]  # without id
+    previous: dict[str, Any]  # {"item": ..., "date_modified_gmt": ...} as recorded
+    batch_no: int
+
+
+@dataclass
+class Settled:
+    """How the rows of one command ended, by outcome, with the reasons."""
+
+    written: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)
+    requeued: list[str] = field(default_factory=list)  # untouched after a crash: sent again
+    batch_requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"written": len(self.written), "rolled_back": len(self.rolled_back),
+                "errors": self.errors, "conflicts": self.conflicts,
+                "requeued": len(self.requeued), "batch_requests": self.batch_requests}
+
+
+def result_parts(result: Any) -> tuple[Any, dict[str, Any] | None, str | None, bool]:
+    """(id, product, error message, verified) of one ``BatchItemResult``.
+
+    ``verified`` marks a result the connector established by reading the product back after
+    an ambiguous failure; a verified failure is not a refusal by the store but "it does not
+    hold what was sent", which publish settles with its own read (applied, untouched or
+    changed) before anything is sent again.
+    """
+    product = getattr(result, "product", None)
+    if getattr(result, "ok", False) and isinstance(product, Mapping):
+        return getattr(result, "id", None), dict(product), None, False
+    code = getattr(result, "error_code", None)
+    message = getattr(result, "error", None) or "no detail"
+    error = f"{code}: {message}" if code else str(message)
+    return getattr(result, "id", None), None, error, bool(getattr(result, "verified", False))
+
+
+class BatchWriter:
+    """Sends entries, settles their rows; ``mode`` is ``publish`` or ``rollback``."""
+
+    def __init__(self, ledger: Ledger, store: ProductStore, *, run_id: int, mode: str,
+                 settled: Settled, max_rounds: int = 3, pause_s: float = 1.0,
+                 on_batch: Callable[[int, int], None] | None = None) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.run_id = run_id
+        self.mode = mode
+        self.settled = settled
+        self.max_rounds = max_rounds
+        self.pause_s = pause_s
+        self.on_batch = on_batch
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def _confirm(self, c: Any, entry: Entry, store_date: str | None) -> None:
+        if self.mode == "publish":
+            R.settle_row(c, entry.row_id, "written", store_date=store_date)
+            R.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
+                      last_error=None, run_id=self.run_id)
+            self.settled.written.append(entry.source_id)
+        else:
+            R.settle_row(c, entry.row_id, "rolled_back", store_date=store_date)
+            R.move_if(self.ledger, c, entry.job_id, JobStatus.PUBLISHED,
+                      JobStatus.ROLLED_BACK, last_error=None)
+            self.settled.rolled_back.append(entry.source_id)
+
+    def _error(self, c: Any, entry: Entry, message: str) -> None:
+        R.settle_row(c, entry.row_id, "error", error=message)
+        if self.mode == "publish":
+            R.note_error(c, entry.job_id, f"publish: {message}")
+        self.settled.errors[entry.source_id] = message
+
+    def _conflict(self, c: Any, entry: Entry, message: str) -> None:
+        R.settle_row(c, entry.row_id, "conflict", error=message)
+        if self.mode == "publish":
+            R.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.CONFLICT,
+                      last_error=message)
+        self.settled.conflicts[entry.source_id] = message
+
+    # -- reading the store back ----------------------------------------------------------
+
+    def classify(self, entry: Entry, product: Mapping[str, Any] | None) -> str:
+        """applied | untouched | changed | missing, from the store's product now."""
+        if product is None:
+            return "missing"
+        now = F.values_in(product, entry.item)
+        before_date = entry.previous.get("date_modified_gmt")
+        moved = product.get("date_modified_gmt") != before_date
+        if F.same(now, entry.item) and moved:
+            return "applied"
+        if F.same(now, entry.previous.get("item") or {}) and not moved:
+            return "untouched"
+        return "changed"
+
+    def read(self, source_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ids = [int(s) for s in source_ids]
+        for start in range(0, len(ids), 100):
+            for product in self.store.get_products(ids[start:start + 100], context="edit"):
+                found[str(product.get("id"))] = product
+        return found
+
+    def reconcile(self, entries: Sequence[Entry], why: str) -> list[Entry]:
+        """Settle entries from a fresh read; returns the untouched ones (safe to send)."""
+        current = self.read([e.source_id for e in entries])
+        untouched: list[Entry] = []
+        with self.ledger.transaction() as c:
+            for entry in entries:
+                product = current.get(entry.source_id)
+                state = self.classify(entry, product)
+                if state == "applied":
+                    self._confirm(c, entry, (product or {}).get("date_modified_gmt"))
+                elif state == "untouched":
+                    untouched.append(entry)
+                elif state == "missing":
+                    self._conflict(c, entry, f"{why}; the product no longer exists in the "
+                                             "store")
+                else:
+                    self._conflict(c, entry, f"{why}; the product changed in the store "
+                                             "meanwhile, so it was not written again")
+        return untouched
+
+    def replan(self, entries: Sequence[Entry], why: str) -> list[Entry]:
+        """Close the rows of untouched entries and open fresh planned rows to send again."""
+        fresh: list[Entry] = []
+        with self.ledger.transaction() as c:
+            for entry in entries:
+                R.settle_row(c, entry.row_id, "error",
+                             error=f"{why}; not applied, sent again as row of a new attempt")
+                row_id = R.insert_row(
+                    c, run_id=self.run_id, job_id=entry.job_id, draft_id=entry.draft_id,
+                    source_id=entry.source_id, batch_no=entry.batch_no, written=entry.item,
+                    previous=entry.previous, outcome="planned")
+                fresh.append(Entry(row_id, entry.job_id, entry.draft_id, entry.source_id,
+                                   entry.item, entry.previous, entry.batch_no))
+        return fresh
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(self, entries: list[Entry]) -> None:
+        """Send one batch (<= 100 entries, rows already planned) and settle every row."""
+        rounds = 0
+        while entries:
+            rounds += 1
+            items = [{"id": int(e.source_id), **e.item} for e in entries]
+            self.settled.batch_requests += 1
+            if self.on_batch is not None:
+                self.on_batch(entries[0].batch_no, len(items))
+            retryable = True
+            try:
+                results = self.store.batch_update(items)
+            except StoreAuthError:
+                raise  # nothing was applied; the planned rows are settled by the next run
+            except InputError as exc:  # refused client-side: nothing left this process
+                with self.ledger.transaction() as c:
+                    for entry in entries:
+                        self._error(c, entry, f"not sent: {exc.message}")
+                return
+            except StoreError as exc:
+                retryable = isinstance(exc, StoreUnavailable) or (exc.status or 0) >= 500 \
+                    or exc.status == 429
+                why = f"batch request failed ({exc.message})"
+                unsure = entries
+            else:
+                unsure = self._record(entries, results)
+                why = "the batch request failed and the store did not show the write"
+            if not unsure:
+                return
+            untouched = self.reconcile(unsure, why)
+            if not untouched:
+                return
+            if not retryable or rounds >= self.max_rounds:
+                with self.ledger.transaction() as c:
+                    for entry in untouched:
+                        self._error(c, entry, f"{why}; not applied (gave up after {rounds} "
+                                              "attempt(s); the next publish tries again)")
+                return
+            time.sleep(self.pause_s * rounds)
+            entries = self.replan(untouched, why)
+
+    def _record(self, entries: list[Entry], results: list[Any]) -> list[Entry]:
+        """Settle rows from the response; returns the entries still in doubt."""
+        unsure: list[Entry] = []
+        with self.ledger.transaction() as c:
+            for i, entry in enumerate(entries):
+                if i >= len(results):
+                    unsure.append(entry)
+                    continue
+                result_id, product, error, verified = result_parts(results[i])
+                if result_id is not None and str(result_id) != entry.source_id:
+                    unsure.append(entry)
+                elif product is not None:
+                    self._confirm(c, entry, product.get("date_modified_gmt"))
+                elif verified:
+                    unsure.append(entry)
+                else:
+                    self._error(c, entry, f"the store refused it: {error}")
+        return unsure
+
+
+def recover(ledger: Ledger, store: ProductStore, *, run_id: int, settled: Settled) -> None:
+    """Settle rows a killed publish or rollback left ``planned``, from the store's state now.
+
+    Applied ones are recorded as written (or rolled back) and never sent again; untouched
+    ones are closed so the approved job is planned again by this run; changed ones are
+    conflicts.
+    """
+    pending = R.planned_rows(ledger)
+    by_mode: dict[str, list[Entry]] = {"publish": [], "rollback": []}
+    for row in pending:
+        mode = "rollback" if row.run_kind == "rollback" else "publish"
+        by_mode[mode].append(Entry(row.id, row.job_id, None, row.source_id, row.written,
+                                   row.previous, 0))
+    for mode, entries in by_mode.items():
+        if not entries:
+            continue
+        writer = BatchWriter(ledger, store, run_id=run_id, mode=mode, settled=settled)
+        for start in range(0, len(entries), 100):
+            chunk = entries[start:start + 100]
+            untouched = writer.reconcile(chunk, "an earlier run stopped before the store "
+                                                "confirmed this write")
+            with ledger.transaction() as c:
+                for entry in untouched:
+                    R.settle_row(c, entry.row_id, "error",
+                                 error="an earlier run stopped before sending it; not applied")
+                    settled.requeued.append(entry.source_id)
