@@ -1,0 +1,369 @@
+"""Review decisions: the ``decisions.json`` format, and applying decisions to the ledger.
+
+The page (opened from disk) cannot write to the ledger, so it saves a file; ``review
+import`` applies it here, and ``review serve`` applies each decision the same way the
+moment it is made. A decision names the draft it was made on (id and creation time): a
+draft that was redrafted or superseded since the page was exported is refused item by
+item, so nobody approves text they never saw. An edited draft is re-checked by the guards
+and its flags replaced by what they find now.
+
+decisions.json::
+
+    {"format": "enrich-review-decisions", "version": 1,
+     "export_id": "...", "ledger": "/path/enrich.db", "exported_at": "...",
+     "saved_at": "...",
+     "decisions": [{"job_id": 12, "draft_id": 9, "draft_created_at": 1763900000.123,
+                    "decision": "approved", "note": "",
+                    "edited_fields": {"seo_title": "..."}}]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from enrich.errors import EnrichError, InputError, UsageError
+from enrich.ledger import JobStatus, Ledger
+from enrich.review.queries import (
+    EXPORTS_META_PREFIX,
+    ReviewItem,
+    drafted_job_ids,
+    newer_job_for,
+    review_item,
+)
+
+FORMAT = "enrich-review-decisions"
+VERSION = 1
+#: Decisions a file may carry; the served page may also withdraw one (back to drafted).
+FILE_DECISIONS = ("approved", "rejected")
+SERVED_DECISIONS = ("approved", "rejected", "drafted")
+REVIEWABLE = ("drafted", "approved", "rejected", "conflict")
+MAX_NOTE_CHARS = 4000
+
+#: ``check(fields, item) -> (fields, flags)``: re-checks an edit; the guards by default.
+Checker = Callable[[dict[str, Any], ReviewItem], tuple[dict[str, Any], list[dict[str, str]]]]
+
+
+@dataclass
+class Decision:
+    """One reviewer decision on one draft, as it came from the page."""
+
+    job_id: int
+    draft_id: int
+    decision: str
+    note: str | None = None
+    edited_fields: dict[str, str] | None = None
+    draft_created_at: float | None = None
+    index: int = 0  # position in the file, for messages
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"job_id": self.job_id, "draft_id": self.draft_id,
+                               "draft_created_at": self.draft_created_at,
+                               "decision": self.decision, "note": self.note or ""}
+        if self.edited_fields:
+            out["edited_fields"] = self.edited_fields
+        return out
+
+
+@dataclass
+class DecisionsFile:
+    decisions: list[Decision]
+    export_id: str | None = None
+    ledger: str | None = None
+    exported_at: str | None = None
+
+
+@dataclass
+class ItemOutcome:
+    """What happened to one decision: applied, or refused with the reason."""
+
+    job_id: int
+    decision: str
+    applied: bool
+    reason: str | None = None
+    status: str | None = None
+    edited: bool = False
+    flags: list[dict[str, str]] = field(default_factory=list)
+    fields: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "decision": self.decision, "applied": self.applied,
+                "reason": self.reason, "status": self.status, "edited": self.edited,
+                "flags": self.flags, "fields": self.fields}
+
+
+@dataclass
+class ApplyResult:
+    applied: list[ItemOutcome] = field(default_factory=list)
+    refused: list[ItemOutcome] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, outcome: ItemOutcome) -> None:
+        (self.applied if outcome.applied else self.refused).append(outcome)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"applied": [o.as_dict() for o in self.applied],
+                "refused": [o.as_dict() for o in self.refused], "warnings": self.warnings}
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+
+def _bad(where: str, what: str) -> InputError:
+    return InputError(f"{where}: {what}",
+                      "Save the decisions again from the review page, or fix that item "
+                      "by hand; nothing was applied.")
+
+
+def parse_decision(raw: Any, where: str, *, allowed: Sequence[str] = FILE_DECISIONS,
+                   index: int = 0) -> Decision:
+    """Validate one decision object; every problem names the item and the field."""
+    if not isinstance(raw, dict):
+        raise _bad(where, f"must be an object, not {type(raw).__name__}")
+    job = raw.get("job_id")
+    if job is not None:
+        where = f"{where} (job {job})"
+    for key in ("job_id", "draft_id"):
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _bad(where, f"field {key!r} must be a positive integer, got {value!r}")
+    decision = raw.get("decision")
+    if decision not in allowed:
+        raise _bad(where, f"field 'decision' must be one of {', '.join(allowed)}, "
+                          f"got {decision!r}")
+    note = raw.get("note")
+    if note is not None and not isinstance(note, str):
+        raise _bad(where, f"field 'note' must be text, got {type(note).__name__}")
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise _bad(where, f"field 'note' is longer than {MAX_NOTE_CHARS} characters")
+    created = raw.get("draft_created_at")
+    if created is not None and (isinstance(created, bool)
+                                or not isinstance(created, int | float)):
+        raise _bad(where, f"field 'draft_created_at' must be a number, got {created!r}")
+    edited = raw.get("edited_fields")
+    if edited is not None:
+        if not isinstance(edited, dict):
+            raise _bad(where, "field 'edited_fields' must be an object of field -> text")
+        for name, value in edited.items():
+            if not isinstance(value, str):
+                raise _bad(where, f"edited_fields.{name} must be text, "
+                                  f"got {type(value).__name__}")
+    unknown = set(raw) - {"job_id", "draft_id", "decision", "note", "edited_fields",
+                          "draft_created_at", "name"}
+    if unknown:
+        raise _bad(where, f"unknown field {sorted(unknown)[0]!r}")
+    return Decision(job_id=raw["job_id"], draft_id=raw["draft_id"], decision=decision,
+                    note=note, edited_fields=edited or None,
+                    draft_created_at=float(created) if created is not None else None,
+                    index=index)
+
+
+def parse_decisions(text: str | bytes, source: str = "decisions.json") -> DecisionsFile:
+    """Parse and validate a whole decisions file before anything is applied."""
+    try:
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text ({exc.reason})",
+                         "Pass the decisions.json saved by the review page.") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} "
+                         f"column {exc.colno}",
+                         "Pass the decisions.json saved by the review page.") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"{source}: not a review decisions file (no \"format\": "
+                         f"\"{FORMAT}\")", "Pass the decisions.json saved by the review page.")
+    if data.get("version") != VERSION:
+        raise InputError(f"{source}: decisions format version {data.get('version')!r} is not "
+                         f"supported (this enrich reads version {VERSION})",
+                         "Upgrade enrich, or save the decisions again from a page exported "
+                         "by this version.")
+    items = data.get("decisions")
+    if not isinstance(items, list):
+        raise InputError(f"{source}: field 'decisions' must be a list",
+                         "Pass the decisions.json saved by the review page.")
+    decisions: list[Decision] = []
+    seen: dict[int, int] = {}
+    for i, raw in enumerate(items):
+        decision = parse_decision(raw, f"{source}: decisions[{i}]", index=i)
+        if decision.job_id in seen:
+            raise _bad(f"{source}: decisions[{i}] (job {decision.job_id})",
+                       f"a second decision for the same job (first at decisions"
+                       f"[{seen[decision.job_id]}])")
+        seen[decision.job_id] = i
+        decisions.append(decision)
+    return DecisionsFile(decisions=decisions, export_id=_opt_str(data.get("export_id")),
+                         ledger=_opt_str(data.get("ledger")),
+                         exported_at=_opt_str(data.get("exported_at")))
+
+
+def load_decisions(path: Path) -> DecisionsFile:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}",
+                         "Pass the path of the decisions.json the review page saved.") from None
+    return parse_decisions(raw, str(path))
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# -- re-checking an edit --------------------------------------------------------------------
+
+
+def guard_checker() -> Checker:
+    """The project's guards as a Checker; an edit is never applied unchecked."""
+    from enrich import guards
+
+    def check(fields: dict[str, Any], item: ReviewItem) -> tuple[dict[str, Any],
+                                                                 list[dict[str, str]]]:
+        kwargs: dict[str, Any] = {}
+        limits = getattr(guards, "DEFAULT_LIMITS", None)
+        if limits is not None:
+            kwargs["limits"] = limits
+        result = guards.check_draft(fields, item.source(), **kwargs)
+        flags = [f if isinstance(f, dict) else
+                 {"guard": str(f.guard), "field": str(f.field or ""), "detail": str(f.detail)}
+                 for f in result.flags]
+        return dict(result.fields), flags
+    return check
+
+
+# -- applying -------------------------------------------------------------------------------
+
+
+def _refuse(d: Decision, reason: str, status: str | None = None) -> ItemOutcome:
+    return ItemOutcome(job_id=d.job_id, decision=d.decision, applied=False, reason=reason,
+                       status=status)
+
+
+def apply_decision(ledger: Ledger, d: Decision, *, check: Checker | None = None) -> ItemOutcome:
+    """Apply one decision; a decision that cannot be applied is refused with the reason."""
+    item = review_item(ledger, d.job_id)
+    if item is None:
+        exists = ledger.conn.execute("SELECT status FROM jobs WHERE id = ?",
+                                     (d.job_id,)).fetchone()
+        reason = (f"job {d.job_id} has no draft" if exists else f"no job with id {d.job_id}")
+        return _refuse(d, reason)
+    if item.status == JobStatus.SUPERSEDED:
+        newer = newer_job_for(ledger, item.kind, item.source_id, item.job_id)
+        return _refuse(d, "the product changed in the store after this draft was written"
+                          + (f"; it is now job {newer}" if newer else "")
+                          + ": export the review page again", item.status)
+    if item.draft_id != d.draft_id or (d.draft_created_at is not None and
+                                       abs(item.draft_created_at - d.draft_created_at) > 1e-6):
+        return _refuse(d, "the draft changed since the page was exported (it was written "
+                          "again): export the review page again and review the new draft",
+                       item.status)
+    if item.status not in REVIEWABLE:
+        return _refuse(d, f"the job is {item.status}; only drafted, approved or rejected "
+                          "drafts can be reviewed", item.status)
+    edited: dict[str, Any] | None = None
+    flags: list[dict[str, str]] | None = None
+    if d.edited_fields:
+        unknown = sorted(set(d.edited_fields) - set(item.fields))
+        if unknown:
+            return _refuse(d, f"edited field {unknown[0]!r} is not a field of this draft "
+                              f"(it has {', '.join(sorted(item.fields))})", item.status)
+        merged = {**item.effective_fields, **d.edited_fields}
+        if merged != item.effective_fields:
+            checker = check or guard_checker()
+            checked, flags = checker(merged, item)
+            edited = {k: v for k, v in checked.items() if k in item.fields}
+    try:
+        ledger.review(d.job_id, d.decision, note=d.note, edited_fields=edited, flags=flags,
+                      expect_draft_id=d.draft_id,
+                      expect_draft_created_at=item.draft_created_at)
+    except EnrichError as exc:
+        return _refuse(d, exc.message, item.status)
+    after = review_item(ledger, d.job_id)
+    assert after is not None
+    return ItemOutcome(job_id=d.job_id, decision=d.decision, applied=True, status=after.status,
+                       edited=edited is not None, flags=after.flags,
+                       fields=after.effective_fields)
+
+
+def known_export(ledger: Ledger, export_id: str) -> dict[str, Any] | None:
+    raw = ledger.get_meta(EXPORTS_META_PREFIX + export_id)
+    return None if raw is None else json.loads(raw)
+
+
+def apply_decisions(ledger: Ledger, decisions: DecisionsFile, *,
+                    check: Checker | None = None) -> ApplyResult:
+    """Apply every decision that still fits its draft; refuse the rest one by one."""
+    result = ApplyResult()
+    if decisions.export_id is None or known_export(ledger, decisions.export_id) is None:
+        raise InputError(
+            f"the decisions were saved from a page exported from another ledger "
+            f"({decisions.ledger or 'unknown'}), not {ledger.path}",
+            "Run `enrich review import` with --db pointing at the ledger the page was "
+            "exported from.")
+    if any(d.edited_fields for d in decisions.decisions) and check is None:
+        check = guard_checker()
+    for d in decisions.decisions:
+        result.add(apply_decision(ledger, d, check=check))
+    return result
+
+
+def _bulk(ledger: Ledger, job_ids: Sequence[int], decision: str,
+          note: str | None) -> ApplyResult:
+    result = ApplyResult()
+    for job_id in job_ids:
+        item = review_item(ledger, job_id)
+        if item is None:
+            exists = ledger.conn.execute("SELECT 1 FROM jobs WHERE id = ?",
+                                         (job_id,)).fetchone()
+            result.add(ItemOutcome(job_id, decision, False,
+                                   f"job {job_id} has no draft" if exists
+                                   else f"no job with id {job_id}"))
+            continue
+        result.add(apply_decision(ledger, Decision(job_id=job_id, draft_id=item.draft_id,
+                                                   decision=decision, note=note,
+                                                   draft_created_at=item.draft_created_at)))
+    return result
+
+
+def approve_jobs(ledger: Ledger, job_ids: Sequence[int] = (), *, all_drafted: bool = False,
+                 unflagged: bool = False, note: str | None = None) -> ApplyResult:
+    """Approve jobs by id, every drafted job (``all_drafted``), or the unflagged ones.
+
+    With ids and ``unflagged``, only the ids whose draft no guard flagged are approved;
+    the others are refused with the reason, so a bulk approval never slips a flag through.
+    """
+    if not job_ids and not all_drafted and not unflagged:
+        raise UsageError("nothing to approve: give job ids, --all or --unflagged",
+                         "See `enrich review approve --help`.")
+    ids = list(job_ids)
+    if not ids:
+        ids = drafted_job_ids(ledger, unflagged=unflagged)
+        return _bulk(ledger, ids, "approved", note)
+    if not unflagged:
+        return _bulk(ledger, ids, "approved", note)
+    result = ApplyResult()
+    clean: list[int] = []
+    for job_id in ids:
+        item = review_item(ledger, job_id)
+        if item is not None and item.flags:
+            guards = ", ".join(sorted({f.get("guard", "?") for f in item.flags}))
+            result.add(ItemOutcome(job_id, "approved", False,
+                                   f"flagged by {guards} (--unflagged approves only drafts "
+                                   "no guard flagged)", item.status))
+        else:
+            clean.append(job_id)
+    more = _bulk(ledger, clean, "approved", note)
+    result.applied += more.applied
+    result.refused += more.refused
+    return result
+
+
+def reject_jobs(ledger: Ledger, job_ids: Sequence[int], *,
+                note: str | None = None) -> ApplyResult:
+    """Reject jobs by id, with an optional note saying why (kept on the draft)."""
+    if not job_ids:
+        raise UsageError("nothing to reject: give job ids",
+                         "See `enrich review reject --help`.")
+    return _bulk(ledger, job_ids, "rejected", note)

@@ -1,0 +1,179 @@
+"""``review serve``: the review page on 127.0.0.1, writing each decision into the ledger.
+
+Why the checks: any web page the reviewer has open could try to POST to a port on
+localhost. So the server listens on loopback only; every request must carry a Host that
+names this server (which stops DNS rebinding); a POST must come from this server's own
+Origin when the browser sends one; and every POST must carry the per-session random token
+in the ``X-Enrich-Token`` header, which only the page itself knows (a cross-site page can
+neither read the page nor set that header without a CORS preflight this server never
+grants). The page itself is only served to a URL holding the token, so another user on
+the same machine who guesses the port gets nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from enrich.errors import EnrichError
+from enrich.ledger import Ledger
+from enrich.review.decisions import SERVED_DECISIONS, apply_decision, parse_decision
+from enrich.review.export import new_export_id, render_page, select_items
+from enrich.sandbox.http import Request, Response, SandboxServer
+
+TOKEN_HEADER = "x-enrich-token"
+MAX_DECISION_BYTES = 1_000_000
+
+_SECURITY_HEADERS = [
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Content-Security-Policy", "frame-ancestors 'none'"),
+]
+
+
+class ReviewServer:
+    """The review page and its JSON API; ``with ReviewServer(path) as s: s.url``."""
+
+    def __init__(self, ledger_path: Path, *, port: int = 0,
+                 statuses: tuple[str, ...] = ("drafted", "approved", "rejected"),
+                 flagged_only: bool = False, sample: int | None = None, seed: int = 0,
+                 token: str | None = None, lease_s: float = 300.0) -> None:
+        self.ledger = Ledger(ledger_path, lease_s=lease_s)
+        self.token = token or secrets.token_urlsafe(32)
+        self.statuses = statuses
+        self.flagged_only = flagged_only
+        self.sample = sample
+        self.seed = seed
+        self.export_id = new_export_id()
+        self._lock = threading.Lock()  # one sqlite connection, many handler threads
+        self._sample_ids: list[int] | None = None
+        try:
+            self.server = SandboxServer(self.handle, port=port)
+        except OSError:
+            self.ledger.close()
+            raise
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        """The address to open: it carries the token, so keep it to yourself."""
+        return f"{self.server.url}/?token={self.token}"
+
+    def start(self) -> ReviewServer:
+        self.server.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.ledger.close()
+
+    def __enter__(self) -> ReviewServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def _own_hosts(self) -> set[str]:
+        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+
+    def _refusal(self, request: Request) -> Response | None:
+        """Why this request must not be served, or None if it may be."""
+        if request.host.lower() not in self._own_hosts():
+            return _error(421, "wrong Host header: the review server answers only to "
+                               f"127.0.0.1:{self.port}")
+        origin = request.headers.get("origin")
+        if origin is not None and origin.lower() not in {f"http://{h}"
+                                                         for h in self._own_hosts()}:
+            return _error(403, "cross-origin request refused")
+        site = request.headers.get("sec-fetch-site")
+        if request.method != "GET" and site not in (None, "same-origin"):
+            return _error(403, "cross-site request refused")
+        return None
+
+    def _token_ok(self, presented: str | None) -> bool:
+        return presented is not None and hmac.compare_digest(presented.encode(),
+                                                             self.token.encode())
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        refused = self._refusal(request)
+        if refused is not None:
+            return refused
+        if request.path == "/" and request.method in ("GET", "HEAD"):
+            if not self._token_ok(request.arg("token")):
+                return Response(403, b"Open the address printed by `enrich review serve` "
+                                     b"(it carries the session token).\n",
+                                [("Content-Type", "text/plain; charset=utf-8"),
+                                 *_SECURITY_HEADERS])
+            return self._page()
+        if request.path == "/api/decision":
+            if request.method != "POST":
+                return _error(405, "use POST", [("Allow", "POST")])
+            if not self._token_ok(request.headers.get(TOKEN_HEADER)):
+                return _error(403, "missing or wrong session token")
+            if "application/json" not in request.headers.get("content-type", ""):
+                return _error(415, "send the decision as application/json")
+            return self._decision(request)
+        return _error(404, f"nothing at {request.path}")
+
+    def _page(self) -> Response:
+        with self._lock:
+            items, matching = select_items(self.ledger, statuses=self.statuses,
+                                           flagged_only=self.flagged_only)
+            if self.sample is not None:
+                # The sample is drawn once per session so a reload shows the same drafts.
+                if self._sample_ids is None:
+                    from enrich.review.sample import stratified_sample
+                    self._sample_ids = [i.job_id for i in
+                                        stratified_sample(items, self.sample, seed=self.seed)]
+                keep = set(self._sample_ids)
+                items = [i for i in items if i.job_id in keep]
+            counts = self.ledger.counts().get("product", {})
+            html = render_page(
+                items, mode="served", export_id=self.export_id,
+                ledger_path=str(self.ledger.path.resolve()), token=self.token,
+                selection={"statuses": list(self.statuses), "flagged_only": self.flagged_only,
+                           "sample": self.sample, "matching": matching},
+                ledger_counts={k: v for k, v in counts.items() if v})
+        return Response(200, html.encode("utf-8"),
+                        [("Content-Type", "text/html; charset=utf-8"), *_SECURITY_HEADERS])
+
+    def _decision(self, request: Request) -> Response:
+        if len(request.body) > MAX_DECISION_BYTES:
+            return _error(413, "decision too large")
+        try:
+            raw: Any = json.loads(request.body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return _error(400, f"not valid JSON: {exc}")
+        try:
+            decision = parse_decision(raw, "decision", allowed=SERVED_DECISIONS)
+            with self._lock:
+                outcome = apply_decision(self.ledger, decision)
+        except EnrichError as exc:
+            return _error(400, exc.message)
+        status = 200 if outcome.applied else 409
+        return Response.json(outcome.as_dict(), status, _SECURITY_HEADERS)
+
+
+def _error(status: int, message: str,
+           headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response.json({"applied": False, "error": message}, status,
+                         [*_SECURITY_HEADERS, *(headers or [])])
