@@ -1,9 +1,66 @@
-"""placeholder: `enrich sandbox llm`."""
+"""``enrich sandbox llm``: a local OpenAI/Anthropic-compatible endpoint with fault injection."""
+
+from __future__ import annotations
 
 import click
 
+from enrich.sandbox.llm import FAULT_HEADER, FAULTS, LLMSandboxOptions, serve_llm_forever
+
+_rate = click.FloatRange(0.0, 1.0)
+
 
 @click.command("llm")
-def llm_command() -> None:
-    """Not built yet."""
-    raise click.ClickException("not built yet")
+@click.option("--port", type=click.IntRange(0, 65535), default=8788, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Delay added to every admitted request.")
+@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute before 429.")
+@click.option("--tpm", type=click.IntRange(min=1),
+              help="Tokens per minute before 429 (estimated at 4 characters per token).")
+@click.option("--fail-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of requests answered 500.")
+@click.option("--overload-rate", type=_rate, default=0.0, show_default=True,
+              help="Share answered 529 overloaded (503 on the OpenAI route).")
+@click.option("--malformed-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of answers whose JSON is truncated or misses a required field.")
+@click.option("--timeout-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of requests held past the client's timeout, then closed.")
+@click.option("--drop-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of connections closed without an answer.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the fault draws: the same requests fail the same way.")
+@click.option("--gullible/--no-gullible", default=True, show_default=True,
+              help="Obey instructions injected into the product data (to test the guards).")
+def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
+                fail_rate: float, overload_rate: float, malformed_rate: float,
+                timeout_rate: float, drop_rate: float, seed: int, gullible: bool) -> None:
+    """Serve a fake OpenAI and Anthropic API on 127.0.0.1 for trials, tests and benchmarks.
+
+    Point the OpenAI SDK at URL/v1 and the Anthropic SDK at URL; any API key works except
+    sk-invalid (401) and sk-no-quota (quota exhausted). Answers are built from the product
+    data in the prompt, fit the requested JSON schema, and cost nothing. The request header
+    x-sandbox-fault forces one failure: 401, 400, 404, 429, quota, 500, 503, 529, timeout,
+    drop, malformed, missing or refusal. Stop with Ctrl-C.
+    """
+    try:
+        options = LLMSandboxOptions(
+            latency_ms=latency_ms, rpm=rpm, tpm=tpm, fail_rate=fail_rate,
+            overload_rate=overload_rate, malformed_rate=malformed_rate,
+            timeout_rate=timeout_rate, drop_rate=drop_rate, seed=seed, gullible=gullible)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+    def announce(url: str) -> None:
+        click.echo(f"enrich sandbox llm listening on {url}")
+        click.echo(f"  OpenAI:    base_url={url}/v1   Anthropic: base_url={url}")
+        click.echo(f"  forced faults: header {FAULT_HEADER}: {' | '.join(FAULTS)}")
+        click.echo("  Ctrl-C to stop")
+
+    try:
+        serve_llm_forever(options, port=port, announce=announce)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; "
+            "pick another --port (0 picks a free one)") from exc
