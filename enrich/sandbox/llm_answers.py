@@ -246,7 +246,7 @@ class _Filler:
                     else:
                         merged.setdefault(key, value)
             schema = merged
-        return schema
+        return _with_length_hints(schema)
 
     def _lookup(self, ref: str) -> dict[str, Any]:
         if not ref.startswith("#"):
@@ -409,7 +409,7 @@ class _Filler:
         if fmt in ("uri", "url") or lower.endswith("url"):
             match = URL.search(self.g.text)
             return match.group(0) if match else ""
-        return _fit(self._string_value(schema, lower, parent), schema, pad=_words_of(self.g))
+        return _fit(self._string_value(schema, lower, parent), schema, pad=_padding(self.g))
 
     def _string_value(self, schema: dict[str, Any], lower: str, parent: str) -> str:
         g = self.g
@@ -673,6 +673,46 @@ def _join_values(value: Any) -> str:
     return ""
 
 
+LENGTH_HINTS = (
+    (re.compile(r"(?i)(?:between\s+)?(\d+)\s*(?:to|-|–|and)\s*(\d+)\s*char"), "range"),
+    (re.compile(r"(?i)(?:at most|up to|no more than|under|max(?:imum)?\.?)\s*(\d+)\s*char"),
+     "max"),
+    (re.compile(r"(?i)(?:at least|min(?:imum)?\.?|no fewer than)\s*(\d+)\s*char"), "min"),
+)
+
+
+def _with_length_hints(schema: dict[str, Any]) -> dict[str, Any]:
+    """Honour "120 to 160 characters" in a description, as a model reading it would (OpenAI
+    strict mode refuses minLength/maxLength, so providers move them into the description)."""
+    text = schema.get("description")
+    if not isinstance(text, str) or ("minLength" in schema and "maxLength" in schema):
+        return schema
+    hinted = dict(schema)
+    for pattern, kind in LENGTH_HINTS:
+        match = pattern.search(text)
+        if not match:
+            continue
+        if kind == "range":
+            hinted.setdefault("minLength", int(match.group(1)))
+            hinted.setdefault("maxLength", int(match.group(2)))
+        elif kind == "max":
+            hinted.setdefault("maxLength", int(match.group(1)))
+        else:
+            hinted.setdefault("minLength", int(match.group(1)))
+    return hinted
+
+
+def _padding(g: Grounding) -> list[str]:
+    """Grounded phrases to lengthen copy that must reach a minimum length."""
+    phrases = [f"{label}: {value}." for label, value in g.attributes]
+    phrases += [f"Part of our {category} range." for category in g.categories]
+    if g.supplier_copy:
+        phrases.append(_first_sentence(g.supplier_copy))
+    if g.name:
+        phrases.append(f"Order the {g.name} today.")
+    return phrases + _words_of(g)
+
+
 def _words_of(g: Grounding) -> list[str]:
     return [w for w in WORD.findall(g.name + " " + g.text) if len(w) > 2]
 
@@ -686,7 +726,8 @@ def _fit(value: str, schema: dict[str, Any], pad: list[str] | None = None) -> st
         index = 0
         while len(value) < low:
             word = words[index % len(words)] if words else "item"
-            value = f"{value} {word}".strip()
+            if index >= len(words) or word not in value:
+                value = f"{value} {word}".strip()
             index += 1
     if high is not None and len(value) > int(high):
         value = _cut(value, int(high))
