@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from enrich.config import ENV_DB, Secrets, Settings, load_settings
 from enrich.ledger import Ledger
+
+if TYPE_CHECKING:
+    from enrich.woo.client import WooClient
 
 
 class App:
@@ -38,6 +42,12 @@ class App:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.db_path, lease_s=self.settings.ledger.lease_s)
+
+    def woo_client(self) -> WooClient:
+        """A new client for the configured store (the caller closes it)."""
+        from enrich.woo.client import WooClient
+
+        return WooClient.from_settings(self.settings, self.secrets)
 
     def close(self) -> None:
         if "ledger" in self.__dict__:

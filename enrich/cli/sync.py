@@ -1,3 +1,84 @@
-"""placeholder."""
+"""`enrich sync`: parse, call ``enrich.sync.sync``, render the summary."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from enrich.app import App
+from enrich.cli.render import console, echo_json
+from enrich.sync import SyncProgress, SyncSummary, sync
+
+
+@click.command("sync")
+@click.option("--full", is_flag=True,
+              help="Read every product, not only those modified since the last sync.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Stop after this many products (the incremental cursor is not moved).")
+@click.option("--dry-run", is_flag=True,
+              help="Report what would be queued; the ledger is not written.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json: bool) -> None:
+    """Read the store's products into the ledger and queue those with missing copy."""
+    settings = app.settings
+    ledger = app.ledger
+    with app.woo_client() as client:
+        if as_json:
+            summary = sync(ledger, client, settings, full=full, limit=limit, dry_run=dry_run)
+            echo_json(asdict(summary))
+            return
+        with Progress(TextColumn("[bold]sync[/bold] {task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as bar:
+            task = bar.add_task("reading products", total=None)
+
+            def on_page(p: SyncProgress) -> None:
+                bar.update(task, completed=p.read, total=p.total,
+                           description=f"page {p.pages}")
+
+            summary = sync(ledger, client, settings, full=full, limit=limit,
+                           dry_run=dry_run, progress=on_page)
+    render_summary(summary)
+
+
+def render_summary(summary: SyncSummary) -> None:
+    mode = "dry run: nothing written. " if summary.dry_run else ""
+    since = (f"modified after {summary.modified_after} (GMT)" if summary.modified_after
+             else "full catalog")
+    console.print(f"{mode}{summary.store}: {since}, {summary.pages} page(s), "
+                  f"{summary.elapsed_s:.1f} s")
+    table = Table(show_header=False, box=None)
+    table.add_column("what")
+    table.add_column("n", justify="right")
+    rows = [("scanned", summary.scanned), ("complete", summary.complete),
+            ("needs work", summary.needs_work)]
+    rows += [(f"  {f}", n) for f, n in sorted(summary.needs_work_by_field.items())]
+    rows += [("needs data", summary.needs_data), ("invalid", summary.invalid),
+             ("queued", summary.queued), ("superseded", summary.superseded),
+             ("unchanged", summary.unchanged)]
+    if summary.skipped_status:
+        rows.append(("skipped (status not in store.statuses)", summary.skipped_status))
+    if summary.reevaluated:
+        rows.append(("re-evaluated (boilerplate or rules changed)", summary.reevaluated))
+    for what, n in rows:
+        table.add_row(what, f"{n:,}")
+    console.print(table)
+    if summary.skipped_fields:
+        console.print(f"not checked: {', '.join(summary.skipped_fields)} "
+                      "(store.seo_plugin = \"none\": no SEO plugin to hold them)")
+    for example in summary.invalid_examples[:5]:
+        console.print(f"[red]invalid[/red] {escape(example)}", highlight=False)
+    if summary.limit_reached:
+        console.print(f"stopped at --limit; the next sync starts again from "
+                      f"{summary.modified_after or 'the beginning'}.")
+    if summary.catalog:
+        parts = ", ".join(f"{state} {n:,}" for state, n in summary.catalog.items())
+        console.print(f"catalog in the ledger: {parts}")
+
+
+COMMANDS = [sync_command]

@@ -1,0 +1,125 @@
+"""The three ways a WooCommerce store accepts REST keys, as httpx ``Auth`` objects.
+
+Why three: WooCommerce accepts HTTP Basic and query-string keys only when WordPress thinks
+the request came over HTTPS (``is_ssl()``), and only OAuth 1.0a one-legged over plain HTTP.
+Some hosts (Apache with CGI/FastCGI) drop the ``Authorization`` header, which makes Basic
+look like "no key at all"; query-string keys are the documented way around that.
+
+OAuth 1.0a is signed with authlib's RFC 5849 client (base string, parameter normalisation,
+query rendering); only the HMAC-SHA256 step WooCommerce uses is added here, since authlib
+ships HMAC-SHA1. authlib's own httpx integration targets ``httpx2``, so the signer is wrapped
+in an ``httpx.Auth`` here. The signature goes in the query string, as WooCommerce's own
+clients send it; a JSON body is not part of the signature (WooCommerce signs the query only).
+
+Every auth re-signs on each send, so a retried request carries a fresh nonce and timestamp,
+and any ``oauth_*`` / ``consumer_*`` parameters already in the URL (a ``Link`` header echoes
+them) are removed before signing: replaying them is refused as a used nonce / bad signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Generator
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from authlib.oauth1 import SIGNATURE_TYPE_QUERY, ClientAuth
+from authlib.oauth1.rfc5849.signature import generate_signature_base_string
+from authlib.oauth1.rfc5849.util import escape
+
+AuthMode = Literal["basic", "oauth1", "query"]
+SIGNATURE_HMAC_SHA256 = "HMAC-SHA256"
+
+#: Query parameters that carry credentials; never kept from a URL the store handed back.
+CREDENTIAL_PARAMS = ("consumer_key", "consumer_secret")
+
+
+def strip_credentials(url: str) -> str:
+    """Remove ``oauth_*`` and ``consumer_key``/``consumer_secret`` from a URL's query."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.startswith("oauth_") and k not in CREDENTIAL_PARAMS]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def _sign_hmac_sha256(client: ClientAuth, request: Any) -> str:
+    """RFC 5849 section 3.4.2 with SHA-256 instead of SHA-1 (what WooCommerce verifies)."""
+    base_string = generate_signature_base_string(request)
+    key = f"{escape(client.client_secret or '')}&{escape(client.token_secret or '')}"
+    digest = hmac.new(key.encode(), base_string.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class _WooSigner(ClientAuth):
+    """authlib's client signer with HMAC-SHA256 added (without touching authlib's registry)."""
+
+    SIGNATURE_METHODS: ClassVar[dict[str, Any]] = {
+        **ClientAuth.SIGNATURE_METHODS, SIGNATURE_HMAC_SHA256: _sign_hmac_sha256}
+
+
+def _replace_url(request: httpx.Request, url: str) -> None:
+    request.url = httpx.URL(url)
+
+
+class OAuth1QueryAuth(httpx.Auth):
+    """OAuth 1.0a one-legged (no token), HMAC-SHA256, parameters in the query string."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self._signer = _WooSigner(key, secret, signature_method=SIGNATURE_HMAC_SHA256,
+                                  signature_type=SIGNATURE_TYPE_QUERY)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url = strip_credentials(str(request.url))
+        signed_url, _, _ = self._signer.sign(request.method, url, {}, b"")
+        _replace_url(request, signed_url)
+        yield request
+
+    def __repr__(self) -> str:
+        return "OAuth1QueryAuth(<redacted>)"
+
+
+class QueryKeyAuth(httpx.Auth):
+    """``consumer_key`` / ``consumer_secret`` in the query string (HTTPS only)."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self._key = key
+        self._secret = secret
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        parts = urlsplit(strip_credentials(str(request.url)))
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        query += [("consumer_key", self._key), ("consumer_secret", self._secret)]
+        _replace_url(request, urlunsplit(parts._replace(query=urlencode(query))))
+        yield request
+
+    def __repr__(self) -> str:
+        return "QueryKeyAuth(<redacted>)"
+
+
+class BasicKeyAuth(httpx.BasicAuth):
+    """HTTP Basic with the key as user name (HTTPS only); the URL is cleaned first."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        _replace_url(request, strip_credentials(str(request.url)))
+        yield from super().auth_flow(request)
+
+    def __repr__(self) -> str:
+        return "BasicKeyAuth(<redacted>)"
+
+
+def make_auth(mode: AuthMode, key: str, secret: str) -> httpx.Auth:
+    if mode == "basic":
+        return BasicKeyAuth(key, secret)
+    if mode == "oauth1":
+        return OAuth1QueryAuth(key, secret)
+    if mode == "query":
+        return QueryKeyAuth(key, secret)
+    raise ValueError(f"unknown auth mode {mode!r}")
+
+
+def default_mode(url: str) -> AuthMode:
+    """What ``auth = "auto"`` tries first: Basic over HTTPS, OAuth 1.0a over plain HTTP."""
+    return "basic" if urlsplit(url).scheme == "https" else "oauth1"
