@@ -1,9 +1,84 @@
-"""placeholder: `enrich sandbox store`."""
+"""``enrich sandbox store``: serve a local WooCommerce REST v3 store on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
 
 import click
 
+from enrich.errors import EnrichError, UsageError
+from enrich.sandbox.store import StoreOptions, serve_store
+
 
 @click.command("store")
-def store_command() -> None:
-    """Not built yet."""
-    raise click.ClickException("not built yet")
+@click.option("--port", type=int, default=8787, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--catalog", "catalog", type=click.Path(path_type=Path, dir_okay=False),
+              help="JSON array of wc/v3 products or a WooCommerce product CSV.")
+@click.option("--synthetic", type=int, default=None,
+              help="Serve N synthetic supplier products instead of a catalog file.")
+@click.option("--state", "state", type=click.Path(path_type=Path, dir_okay=False),
+              help="Persist the store here after every write; resume from it on restart.")
+@click.option("--consumer-key", default="ck_sandbox", show_default=True)
+@click.option("--consumer-secret", default="cs_sandbox", show_default=True)
+@click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Delay added to every request.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of requests answered 503 (a quarter of them 501, as WAFs do).")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Requests per second before 429 with Retry-After.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for faults and synthetic data.")
+@click.option("--https", is_flag=True,
+              help="Serve HTTPS with a self-signed certificate (Basic and query keys work "
+                   "only over HTTPS; plain HTTP needs OAuth 1.0a, as on a real store).")
+def store_command(port: int, catalog: Path | None, synthetic: int | None, state: Path | None,
+                  consumer_key: str, consumer_secret: str, latency_ms: int, fail_rate: float,
+                  rate_limit: float | None, seed: int, https: bool) -> None:
+    """Serve a WooCommerce REST v3 store on 127.0.0.1 to try enrich without the live shop.
+
+    It follows the real store's contract (paging headers, error bodies, meta_data merging,
+    batch limits and quirks). Stop it with Ctrl-C.
+    """
+    from enrich.sandbox.catalog import synthetic_catalog
+
+    source: list[dict[str, object]] | Path
+    if state is not None and state.exists():
+        source = []  # the state file wins over --catalog: the store resumes from it
+    elif catalog is not None:
+        source = catalog
+    elif synthetic is not None:
+        source = list(synthetic_catalog(synthetic, seed))
+    else:
+        raise click.UsageError("pass --catalog PATH, --synthetic N, or an existing --state FILE")
+    options = StoreOptions(consumer_key=consumer_key, consumer_secret=consumer_secret,
+                           latency_ms=latency_ms, fail_rate=fail_rate, rate_limit=rate_limit,
+                           seed=seed, state_path=state)
+    try:
+        with serve_store(source, options=options, port=port, https=https) as running:
+            click.echo(f"WooCommerce sandbox store: {running.url}  ({len(running.store)} "
+                       "products and variations)")
+            click.echo(f"  REST API:        {running.api_url}")
+            click.echo(f"  consumer key:    {consumer_key}")
+            click.echo(f"  consumer secret: {consumer_secret}")
+            if running.ca_path is not None:
+                click.echo(f"  certificate:     {running.ca_path} (trust it: store.verify_tls)")
+            else:
+                click.echo("  auth:            OAuth 1.0a over plain HTTP (use --https for "
+                           "Basic auth)")
+            if state is not None:
+                click.echo(f"  state file:      {state}")
+            click.echo("Press Ctrl-C to stop.")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                click.echo("stopped")
+    except EnrichError:
+        raise
+    except OSError as exc:
+        raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}",
+                         hint="Pick another --port or stop what is using it.") from exc
+    except ValueError as exc:
+        raise UsageError(f"cannot load the store: {exc}",
+                         hint="Check --catalog/--state.") from exc

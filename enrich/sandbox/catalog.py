@@ -1,0 +1,304 @@
+"""Catalogs for the sandbox store: files a shop owner has, and synthetic supplier data.
+
+``load_catalog`` reads what a store owner can export: a JSON array of wc/v3 product objects
+(what the REST API returns, e.g. a state file) or WooCommerce's product CSV (BOM, the
+importer's column names, variations attached to their parent by ``Parent`` SKU or
+``id:NN``). ``synthetic_catalog`` makes sparse supplier-style catalogs of any size, cheaply
+and deterministically, so tests and benchmarks have gaps to fill and data to fill them from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from enrich.errors import InputError
+
+CSV_TRUE = {"1", "yes", "true", "y"}
+
+
+def load_catalog(path: Path) -> list[dict[str, Any]]:
+    """Products of a catalog file as wc/v3 product dicts (variations included, typed
+    ``variation`` with ``parent_id``)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"catalog {path}: cannot be read ({exc.strerror})",
+                         hint="Pass --catalog with a JSON array of products or a "
+                              "WooCommerce product CSV.") from exc
+    text = raw.decode("utf-8-sig", errors="strict") if raw else ""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            products = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"catalog {path}: invalid JSON ({exc})",
+                             hint="Fix the file or export it again.") from exc
+        for index, item in enumerate(products):
+            if not isinstance(item, dict):
+                raise InputError(f"catalog {path}: item {index} is not a JSON object",
+                                 hint="Each item must be a wc/v3 product object.")
+        return products
+    if stripped.startswith("{"):
+        raise InputError(f"catalog {path}: a JSON object, not an array of products",
+                         hint="Wrap the products in a JSON array.")
+    return _products_from_csv(text, path)
+
+
+def _cell(row: dict[str, str], *names: str) -> str:
+    for name in names:
+        value = row.get(name.lower())
+        if value is not None:
+            return value.strip()
+    return ""
+
+
+def _split_list(value: str) -> list[str]:
+    """WooCommerce CSV lists: comma-separated, ``\\,`` escapes a comma."""
+    if not value:
+        return []
+    parts, current, i = [], "", 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value) and value[i + 1] == ",":
+            current += ","
+            i += 2
+            continue
+        if ch == ",":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+        i += 1
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def _csv_text(value: str) -> str:
+    return value.replace("\\n", "\n")
+
+
+def _products_from_csv(text: str, path: Path) -> list[dict[str, Any]]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    columns = [h.strip().lower() for h in header]
+    if "name" not in columns and "sku" not in columns:
+        raise InputError(f"catalog {path}: not a WooCommerce product CSV (no Name or SKU "
+                         "column)", hint="Export products from WooCommerce > Products > "
+                                         "Export, or pass a JSON array.")
+    rows: list[dict[str, str]] = []
+    for line_no, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) > len(columns):
+            raise InputError(f"catalog {path}: line {line_no} has {len(values)} cells for "
+                             f"{len(columns)} columns", hint="Check the quoting of that row.")
+        rows.append(dict(zip(columns, values, strict=False)))
+    products: list[dict[str, Any]] = []
+    by_sku: dict[str, dict[str, Any]] = {}
+    by_csv_id: dict[str, dict[str, Any]] = {}
+    for line_no, row in enumerate(rows, start=2):
+        product = _product_from_row(row, path, line_no)
+        products.append(product)
+        if product.get("sku"):
+            by_sku[product["sku"]] = product
+        csv_id = _cell(row, "ID")
+        if csv_id:
+            by_csv_id[csv_id] = product
+    next_id = 1
+    for product in products:
+        product["id"] = next_id
+        next_id += 1
+    for product in products:
+        parent_ref = product.pop("_parent_ref", "")
+        if product["type"] != "variation":
+            continue
+        parent = (by_csv_id.get(parent_ref[3:]) if parent_ref.startswith("id:")
+                  else by_sku.get(parent_ref))
+        if parent is None:
+            raise InputError(f"catalog {path}: variation {product.get('sku') or product['name']}"
+                             f" names parent {parent_ref!r}, which is not in the file",
+                             hint="Include the parent product row, or drop the variation.")
+        product["parent_id"] = parent["id"]
+        if not product["description"] and not product.get("short_description"):
+            product["description"] = ""
+    for product in products:
+        refs = product.pop("_grouped_refs", [])
+        product["grouped_products"] = [by_sku[r]["id"] for r in refs if r in by_sku]
+    return products
+
+
+def _product_from_row(row: dict[str, str], path: Path, line_no: int) -> dict[str, Any]:
+    types = [t.strip().lower() for t in _cell(row, "Type").split(",") if t.strip()]
+    kind = next((t for t in types if t in ("simple", "variable", "grouped", "external",
+                                           "variation")), "simple")
+    published = _cell(row, "Published")
+    status = {"1": "publish", "0": "draft", "-1": "private"}.get(published, "publish")
+    name = _cell(row, "Name")
+    product: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "status": status,
+        "sku": _cell(row, "SKU"),
+        "featured": _cell(row, "Is featured?").lower() in CSV_TRUE,
+        "catalog_visibility": _cell(row, "Visibility in catalog") or "visible",
+        "short_description": _csv_text(_cell(row, "Short description")),
+        "description": _csv_text(_cell(row, "Description")),
+        "tax_status": _cell(row, "Tax status") or "taxable",
+        "tax_class": _cell(row, "Tax class"),
+        "regular_price": _cell(row, "Regular price"),
+        "sale_price": _cell(row, "Sale price"),
+        "weight": _cell(row, "Weight (lbs)", "Weight (kg)", "Weight (oz)", "Weight (g)",
+                        "Weight"),
+        "dimensions": {
+            "length": _cell(row, "Length (in)", "Length (cm)", "Length"),
+            "width": _cell(row, "Width (in)", "Width (cm)", "Width"),
+            "height": _cell(row, "Height (in)", "Height (cm)", "Height"),
+        },
+        "reviews_allowed": _cell(row, "Allow customer reviews?") != "0",
+        "purchase_note": _csv_text(_cell(row, "Purchase note")),
+        "virtual": "virtual" in types,
+        "downloadable": "downloadable" in types,
+        "external_url": _cell(row, "External URL"),
+        "button_text": _cell(row, "Button text"),
+        "menu_order": _int(_cell(row, "Position"), 0),
+        "sold_individually": _cell(row, "Sold individually?").lower() in CSV_TRUE,
+        "backorders": {"1": "yes", "notify": "notify"}.get(_cell(row, "Backorders allowed?"),
+                                                           "no"),
+    }
+    stock = _cell(row, "Stock")
+    if stock:
+        product["manage_stock"] = True
+        product["stock_quantity"] = _int(stock, 0)
+    in_stock = _cell(row, "In stock?")
+    product["stock_status"] = ("outofstock" if in_stock == "0" else
+                               "onbackorder" if in_stock == "backorder" else "instock")
+    categories = []
+    for entry in _split_list(_cell(row, "Categories")):
+        leaf = entry.split(">")[-1].strip()
+        if leaf:
+            categories.append({"name": leaf})
+    product["categories"] = categories
+    product["tags"] = [{"name": t} for t in _split_list(_cell(row, "Tags"))]
+    product["images"] = [{"src": src} for src in _split_list(_cell(row, "Images"))]
+    attributes = []
+    for n in range(1, 10):
+        attr_name = _cell(row, f"Attribute {n} name")
+        if not attr_name:
+            continue
+        values = _split_list(_cell(row, f"Attribute {n} value(s)"))
+        if kind == "variation":
+            attributes.append({"id": 0, "name": attr_name, "option": values[0] if values
+                               else ""})
+        else:
+            attributes.append({"id": 0, "name": attr_name, "position": n - 1,
+                               "visible": _cell(row, f"Attribute {n} visible") != "0",
+                               "variation": kind == "variable", "options": values})
+    product["attributes"] = attributes
+    meta = []
+    for column, value in row.items():
+        if column.startswith("meta:") and value is not None and value.strip() != "":
+            meta.append({"key": column[len("meta:"):].strip(), "value": value})
+    product["meta_data"] = meta
+    product["_parent_ref"] = _cell(row, "Parent")
+    product["_grouped_refs"] = _split_list(_cell(row, "Grouped products"))
+    if kind == "variation" and not name:
+        raise InputError(f"catalog {path}: line {line_no}: variation without a Name",
+                         hint="Give every row a Name.")
+    return product
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(float(value))
+    except ValueError:
+        return default
+
+
+# --- synthetic supplier catalogs -------------------------------------------------------------
+
+_MATERIALS = ("Oak", "Steel", "Linen", "Ceramic", "Glass", "Wool", "Cotton", "Bamboo",
+              "Leather", "Copper")
+_ITEMS = ("Mug", "Chair", "Lamp", "Vase", "Shelf", "Towel", "Bowl", "Blanket", "Stool",
+          "Tray", "Basket", "Apron")
+_COLOURS = ("Natural", "Black", "White", "Grey", "Blue", "Green", "Red", "Sand")
+_CATEGORIES = ("Kitchen", "Living Room", "Bedroom", "Bathroom", "Garden", "Office")
+_ORIGINS = ("Portugal", "Vietnam", "Poland", "India", "Turkey", "Mexico")
+
+
+def synthetic_catalog(n: int, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """``n`` sparse supplier-style products (ids 1..n), deterministic under ``seed``.
+
+    Like the recorded ``SUP-0001..`` items: about 25 % with neither description nor short
+    description, 15 % with only a short one, 15 % with only a long one; some drafts, pending
+    and private products; a ``supplier_code`` meta on every 10th; every 9th on sale; and
+    attributes, category and weight to write copy from. About 2 % carry only a SKU and a
+    weight (too little to write from). Cheap enough for 100,000 items.
+    """
+    rng = random.Random(seed)
+    for i in range(1, n + 1):
+        r = rng.random()
+        material = _MATERIALS[rng.randrange(len(_MATERIALS))]
+        item = _ITEMS[rng.randrange(len(_ITEMS))]
+        colour = _COLOURS[rng.randrange(len(_COLOURS))]
+        category = _CATEGORIES[rng.randrange(len(_CATEGORIES))]
+        origin = _ORIGINS[rng.randrange(len(_ORIGINS))]
+        price = f"{rng.randrange(5, 300)}.{rng.choice(('00', '50', '99'))}"
+        weight = f"{rng.randrange(1, 200) / 10:.1f}"
+        sku = f"SUP-{i:06d}" if n > 9999 else f"SUP-{i:04d}"
+        status_draw = rng.random()
+        status = ("draft" if status_draw < 0.055 else "pending" if status_draw < 0.072
+                  else "private" if status_draw < 0.094 else "publish")
+        bare = rng.random() < 0.02
+        product: dict[str, Any] = {
+            "id": i,
+            "name": "" if bare else f"{material} {item} {i % 1000:03d}",
+            "type": "simple",
+            "status": status,
+            "sku": sku,
+            "regular_price": "" if bare else price,
+            "weight": weight,
+            "manage_stock": not bare,
+            "stock_quantity": None if bare else rng.randrange(0, 60),
+            "description": "",
+            "short_description": "",
+            "categories": [] if bare else [{"name": category}],
+            "attributes": [] if bare else [
+                {"id": 0, "name": "Material", "position": 0, "visible": True,
+                 "variation": False, "options": [material]},
+                {"id": 0, "name": "Colour", "position": 1, "visible": True,
+                 "variation": False, "options": [colour]},
+                {"id": 0, "name": "Origin", "position": 2, "visible": True,
+                 "variation": False, "options": [origin]},
+            ],
+            "dimensions": {"length": str(rng.randrange(5, 120)), "width":
+                           str(rng.randrange(5, 80)), "height": str(rng.randrange(2, 90))},
+            "meta_data": [],
+        }
+        if not bare:
+            if r < 0.25:
+                pass
+            elif r < 0.40:
+                product["short_description"] = f"{material} {item.lower()} in {colour.lower()}."
+            elif r < 0.55:
+                product["description"] = (f"<p>Supplier description for item {i}. "
+                                          "Material and care info.</p>")
+            else:
+                product["description"] = (f"<p>{material} {item.lower()} made in {origin}."
+                                          "</p><ul><li>Colour: " + colour + "</li><li>Weight: "
+                                          + weight + " kg</li></ul>")
+                product["short_description"] = f"{colour} {material.lower()} {item.lower()}."
+            if i % 9 == 0:
+                product["sale_price"] = f"{max(1, int(float(price) * 0.8))}.00"
+        if i % 10 == 0:
+            product["meta_data"].append({"key": "supplier_code", "value": f"SC{i}"})
+        yield product

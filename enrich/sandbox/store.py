@@ -1,0 +1,1127 @@
+"""A local WooCommerce REST v3 store that behaves like the recorded real one.
+
+``SandboxStore.handle`` is the whole store: faults (latency, rate limit, 503/501), key
+authentication, routing, the products/variations/batch endpoints and the state file. It is
+a product feature (``enrich sandbox store`` lets a shop owner try enrich without touching the
+live shop) and the server every WooCommerce test talks to, so it reproduces the contract in
+``../shared/woocommerce-contract/`` including its traps, rather than an idealised API.
+
+Known simplifications: the site timezone is a fixed UTC offset (default -5 h, New York in
+November, as recorded) rather than a DST-aware zone; ``related_ids`` are chosen
+deterministically from the same category rather than at random; a Link header echoes
+``oauth_signature`` with its ``=`` padding percent-encoded (the real one drops it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from enrich.sandbox.http import Request, Response, SandboxServer
+from enrich.sandbox.store_auth import ApiKey, Authenticator, AuthError, permission_error
+from enrich.sandbox.store_products import (
+    INTERNAL_META_KEYS,
+    PRODUCT_SCHEMA,
+    UNCATEGORIZED,
+    VARIATION_SCHEMA,
+    FatalBatchItem,
+    coerce_batch_item,
+    compute_price,
+    decimal_value,
+    format_decimal,
+    merge_meta,
+    parse_naive,
+    product_from_record,
+    render_product,
+    render_variation,
+    sale_timestamp,
+    slugify,
+    to_bool,
+    to_int,
+    validate_fields,
+)
+from enrich.sandbox.store_query import (
+    ListQuery,
+    invalid_params_body,
+    page_link,
+    parse_list_query,
+    pick_fields,
+)
+
+API_PREFIX = "/wp-json/wc/v3"
+BATCH_LIMIT = 100
+NO_CACHE = [("Expires", "Wed, 11 Jan 1984 05:00:00 GMT"),
+            ("Cache-Control", "no-cache, must-revalidate, max-age=0, no-store, private")]
+COMMON_HEADERS = [
+    ("X-Robots-Tag", "noindex"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Access-Control-Expose-Headers", "X-WP-Total, X-WP-TotalPages, Link"),
+    ("Access-Control-Allow-Headers",
+     "Authorization, X-WP-Nonce, Content-Disposition, Content-MD5, Content-Type"),
+]
+FATAL_BODY = {
+    "code": "internal_server_error",
+    "message": "<p>There has been a critical error on this website.</p><p><a href=\"https://"
+               "wordpress.org/documentation/article/faq-troubleshooting/\">Learn more about "
+               "troubleshooting WordPress.</a></p>",
+    "data": {"status": 500},
+    "additional_errors": [],
+}
+VARIATION_VIA_PRODUCTS = ("To manipulate product variations you should use the "
+                          "/products/&lt;product_id&gt;/variations/&lt;id&gt; endpoint.")
+DEFAULT_EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z: catalog items without dates
+
+
+@dataclass
+class StoreOptions:
+    """How the sandbox store behaves; every fault is deterministic under ``seed``."""
+
+    consumer_key: str = "ck_sandbox"
+    consumer_secret: str = "cs_sandbox"
+    latency_ms: int = 0
+    fail_rate: float = 0.0
+    rate_limit: float | None = None
+    seed: int = 0
+    state_path: Path | None = None
+    extra_keys: tuple[ApiKey, ...] = ()  # e.g. ApiKey(..., permissions="read")
+    utc_offset_hours: float = -5.0
+    clock: Callable[[], float] = time.time
+    batch_limit: int = BATCH_LIMIT
+    request_log_size: int = 10_000
+
+    def keys(self) -> list[ApiKey]:
+        return [ApiKey(self.consumer_key, self.consumer_secret), *self.extra_keys]
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    route: str
+    path: str
+    query: str
+    status: int
+
+
+@dataclass
+class _Route:
+    name: str
+    allow: str
+    product_id: int | None = None
+    item_id: int | None = None
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _error(status: int, code: str, message: str, **data: Any) -> _Reply:
+    return _Reply(status, {"code": code, "message": message, "data": {"status": status, **data}})
+
+
+def _invalid_id(status: int) -> _Reply:
+    return _error(status, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+
+
+_ROUTES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"^/products$"), "products", "GET, POST"),
+    (re.compile(r"^/products/batch$"), "products/batch", "POST, PUT, PATCH"),
+    (re.compile(r"^/products/(\d+)$"), "product", "GET, POST, PUT, PATCH, DELETE"),
+    (re.compile(r"^/products/(\d+)/variations$"), "variations", "GET, POST"),
+    (re.compile(r"^/products/(\d+)/variations/batch$"), "variations/batch",
+     "POST, PUT, PATCH"),
+    (re.compile(r"^/products/(\d+)/variations/(\d+)$"), "variation",
+     "GET, POST, PUT, PATCH, DELETE"),
+]
+_NO_ROUTE = ("rest_no_route", "No route was found matching the URL and request method.")
+_DENIED = {  # route, verb -> (code, message) of the permission callback
+    ("products", "read"): ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+    ("variations", "read"): ("woocommerce_rest_cannot_view",
+                             "Sorry, you cannot list resources."),
+    ("product", "read"): ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
+    ("variation", "read"): ("woocommerce_rest_cannot_view",
+                            "Sorry, you cannot view this resource."),
+    ("create", "write"): ("woocommerce_rest_cannot_create",
+                          "Sorry, you are not allowed to create resources."),
+    ("edit", "write"): ("woocommerce_rest_cannot_edit",
+                        "Sorry, you are not allowed to edit this resource."),
+    ("delete", "write"): ("woocommerce_rest_cannot_delete",
+                          "Sorry, you are not allowed to delete this resource."),
+    ("batch", "write"): ("woocommerce_rest_cannot_batch",
+                         "Sorry, you are not allowed to batch manipulate this resource."),
+}
+
+
+def _match_route(path: str, method: str) -> _Route | None:
+    if not path.startswith(API_PREFIX + "/"):
+        return None
+    sub = path[len(API_PREFIX):].rstrip("/")
+    for pattern, name, allow in _ROUTES:
+        match = pattern.match(sub)
+        if not match:
+            continue
+        verbs = set(allow.split(", ")) | {"HEAD"} if "GET" in allow else set(allow.split(", "))
+        if method not in verbs:
+            return None
+        groups = [int(g) for g in match.groups()]
+        return _Route(name, allow, *groups)
+    return None
+
+
+def _action(route: _Route, method: str) -> str:
+    if method in ("GET", "HEAD"):
+        return "read"
+    if route.name.endswith("batch"):
+        return "batch"
+    if route.name in ("products", "variations"):
+        return "create"
+    return "delete" if method == "DELETE" else "edit"
+
+
+class SandboxStore:
+    """The store's data and its HTTP handler (thread-safe; one lock around the data)."""
+
+    def __init__(self, products: Iterable[dict[str, Any]], options: StoreOptions | None = None
+                 ) -> None:
+        self.options = options or StoreOptions()
+        self._offset_s = int(self.options.utc_offset_hours * 3600)
+        self._lock = threading.RLock()
+        self._products: dict[int, dict[str, Any]] = {}
+        self._children: dict[int, list[int]] = {}
+        self._sku: dict[str, int] = {}
+        self._categories: dict[int, dict[str, Any]] = {UNCATEGORIZED["id"]: dict(UNCATEGORIZED)}
+        self._category_by_name: dict[str, int] = {UNCATEGORIZED["name"]: UNCATEGORIZED["id"]}
+        self._next_id = 1
+        self._next_meta_id = 1
+        self._version = 0
+        self._sort_cache: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
+        self._result_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self._related: tuple[int, dict[int, list[int]]] = (-1, {})
+        self._state_json: dict[int, str] = {}
+        self._auth = Authenticator(self.options.keys(), self.options.clock)
+        self._fault_rng = random.Random(self.options.seed)
+        self._rate_window = (-1, 0)
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.request_log: deque[LoggedRequest] = deque(maxlen=self.options.request_log_size)
+        self.base_url = "http://127.0.0.1"
+        state = self.options.state_path
+        if state is not None and Path(state).exists():
+            products = json.loads(Path(state).read_text(encoding="utf-8"))
+            if not isinstance(products, list):
+                raise ValueError(f"state file {state} is not a JSON array of products")
+        self._load(products)
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def _load(self, records: Iterable[dict[str, Any]]) -> None:
+        pending_variations: list[dict[str, Any]] = []
+        for index, raw in enumerate(records):
+            if not isinstance(raw, dict):
+                raise ValueError(f"catalog item {index} is not a JSON object")
+            raw_id = raw.get("id")
+            pid = int(raw_id) if isinstance(raw_id, int) and raw_id > 0 else None
+            if pid is None:
+                pid = self._next_id
+            if pid in self._products:
+                raise ValueError(f"catalog item {index}: duplicate product id {pid}")
+            self._next_id = max(self._next_id, pid + 1)
+            product = product_from_record(raw, pid, DEFAULT_EPOCH + index, self._offset_s)
+            self._register_categories(product)
+            for meta in product["meta_data"]:
+                if not isinstance(meta.get("id"), int):
+                    meta["id"] = self._meta_id()
+                self._next_meta_id = max(self._next_meta_id, meta["id"] + 1)
+            compute_price(product, DEFAULT_EPOCH)
+            self._products[pid] = product
+            if product.get("type") == "variation":
+                pending_variations.append(product)
+            if product.get("sku"):
+                self._sku[product["sku"]] = pid
+        for variation in pending_variations:
+            parent = variation.get("parent_id")
+            if parent not in self._products:
+                raise ValueError(f"variation {variation['id']}: parent_id {parent} is not a "
+                                 "product of this catalog")
+            self._children.setdefault(parent, []).append(variation["id"])
+
+    def _register_categories(self, product: dict[str, Any]) -> None:
+        resolved = []
+        for cat in product.get("categories") or []:
+            if not isinstance(cat, dict):
+                continue
+            name = cat.get("name")
+            cid = cat.get("id")
+            if isinstance(cid, int) and cid in self._categories:
+                resolved.append(dict(self._categories[cid]))
+                continue
+            if not isinstance(name, str):
+                continue
+            if name in self._category_by_name:
+                cid = self._category_by_name[name]
+            else:
+                if not isinstance(cid, int) or cid in self._categories:
+                    cid = max(max(self._categories) + 1, 16)
+                self._categories[cid] = {"id": cid, "name": name,
+                                         "slug": cat.get("slug") or slugify(name)}
+                self._category_by_name[name] = cid
+            resolved.append(dict(self._categories[cid]))
+        if product.get("type") != "variation" and not resolved:
+            resolved = [dict(UNCATEGORIZED)]
+        product["categories"] = resolved if product.get("type") != "variation" else []
+
+    def _meta_id(self) -> int:
+        value = self._next_meta_id
+        self._next_meta_id += 1
+        return value
+
+    def _now(self) -> int:
+        return int(self.options.clock())
+
+    # --- public helpers for tests and the CLI ----------------------------------------------
+
+    def product(self, pid: int) -> dict[str, Any]:
+        """The edit-context view of a product or variation (what GET ?context=edit returns)."""
+        with self._lock:
+            if pid not in self._products:
+                raise KeyError(pid)
+            return self._render(self._products[pid], "edit", self.base_url)
+
+    def products(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._render(p, "edit", self.base_url) for p in self._products.values()]
+
+    def edit(self, pid: int, **fields: Any) -> dict[str, Any]:
+        """Change a product as a person in wp-admin would (no API checks, bumps the date)."""
+        with self._lock:
+            if pid not in self._products:
+                raise KeyError(pid)
+            self._apply(self._products[pid], fields, batch=False)
+            self._persist()
+            return self._render(self._products[pid], "edit", self.base_url)
+
+    def count(self, route: str | None = None, method: str | None = None) -> int:
+        """How many requests reached the store, by route name and/or method."""
+        return sum(n for (m, r), n in self.counts.items()
+                   if (route is None or r == route) and (method is None or m == method))
+
+    def __len__(self) -> int:
+        return len(self._products)
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        method = request.method.upper()
+        route = _match_route(request.path, method)
+        route_name = route.name if route else "unknown"
+        if self.options.latency_ms:
+            time.sleep(self.options.latency_ms / 1000)
+        response = self._fault(request, method)
+        if response is None:
+            response = self._serve(request, method, route)
+        with self._lock:
+            self.counts[(method, route_name)] += 1
+            self.request_log.append(LoggedRequest(method, route_name, request.path,
+                                                  request.raw_query, response.status))
+        return response
+
+    def _fault(self, request: Request, method: str) -> Response | None:
+        with self._lock:
+            if self.options.rate_limit is not None:
+                second = int(self.options.clock())
+                window, used = self._rate_window
+                if window != second:
+                    window, used = second, 0
+                if used >= self.options.rate_limit:
+                    self._rate_window = (window, used)
+                    return Response.json(
+                        {"code": "too_many_requests",
+                         "message": "Too many requests. Slow down and retry later.",
+                         "data": {"status": 429}},
+                        429, [("Retry-After", "1")])
+                self._rate_window = (window, used + 1)
+            if self.options.fail_rate > 0:
+                draw = self._fault_rng.random()
+                if draw < self.options.fail_rate:
+                    if self._fault_rng.random() < 0.25:
+                        body = ("<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>"
+                                "<head>\n<title>501 Method Not Implemented</title>\n</head>"
+                                f"<body>\n<h1>Method Not Implemented</h1>\n<p>{method} to "
+                                f"{request.path} not supported.<br />\n</p>\n</body></html>\n")
+                        return Response(501, body.encode(),
+                                        [("Content-Type", "text/html; charset=iso-8859-1")])
+                    body = ("<html>\r\n<head><title>503 Service Temporarily Unavailable</title>"
+                            "</head>\r\n<body>\r\n<center><h1>503 Service Temporarily "
+                            "Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                            "</body>\r\n</html>\r\n")
+                    return Response(503, body.encode(), [("Content-Type", "text/html")])
+        return None
+
+    def _respond(self, status: int, body: Any, request: Request, *, authed: bool,
+                 allow: str | None = None, links: list[str] | None = None,
+                 extra: list[tuple[str, str]] | None = None) -> Response:
+        base = f"{request.scheme}://{request.host}"
+        headers = list(COMMON_HEADERS)
+        if links:
+            headers += [("Link", link) for link in links]
+        else:
+            headers.append(("Link", f'<{base}/wp-json/>; rel="https://api.w.org/"'))
+        headers += extra or []
+        if allow:
+            headers.append(("Allow", allow))
+        headers += NO_CACHE if authed else [("Vary", "Origin")]
+        return Response.json(body, status, headers)
+
+    def _serve(self, request: Request, method: str, route: _Route | None) -> Response:
+        outcome = self._auth.authenticate(request)
+        if outcome.error is None and outcome.key is not None:
+            denied = permission_error(outcome.key, method)
+            if denied is not None:
+                return self._auth_error(request, denied, authed=True)
+        if outcome.error is not None:
+            return self._auth_error(request, outcome.error, authed=False)
+        authed = outcome.key is not None
+        if route is None:
+            code, message = _NO_ROUTE
+            return self._respond(404, {"code": code, "message": message,
+                                       "data": {"status": 404}}, request, authed=authed)
+        action = _action(route, method)
+        if outcome.key is None or outcome.key.role == "customer":
+            key = (route.name if action == "read" else action, "read" if action == "read"
+                   else "write")
+            code, message = _DENIED[key]
+            status = 401 if outcome.key is None else 403
+            return self._respond(status, {"code": code, "message": message,
+                                          "data": {"status": status}}, request, authed=authed)
+        base = f"{request.scheme}://{request.host}"
+        links: list[str] = []
+        extra: list[tuple[str, str]] = []
+        try:
+            with self._lock:
+                status, body = self._dispatch(request, method, route, base, links, extra)
+        except _Reply as reply:
+            status, body = reply.status, reply.body
+        return self._respond(status, body, request, authed=True, allow=route.allow,
+                             links=links, extra=extra)
+
+    def _auth_error(self, request: Request, error: AuthError, *, authed: bool) -> Response:
+        return self._respond(error.status, {"code": error.code, "message": error.message,
+                                            "data": {"status": error.status}},
+                             request, authed=authed)
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        if not request.body.strip():
+            return {}
+        content_type = request.headers.get("content-type", "")
+        if "json" in content_type or request.body.lstrip()[:1] in (b"{", b"["):
+            try:
+                parsed = json.loads(request.body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise _error(400, "rest_invalid_json", "Invalid JSON body passed.",
+                             json_error_code=4, json_error_message="Syntax error") from exc
+            return parsed if isinstance(parsed, dict) else {}
+        if "x-www-form-urlencoded" in content_type:
+            from urllib.parse import parse_qsl
+            return dict(parse_qsl(request.body.decode("utf-8", "replace")))
+        return {}
+
+    def _dispatch(self, request: Request, method: str, route: _Route, base: str,
+                  links: list[str], extra: list[tuple[str, str]]) -> tuple[int, Any]:
+        name = route.name
+        if name == "products":
+            if method in ("GET", "HEAD"):
+                return self._list(request, base, links, extra, parent=None)
+            return self._create(self._body(request), base)
+        if name == "products/batch":
+            return self._batch(self._body(request), base, parent=None)
+        if name == "product":
+            assert route.product_id is not None
+            if method in ("GET", "HEAD"):
+                return self._get(request, route.product_id, base)
+            if method == "DELETE":
+                return self._delete(request, route.product_id, base)
+            return self._update(self._body(request), route.product_id, base)
+        assert route.product_id is not None
+        if name == "variations":
+            if method in ("GET", "HEAD"):
+                return self._list(request, base, links, extra, parent=route.product_id)
+            return self._create_variation(self._body(request), route.product_id, base)
+        if name == "variations/batch":
+            return self._batch(self._body(request), base, parent=route.product_id)
+        assert route.item_id is not None
+        if method in ("GET", "HEAD"):
+            return self._get_variation(request, route.product_id, route.item_id, base)
+        if method == "DELETE":
+            return self._delete_variation(request, route.product_id, route.item_id, base)
+        return self._update_variation(self._body(request), route.product_id, route.item_id,
+                                      base)
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def _render(self, product: dict[str, Any], context: str, base: str) -> dict[str, Any]:
+        children = self._children.get(product["id"], [])
+        prices = [self._products[c].get("price", "") for c in children
+                  if c in self._products] if product.get("type") == "variable" else []
+        variation_ids = sorted(children, key=lambda c: (self._products[c].get("menu_order", 0),
+                                                        c))
+        return render_product(product, context, base, self._offset_s,
+                              self._related_ids(product), variation_ids, prices)
+
+    def _render_variation(self, variation: dict[str, Any], base: str) -> dict[str, Any]:
+        parent = self._products.get(variation["parent_id"], {})
+        return render_variation(variation, parent.get("slug", ""), base, self._offset_s)
+
+    def _related_ids(self, product: dict[str, Any]) -> list[int]:
+        if product.get("type") == "variation":
+            return []
+        version, index = self._related
+        if version != self._version:
+            index = {}
+            for pid, p in self._products.items():
+                if p.get("status") == "publish" and p.get("type") != "variation":
+                    for cat in p.get("categories") or []:
+                        index.setdefault(cat["id"], []).append(pid)
+            self._related = (self._version, index)
+        cats = product.get("categories") or []
+        if not cats:
+            return []
+        pool = index.get(cats[0]["id"], [])
+        if len(pool) <= 1:
+            return []
+        picked: list[int] = []
+        step = 7919
+        for i in range(len(pool)):
+            candidate = pool[(product["id"] * step + i * 31) % len(pool)]
+            if candidate != product["id"] and candidate not in picked:
+                picked.append(candidate)
+            if len(picked) == 5:
+                break
+        return picked
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def _context(self, request: Request) -> tuple[str, list[str] | None]:
+        query, errors = parse_list_query(request.raw_query, self._offset_s)
+        errors = {k: v for k, v in errors.items() if k == "context"}
+        if errors:
+            raise _Reply(400, invalid_params_body(errors))
+        return query.context, query.fields
+
+    def _get(self, request: Request, pid: int, base: str) -> tuple[int, Any]:
+        context, fields = self._context(request)
+        product = self._products.get(pid)
+        if product is None:
+            raise _invalid_id(404)
+        body = self._render(product, context, base)
+        return 200, pick_fields(body, fields) if fields else body
+
+    def _sorted_ids(self, orderby: str, order: str, include: list[int] | None
+                    ) -> list[int]:
+        """Parent ids (variations excluded) in list order; cached per data version."""
+        if orderby in ("include", "post__in") and include:
+            position = {pid: i for i, pid in enumerate(include)}
+            ids = sorted((pid for pid in include if pid in self._products),
+                         key=lambda pid: position[pid])
+            return ids if order == "asc" else ids[::-1]
+        key = (orderby, order, "")
+        cached = self._sort_cache.get(key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        products = self._products
+        parents = [pid for pid, p in products.items() if p.get("type") != "variation"]
+        sort_key: Callable[[int], Any]
+        if orderby == "id":
+            sort_key = int
+        elif orderby == "modified":
+            sort_key = lambda pid: (products[pid]["_modified"], pid)  # noqa: E731
+        elif orderby == "title":
+            sort_key = lambda pid: (str(products[pid].get("name", "")).casefold(),  # noqa: E731
+                                    pid)
+        elif orderby == "slug":
+            sort_key = lambda pid: (str(products[pid].get("slug", "")), pid)  # noqa: E731
+        elif orderby == "price":
+            sort_key = lambda pid: (decimal_value(products[pid].get("price")) or 0.0,  # noqa: E731
+                                    pid)
+        elif orderby in ("popularity", "sales"):
+            sort_key = lambda pid: (to_int(products[pid].get("total_sales")), -pid)  # noqa: E731
+        elif orderby == "rating":
+            sort_key = lambda pid: (decimal_value(str(products[pid].get(  # noqa: E731
+                "average_rating"))) or 0.0, -pid)
+        elif orderby == "menu_order":
+            sort_key = lambda pid: (to_int(products[pid].get("menu_order")),  # noqa: E731
+                                    str(products[pid].get("name", "")).casefold(), pid)
+        elif orderby == "random":
+            rng = random.Random(self.options.seed)
+            ids = sorted(parents)
+            rng.shuffle(ids)
+            self._sort_cache[key] = (self._version, ids)
+            return ids
+        else:
+            sort_key = lambda pid: (products[pid]["_created"], pid)  # noqa: E731
+        ids = sorted(parents, key=sort_key)
+        if order == "desc":
+            ids.reverse()
+        self._sort_cache[key] = (self._version, ids)
+        return ids
+
+    def _matches(self, p: dict[str, Any], q: ListQuery) -> bool:
+        status = p.get("status")
+        if q.status == "any":
+            if status in ("trash", "auto-draft"):
+                return False
+        elif status != q.status:
+            return False
+        if q.type is not None and p.get("type") != q.type:
+            return False
+        if q.include is not None and p["id"] not in q.include:
+            return False
+        if q.exclude and p["id"] in q.exclude:
+            return False
+        if q.parent is not None and p.get("parent_id") not in q.parent:
+            return False
+        if q.parent_exclude and p.get("parent_id") in q.parent_exclude:
+            return False
+        if q.slug is not None and p.get("slug") not in q.slug.split(","):
+            return False
+        if q.search:
+            haystack = " ".join(str(p.get(k) or "") for k in
+                                ("name", "description", "short_description")).casefold()
+            if not all(term in haystack for term in q.search.casefold().split()):
+                return False
+        if q.search_sku and q.search_sku.casefold() not in str(p.get("sku") or "").casefold():
+            return False
+        if q.featured is not None and bool(p.get("featured")) != q.featured:
+            return False
+        if q.on_sale is not None and bool(p.get("on_sale")) != q.on_sale:
+            return False
+        if q.stock_status is not None and p.get("stock_status") != q.stock_status:
+            return False
+        if q.category and not any(c["id"] in q.category for c in p.get("categories") or []):
+            return False
+        if q.tag and not any(t.get("id") in q.tag for t in p.get("tags") or []):
+            return False
+        price = decimal_value(p.get("price"))
+        if q.min_price is not None and (price is None or price < q.min_price):
+            return False
+        if q.max_price is not None and (price is None or price > q.max_price):
+            return False
+        dates = q.dates
+        if dates:
+            if "after" in dates and not p["_created"] > dates["after"]:
+                return False
+            if "before" in dates and not p["_created"] < dates["before"]:
+                return False
+            if "modified_after" in dates and not p["_modified"] > dates["modified_after"]:
+                return False
+            if "modified_before" in dates and not p["_modified"] < dates["modified_before"]:
+                return False
+        return True
+
+    def _query_ids(self, q: ListQuery) -> list[int]:
+        key = q.filter_key()
+        cached = self._result_cache.get(key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        products = self._products
+        if q.sku:
+            found = {self._sku[s] for s in q.sku if s in self._sku}
+            ordered = [pid for pid in self._all_sorted(q) if pid in found]
+            ids = [pid for pid in ordered if self._matches(products[pid], q)]
+        else:
+            ordered = self._sorted_ids(q.orderby, q.order, q.include)
+            if q.filter_key()[2:] == ListQuery(orderby=q.orderby, order=q.order
+                                               ).filter_key()[2:]:
+                ids = [pid for pid in ordered
+                       if products[pid].get("status") not in ("trash", "auto-draft")]
+            else:
+                ids = [pid for pid in ordered if self._matches(products[pid], q)]
+        if len(self._result_cache) > 64:
+            self._result_cache.clear()
+        self._result_cache[key] = (self._version, ids)
+        return ids
+
+    def _all_sorted(self, q: ListQuery) -> list[int]:
+        """Parents and variations in list order (``sku=`` also returns variations)."""
+        parents = self._sorted_ids(q.orderby, q.order, q.include)
+        variations = [pid for pid, p in self._products.items() if p.get("type") == "variation"]
+        merged = parents + variations
+        if q.orderby in ("date", "id", "modified"):
+            field_name = {"date": "_created", "id": "id", "modified": "_modified"}[q.orderby]
+            merged.sort(key=lambda pid: (self._products[pid][field_name], pid),
+                        reverse=q.order == "desc")
+        return merged
+
+    def _list(self, request: Request, base: str, links: list[str],
+              extra: list[tuple[str, str]], parent: int | None) -> tuple[int, Any]:
+        q, errors = parse_list_query(request.raw_query, self._offset_s,
+                                     variations=parent is not None)
+        if errors:
+            raise _Reply(400, invalid_params_body(errors))
+        if parent is None:
+            ids = self._query_ids(q)
+        else:
+            children = self._children.get(parent, [])
+            if self._products.get(parent, {}).get("type") != "variable":
+                children = []
+            chosen = [c for c in children if self._matches_variation(self._products[c], q)]
+            ids = self._order_variations(chosen, q)
+        total = len(ids)
+        pages = math.ceil(total / q.per_page) if total else 0
+        start = q.offset if q.offset is not None else (q.page - 1) * q.per_page
+        page_ids = ids[max(start, 0):max(start, 0) + q.per_page]
+        if parent is None:
+            items = [self._render(self._products[pid], q.context, base) for pid in page_ids]
+        else:
+            items = [self._render_variation(self._products[pid], base) for pid in page_ids]
+        if q.fields:
+            items = [pick_fields(item, q.fields) for item in items]
+        link_base = f"{base}{request.path}"
+        if q.page > 1 and pages:
+            links.append(f'<{page_link(link_base, request.raw_query, min(q.page - 1, pages))}>;'
+                         ' rel="prev"')
+        if q.page < pages:
+            links.append(f'<{page_link(link_base, request.raw_query, q.page + 1)}>; rel="next"')
+        extra += [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages))]
+        return 200, items
+
+    def _matches_variation(self, v: dict[str, Any], q: ListQuery) -> bool:
+        if q.include is not None and v["id"] not in q.include:
+            return False
+        if q.exclude and v["id"] in q.exclude:
+            return False
+        if q.sku and v.get("sku") not in q.sku:
+            return False
+        dates = q.dates
+        if "modified_after" in dates and not v["_modified"] > dates["modified_after"]:
+            return False
+        return not ("modified_before" in dates and not v["_modified"] < dates["modified_before"])
+
+    def _order_variations(self, ids: list[int], q: ListQuery) -> list[int]:
+        field_name = {"id": "id", "modified": "_modified"}.get(q.orderby, "_created")
+        if q.orderby == "menu_order":
+            field_name = "menu_order"
+        return sorted(ids, key=lambda c: (self._products[c].get(field_name) or 0, c),
+                      reverse=q.order == "desc")
+
+    def _get_variation(self, request: Request, parent: int, vid: int, base: str
+                       ) -> tuple[int, Any]:
+        _, fields = self._context(request)
+        variation = self._variation_of(parent, vid, 404)
+        body = self._render_variation(variation, base)
+        return 200, pick_fields(body, fields) if fields else body
+
+    def _variation_of(self, parent: int, vid: int, status: int) -> dict[str, Any]:
+        variation = self._products.get(vid)
+        if (variation is None or variation.get("type") != "variation"
+                or variation.get("parent_id") != parent):
+            raise _error(status, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.")
+        return variation
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _touch(self, pid: int | None = None) -> None:
+        self._version += 1
+        if pid is not None:
+            self._state_json.pop(pid, None)
+
+    def _persist(self) -> None:
+        path = self.options.state_path
+        if path is None:
+            return
+        path = Path(path)
+        parts = []
+        for pid, product in self._products.items():
+            cached = self._state_json.get(pid)
+            if cached is None:
+                cached = json.dumps(self._render(product, "edit", self.base_url),
+                                    ensure_ascii=False)
+                self._state_json[pid] = cached
+            parts.append(cached)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("[\n" + ",\n".join(parts) + "\n]\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _check_schema(self, body: dict[str, Any], variation: bool) -> None:
+        errors = validate_fields(body, VARIATION_SCHEMA if variation else PRODUCT_SCHEMA)
+        if errors:
+            raise _Reply(400, invalid_params_body(errors))
+
+    def _check_sku(self, sku: Any, pid: int | None) -> _Reply | None:
+        if not isinstance(sku, str) or sku == "":
+            return None
+        owner = self._sku.get(sku)
+        if owner is None or owner == pid:
+            return None
+        suggestion, n = f"{sku}-1", 1
+        while suggestion in self._sku:
+            n += 1
+            suggestion = f"{sku}-{n}"
+        return _error(400, "product_invalid_sku", "Invalid or duplicated SKU.",
+                      resource_id=owner, unique_sku=suggestion)
+
+    def _apply(self, p: dict[str, Any], fields: dict[str, Any], *, batch: bool) -> None:
+        """Write ``fields`` into product ``p`` as WooCommerce's REST controller would."""
+        if "meta_data" in fields and isinstance(fields["meta_data"], list):
+            p["meta_data"], internal = merge_meta(p["meta_data"], fields["meta_data"],
+                                                  self._meta_id)
+            if "_sku" in internal and "sku" not in fields:
+                fields = {**fields, "sku": internal["_sku"]}
+        if "sku" in fields:
+            sku = fields["sku"] if isinstance(fields["sku"], str) else ""
+            if p.get("sku") and self._sku.get(p["sku"]) == p["id"]:
+                del self._sku[p["sku"]]
+            p["sku"] = sku
+            if sku:
+                self._sku[sku] = p["id"]
+        for key in ("description", "short_description"):
+            if key in fields:
+                value = fields[key]
+                p[key] = value if isinstance(value, str) else ""
+        refuse_name = False
+        if "name" in fields:
+            name = fields["name"] if isinstance(fields["name"], str) else ""
+            if name.strip() == "":
+                name = ""
+                if not p.get("description") and not p.get("short_description"):
+                    refuse_name = True  # WordPress refuses an empty title+content+excerpt
+            if not refuse_name:
+                p["name"] = name
+        for key in ("slug", "tax_class", "shipping_class", "purchase_note", "external_url",
+                    "button_text", "weight", "post_password", "global_unique_id"):
+            if key in fields:
+                value = fields[key]
+                p[key] = value if isinstance(value, str) else ""
+        for key in ("type", "status", "catalog_visibility", "tax_status", "backorders",
+                    "stock_status"):
+            if key in fields and isinstance(fields[key], str):
+                p[key] = fields[key]
+        for key in ("featured", "virtual", "downloadable", "manage_stock",
+                    "sold_individually", "reviews_allowed"):
+            if key in fields and fields[key] is not None:
+                p[key] = to_bool(fields[key])
+        for key in ("download_limit", "download_expiry", "menu_order", "parent_id"):
+            if key in fields:
+                p[key] = to_int(fields[key], 0)
+        for key in ("stock_quantity", "low_stock_amount"):
+            if key in fields:
+                p[key] = to_int(fields[key], None)
+        for key in ("regular_price", "sale_price"):
+            if key in fields:
+                p[key] = format_decimal(fields[key])
+        for which in ("from", "to"):
+            for suffix, gmt in (("", False), ("_gmt", True)):
+                key = f"date_on_sale_{which}{suffix}"
+                if key in fields:
+                    p[f"date_on_sale_{which}"] = sale_timestamp(fields[key], self._offset_s, gmt)
+        for key in ("date_created", "date_created_gmt"):
+            if key in fields and isinstance(fields[key], str):
+                ts = parse_naive(fields[key])
+                if ts is not None:
+                    p["_created"] = ts
+        if isinstance(fields.get("dimensions"), dict):
+            dims = dict(p.get("dimensions") or {})
+            for axis in ("length", "width", "height"):
+                if axis in fields["dimensions"]:
+                    dims[axis] = str(fields["dimensions"][axis] or "")
+            p["dimensions"] = dims
+        for key in ("upsell_ids", "cross_sell_ids", "grouped_products"):
+            if isinstance(fields.get(key), list):
+                p[key] = [to_int(x) for x in fields[key]]
+        if isinstance(fields.get("categories"), list):
+            cats = [dict(self._categories[c["id"]]) for c in fields["categories"]
+                    if isinstance(c, dict) and c.get("id") in self._categories]
+            p["categories"] = cats or [dict(UNCATEGORIZED)]
+        for key in ("tags", "brands", "images", "attributes", "default_attributes",
+                    "downloads"):
+            if isinstance(fields.get(key), list):
+                p[key] = [dict(x) for x in fields[key] if isinstance(x, dict)]
+        if isinstance(fields.get("image"), dict) or ("image" in fields and
+                                                     fields["image"] is None):
+            p["image"] = fields["image"]
+        if p.get("manage_stock") and p.get("stock_quantity") is not None and (
+                "stock_quantity" in fields or "manage_stock" in fields):
+            if p["stock_quantity"] > 0:
+                p["stock_status"] = "instock"
+            else:
+                p["stock_status"] = "onbackorder" if p.get("backorders") != "no" else \
+                    "outofstock"
+        compute_price(p, self._now())
+        if not refuse_name or fields.keys() - {"name"}:
+            p["_modified"] = self._now()
+        self._touch(p["id"])
+        if p.get("type") == "variation" and p.get("parent_id") in self._products:
+            parent = self._products[p["parent_id"]]
+            parent["_modified"] = p["_modified"]
+            self._touch(parent["id"])
+
+    def _target_id(self, body: dict[str, Any], url_id: int) -> Any:
+        return body.get("id", url_id)
+
+    def _update(self, body: dict[str, Any], url_id: int, base: str) -> tuple[int, Any]:
+        pid = self._target_id(body, url_id)
+        product = self._products.get(pid) if isinstance(pid, int) else None
+        if product is None:
+            raise _invalid_id(400)
+        if product.get("type") == "variation":
+            raise _error(404, "woocommerce_rest_invalid_product_id", VARIATION_VIA_PRODUCTS)
+        self._check_schema(body, variation=False)
+        sku_error = self._check_sku(body.get("sku"), pid) if "sku" in body else None
+        if sku_error is not None:
+            raise sku_error
+        self._apply(product, _writable(body), batch=False)
+        self._persist()
+        return 200, self._render(product, "edit", base)
+
+    def _create(self, body: dict[str, Any], base: str, *, validate: bool = True
+                ) -> tuple[int, Any]:
+        if validate:
+            self._check_schema(body, variation=False)
+        if "sku" in body and (sku_error := self._check_sku(body.get("sku"), None)):
+            raise sku_error
+        pid = self._next_id
+        self._next_id += 1
+        now = self._now()
+        product = product_from_record({}, pid, now, self._offset_s)
+        product["slug"] = ""
+        self._products[pid] = product
+        fields = _writable(body)
+        if not isinstance(fields.get("name"), str) or fields.get("name", "").strip() == "":
+            fields["name"] = "Product"
+        self._apply(product, fields, batch=not validate)
+        if not product["slug"]:
+            product["slug"] = self._unique_slug(slugify(product["name"]) or str(pid), pid)
+        if not product["categories"]:
+            product["categories"] = [dict(UNCATEGORIZED)]
+        product["_created"] = product["_created"] if "date_created" in body or \
+            "date_created_gmt" in body else now
+        self._persist()
+        return 201, self._render(product, "edit", base)
+
+    def _unique_slug(self, slug: str, pid: int) -> str:
+        taken = {p.get("slug") for q, p in self._products.items() if q != pid} \
+            if len(self._products) < 5000 else set()
+        candidate, n = slug, 2
+        while candidate in taken:
+            candidate = f"{slug}-{n}"
+            n += 1
+        return candidate
+
+    def _delete(self, request: Request, pid: int, base: str) -> tuple[int, Any]:
+        product = self._products.get(pid)
+        if product is None:
+            raise _invalid_id(404)
+        if product.get("type") == "variation":
+            raise _error(404, "woocommerce_rest_invalid_product_id", VARIATION_VIA_PRODUCTS)
+        force = (request.arg("force") or "").lower() in ("true", "1")
+        body = self._render(product, "edit", base)
+        if force:
+            self._remove(pid)
+        else:
+            product["status"] = "trash"
+            product["_modified"] = self._now()
+            self._touch(pid)
+            body = self._render(product, "edit", base)
+        self._persist()
+        return 200, body
+
+    def _remove(self, pid: int) -> None:
+        product = self._products.pop(pid)
+        self._state_json.pop(pid, None)
+        if product.get("sku") and self._sku.get(product["sku"]) == pid:
+            del self._sku[product["sku"]]
+        for child in self._children.pop(pid, []):
+            self._remove(child)
+        parent = product.get("parent_id")
+        if product.get("type") == "variation" and parent in self._children:
+            self._children[parent] = [c for c in self._children[parent] if c != pid]
+        self._touch()
+
+    def _batch(self, body: dict[str, Any], base: str, parent: int | None
+               ) -> tuple[int, Any]:
+        ops = {op: body[op] for op in ("create", "update", "delete") if body.get(op)}
+        size = sum(len(v) if isinstance(v, list | dict) else 1 for v in ops.values())
+        if size > self.options.batch_limit:
+            raise _error(413, "woocommerce_rest_request_entity_too_large",
+                         f"Unable to accept more than {self.options.batch_limit} items for "
+                         "this request.")
+        if parent is not None and self._products.get(parent, {}).get("type") != "variable":
+            parent_ok = parent in self._products
+            if not parent_ok:
+                raise _error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        result: dict[str, list[Any]] = {}
+        try:
+            for op, raw_items in ops.items():
+                items = list(raw_items.values()) if isinstance(raw_items, dict) else (
+                    raw_items if isinstance(raw_items, list) else [raw_items])
+                out = result.setdefault(op, [])
+                for item in items:
+                    out.append(self._batch_item(op, item, base, parent))
+        except FatalBatchItem:
+            self._persist()
+            raise _Reply(500, FATAL_BODY) from None
+        self._persist()
+        return 200, result if result else []
+
+    def _batch_item(self, op: str, item: Any, base: str, parent: int | None) -> Any:
+        variation = parent is not None
+        try:
+            if op == "delete":
+                pid = item.get("id") if isinstance(item, dict) else item
+                target = self._products.get(pid) if isinstance(pid, int) else None
+                if variation:
+                    target = self._variation_of(parent, pid, 404) if isinstance(pid, int) \
+                        else None
+                if target is None:
+                    raise _invalid_id(404)
+                if not variation and target.get("type") == "variation":
+                    raise _error(404, "woocommerce_rest_invalid_product_id",
+                                 VARIATION_VIA_PRODUCTS)
+                rendered = (self._render_variation(target, base) if variation
+                            else self._render(target, "edit", base))
+                self._remove(target["id"])
+                return rendered
+            fields = coerce_batch_item(item, variation) if isinstance(item, dict) else {}
+            if op == "create":
+                if variation:
+                    assert parent is not None
+                    return self._create_variation(fields, parent, base, validate=False)[1]
+                return self._create(fields, base, validate=False)[1]
+            raw_id = item.get("id") if isinstance(item, dict) else None
+            if variation:
+                assert parent is not None
+                if not isinstance(raw_id, int):
+                    raise _error(400, "woocommerce_rest_product_variation_invalid_id",
+                                 "Invalid ID.")
+                target = self._variation_of(parent, raw_id, 400)
+            else:
+                target = self._products.get(raw_id) if isinstance(raw_id, int) else None
+                if target is None:
+                    raise _invalid_id(400)
+                if target.get("type") == "variation":
+                    raise _error(404, "woocommerce_rest_invalid_product_id",
+                                 VARIATION_VIA_PRODUCTS)
+            if "sku" in fields and (sku_error := self._check_sku(fields["sku"], target["id"])):
+                raise sku_error
+            self._apply(target, _writable(fields), batch=True)
+            return (self._render_variation(target, base) if variation
+                    else self._render(target, "edit", base))
+        except _Reply as reply:
+            raw = item.get("id") if isinstance(item, dict) else (
+                item if op == "delete" else None)
+            return {"id": raw, "error": reply.body}
+
+    def _create_variation(self, body: dict[str, Any], parent: int, base: str, *,
+                          validate: bool = True) -> tuple[int, Any]:
+        if parent not in self._products or self._products[parent].get("type") == "variation":
+            raise _error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+        if validate:
+            self._check_schema(body, variation=True)
+        if "sku" in body and (sku_error := self._check_sku(body.get("sku"), None)):
+            raise sku_error
+        pid = self._next_id
+        self._next_id += 1
+        product = product_from_record({"type": "variation", "parent_id": parent}, pid,
+                                      self._now(), self._offset_s)
+        product["categories"] = []
+        product["name"] = self._products[parent].get("name", "")
+        self._products[pid] = product
+        self._children.setdefault(parent, []).append(pid)
+        self._apply(product, _writable(body), batch=not validate)
+        self._persist()
+        return 201, self._render_variation(product, base)
+
+    def _update_variation(self, body: dict[str, Any], parent: int, vid: int, base: str
+                          ) -> tuple[int, Any]:
+        target_id = self._target_id(body, vid)
+        variation = self._variation_of(parent, target_id if isinstance(target_id, int) else -1,
+                                       400)
+        self._check_schema(body, variation=True)
+        if "sku" in body and (sku_error := self._check_sku(body.get("sku"), variation["id"])):
+            raise sku_error
+        self._apply(variation, _writable(body), batch=False)
+        self._persist()
+        return 200, self._render_variation(variation, base)
+
+    def _delete_variation(self, request: Request, parent: int, vid: int, base: str
+                          ) -> tuple[int, Any]:
+        variation = self._variation_of(parent, vid, 404)
+        body = self._render_variation(variation, base)
+        self._remove(vid)
+        self._persist()
+        return 200, body
+
+
+def _writable(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields a write may change: ids, read-only dates and derived fields are ignored."""
+    return {k: v for k, v in body.items()
+            if k not in ("id", "date_modified", "date_modified_gmt", "permalink", "price",
+                         "on_sale", "purchasable", "total_sales", "average_rating",
+                         "rating_count", "related_ids", "price_html", "variations",
+                         "has_options", "_links", "backorders_allowed", "backordered",
+                         "shipping_required", "shipping_taxable", "shipping_class_id")
+            and k not in INTERNAL_META_KEYS}
+
+
+@dataclass
+class RunningStore:
+    """A served sandbox store: its URL, the store object, and the CA file for HTTPS."""
+
+    url: str
+    store: SandboxStore
+    consumer_key: str
+    consumer_secret: str
+    ca_path: Path | None = None
+    server: SandboxServer | None = field(default=None, repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}{API_PREFIX}"
+
+
+@contextmanager
+def serve_store(products_or_path: Iterable[dict[str, Any]] | Path | str, *,
+                options: StoreOptions | None = None, port: int = 0, https: bool = False
+                ) -> Iterator[RunningStore]:
+    """Serve a sandbox store on 127.0.0.1 (HTTPS with a fresh self-signed cert if asked)."""
+    from enrich.sandbox.catalog import load_catalog
+
+    options = options or StoreOptions()
+    if isinstance(products_or_path, str | Path):
+        state = options.state_path
+        if state is not None and Path(state).exists():
+            products: Iterable[dict[str, Any]] = []
+        else:
+            products = load_catalog(Path(products_or_path))
+    else:
+        products = products_or_path
+    store = SandboxStore(products, options)
+    with tempfile.TemporaryDirectory(prefix="enrich-store-tls-") as tmp:
+        ctx = None
+        ca_path = None
+        if https:
+            from enrich.sandbox.tls import server_context
+
+            ctx, ca_path = server_context(Path(tmp))
+        with SandboxServer(store.handle, port=port, tls=ctx) as server:
+            store.base_url = server.url
+            yield RunningStore(server.url, store, options.consumer_key,
+                               options.consumer_secret, ca_path, server)
