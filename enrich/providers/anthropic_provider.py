@@ -5,6 +5,10 @@ schema, and ``tool_choice`` naming it, so the answer arrives as parsed JSON in a
 ``tool_use`` block. The static system prefix carries ``cache_control`` so that, from the
 second record on, it is read from the prompt cache at a tenth of the input price; the cache
 write (first record) and reads are accounted at their own rates.
+
+No temperature is sent: API version 2026-10-21 (the default of the 2.x SDK) refuses every
+sampling parameter with a 400, whatever its value, so ``llm.temperature`` applies to OpenAI
+only.
 """
 
 from __future__ import annotations
@@ -71,7 +75,6 @@ class AnthropicProvider(Provider):
             raw = await self._client.messages.with_raw_response.create(
                 model=self.model,
                 max_tokens=request.max_output_tokens,
-                temperature=request.temperature,
                 system=[{"type": "text", "text": request.system,
                          "cache_control": {"type": "ephemeral"}}],
                 tools=[{"name": tool,
@@ -80,7 +83,7 @@ class AnthropicProvider(Provider):
                 tool_choice={"type": "tool", "name": tool},
                 messages=messages,
             )
-            return raw.parse(), anthropic_rate_limits(raw.headers), raw.status_code
+            return await raw.parse(), anthropic_rate_limits(raw.headers), raw.status_code
         except anthropic.APIStatusError as exc:
             raise classify_status(
                 exc.status_code, provider=self.name, model=self.model, job_id=request.job_id,

@@ -160,20 +160,20 @@ def _length_note(node: Mapping[str, Any]) -> str:
     return ""
 
 
-def _strictify(node: Any) -> Any:
+def _strictify(node: Any, drop: tuple[str, ...]) -> Any:
     if isinstance(node, list):
-        return [_strictify(item) for item in node]
+        return [_strictify(item, drop) for item in node]
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
-    note = _length_note(node)
+    note = _length_note(node) if "maxLength" in drop else ""
     for key, value in node.items():
-        if key in _STRICT_UNSUPPORTED:
+        if key in drop:
             continue
         if key in ("properties", "$defs", "definitions"):
-            out[key] = {name: _strictify(sub) for name, sub in value.items()}
+            out[key] = {name: _strictify(sub, drop) for name, sub in value.items()}
         else:
-            out[key] = _strictify(value)
+            out[key] = _strictify(value, drop)
     if note:
         out["description"] = (out.get("description", "") + " " + note).strip()
     if out.get("type") == "object" or "properties" in out:
@@ -182,14 +182,18 @@ def _strictify(node: Any) -> Any:
     return out
 
 
-def strict_json_schema(schema: type[pydantic.BaseModel]) -> dict[str, Any]:
-    """A JSON schema OpenAI's strict mode accepts: every property required, no extras.
+def strict_json_schema(schema: type[pydantic.BaseModel], *,
+                       keep_lengths: bool = False) -> dict[str, Any]:
+    """A JSON schema for strict structured outputs: every property required, no extras.
 
-    Optional fields stay nullable (``anyOf`` with null) instead of optional, and length limits
-    are stated in the description because strict mode rejects minLength/maxLength; the
-    pydantic model still enforces them on the answer.
+    Optional fields stay nullable (``anyOf`` with null) instead of optional. api.openai.com
+    refuses minLength/maxLength in strict mode, so by default they move into the description
+    (the pydantic model still enforces them on the answer); compatible servers whose guided
+    decoding understands them (vLLM, llama.cpp) get them with ``keep_lengths``.
     """
-    return _strictify(schema.model_json_schema())
+    drop = tuple(k for k in _STRICT_UNSUPPORTED
+                 if not (keep_lengths and k in ("minLength", "maxLength")))
+    return _strictify(schema.model_json_schema(), drop)
 
 
 def tool_input_schema(schema: type[pydantic.BaseModel]) -> dict[str, Any]:

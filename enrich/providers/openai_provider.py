@@ -63,6 +63,9 @@ class OpenAIProvider(Provider):
         # temperature; older compatible servers know max_tokens but not its successor).
         self._dropped: set[str] = set()
         self._max_tokens_param = "max_completion_tokens"
+        # api.openai.com refuses length keywords in strict schemas; other servers constrain
+        # decoding with them. A server that refuses them is remembered (see _adapt).
+        self._keep_lengths = base_url is not None and "api.openai.com" not in base_url
 
     def _kwargs(self, request: LLMRequest, messages: list[dict[str, str]]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -71,7 +74,8 @@ class OpenAIProvider(Provider):
             "response_format": {
                 "type": "json_schema",
                 "json_schema": {"name": schema_name(request.schema), "strict": True,
-                                "schema": strict_json_schema(request.schema)},
+                                "schema": strict_json_schema(
+                                    request.schema, keep_lengths=self._keep_lengths)},
             },
             self._max_tokens_param: request.max_output_tokens,
         }
@@ -116,6 +120,10 @@ class OpenAIProvider(Provider):
             return False
         param = getattr(exc, "param", None) or ""
         code = getattr(exc, "code", None) or ""
+        said = str(getattr(exc, "message", ""))
+        if self._keep_lengths and ("minLength" in said or "maxLength" in said):
+            self._keep_lengths = False
+            return True
         if code not in ("unsupported_value", "unsupported_parameter"):
             return False
         if param == "temperature" and "temperature" not in self._dropped:
