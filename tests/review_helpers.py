@@ -26,7 +26,7 @@ def sample_rows() -> list[dict[str, str]]:
 
 
 def snapshot_of(row: dict[str, str]) -> dict[str, Any]:
-    """A sample CSV row in the WooCommerce REST v3 product shape."""
+    """A sample CSV row in the shape sync stores (names as strings, SEO text under seo)."""
     attributes = []
     for n in (1, 2):
         name = row.get(f"Attribute {n} name")
@@ -38,10 +38,10 @@ def snapshot_of(row: dict[str, str]) -> dict[str, Any]:
         "status": "publish" if row["Published"] == "1" else "draft",
         "description": row["Description"], "short_description": row["Short description"],
         "regular_price": row["Regular price"], "sale_price": row["Sale price"],
-        "categories": [{"name": c.strip()} for c in row["Categories"].split(",")
-                       if c.strip()],
-        "tags": [{"name": t.strip()} for t in row["Tags"].split(",") if t.strip()],
-        "attributes": attributes, "meta_data": [], "images": [],
+        "categories": [c.strip() for c in row["Categories"].split(",") if c.strip()],
+        "tags": [t.strip() for t in row["Tags"].split(",") if t.strip()],
+        "weight": row["Weight (lbs)"], "attributes": attributes, "images": [],
+        "seo": {"seo_title": "", "meta_description": ""},
     }
 
 
@@ -52,8 +52,7 @@ def _plain(text: str) -> str:
 def draft_fields(snap: dict[str, Any]) -> dict[str, str]:
     """Copy written from the product's own data (what the offline provider would do)."""
     name = snap["name"]
-    category = snap["categories"][0]["name"].split(">")[-1].strip() if snap["categories"] \
-        else "Shop"
+    category = snap["categories"][0].split(">")[-1].strip() if snap["categories"] else "Shop"
     attrs = "; ".join(f"{a['name']}: {', '.join(a['options'])}" for a in snap["attributes"])
     facts = _plain(snap["short_description"]).rstrip(".") or f"A {category.lower()} item"
     meta = f"{name}: {facts}. {attrs or 'In stock and ready to ship'}. Order online today."
@@ -79,7 +78,11 @@ def seed_drafts(ledger: Ledger, snapshots: list[dict[str, Any]], *,
                          "missing": ["seo_title", "meta_description", "short_description"]})
         items.append(EnqueueItem(kind="product", source_id=str(snap["id"]), input_hash=digest,
                                  payload={"fields": ["seo_title", "meta_description",
-                                                     "short_description"]}))
+                                                     "short_description"],
+                                          "why": {"seo_title": "empty",
+                                                  "meta_description": "empty",
+                                                  "short_description": "placeholder text"},
+                                          "type": snap["type"], "parent_id": None}))
     ledger.upsert_products(products)
     ledger.enqueue_many(items)
     jobs = ledger.claim("review-test", limit=len(items))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from enrich.app import App
-from enrich.cli.render import console, echo_json
+from enrich.cli.render import echo_json
 from enrich.review.decisions import (
     ApplyResult,
     apply_decisions,
@@ -39,20 +39,20 @@ def _report(result: ApplyResult, as_json: bool, verb: str) -> None:
         echo_json(result.as_dict())
     else:
         for warning in result.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}")
+            click.secho(f"warning: {warning}", fg="yellow")
         edited = sum(1 for o in result.applied if o.edited)
         flagged = [o for o in result.applied if o.edited and o.flags]
         by = {d: sum(1 for o in result.applied if o.decision == d)
               for d in ("approved", "rejected")}
-        console.print(f"{verb}: {len(result.applied)} applied "
+        click.echo(f"{verb}: {len(result.applied)} applied "
                       f"({by['approved']} approved, {by['rejected']} rejected, "
                       f"{edited} edited), {len(result.refused)} refused")
         for o in flagged:
             guards = ", ".join(sorted({f.get("guard", "?") for f in o.flags}))
-            console.print(f"  job {o.job_id}: the edit is flagged by {guards} "
-                          "(see `enrich jobs show`)", markup=False)
+            click.echo(f"  job {o.job_id}: the edit is flagged by {guards} "
+                       "(see `enrich jobs show`)")
         for o in result.refused:
-            console.print(f"  refused job {o.job_id} ({o.decision}): {o.reason}", markup=False)
+            click.echo(f"  refused job {o.job_id} ({o.decision}): {o.reason}")
     if result.refused:
         sys.exit(1)
 
@@ -89,11 +89,10 @@ def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only:
         echo_json(result.as_dict())
         return
     of = f" (a sample of {result.matching:,})" if result.count < result.matching else ""
-    console.print(f"wrote {out}: {result.count:,} draft(s){of}, export {result.export_id}",
-                  markup=False)
+    click.echo(f"wrote {out}: {result.count:,} draft(s){of}, export {result.export_id}")
     if result.count:
-        console.print("open it in a browser, decide, press \"Save decisions\", then run "
-                      "`enrich review import decisions.json`", markup=False)
+        click.echo("open it in a browser, decide, press \"Save decisions\", then run "
+                      "`enrich review import decisions.json`")
 
 
 @review.command("import")

@@ -215,9 +215,27 @@ def _opt_str(value: Any) -> str | None:
 # -- re-checking an edit --------------------------------------------------------------------
 
 
+def unchecked(fields: dict[str, Any], item: ReviewItem) -> tuple[dict[str, Any],
+                                                                 list[dict[str, str]]]:
+    """Used only when the guards cannot be imported: every edited field is flagged."""
+    flags = [f for f in item.flags if f.get("field") not in fields
+             or fields.get(f.get("field", "")) == item.effective_fields.get(f.get("field", ""))]
+    for name, value in fields.items():
+        if value != item.effective_fields.get(name):
+            flags.append({"guard": "unchecked", "field": name,
+                          "detail": "the guards are not available in this install; the edit "
+                                    "was not re-checked"})
+    return fields, flags
+
+
 def guard_checker() -> Checker:
     """The project's guards as a Checker; an edit is never applied unchecked."""
-    from enrich import guards
+    try:
+        from enrich import guards
+    except ImportError:
+        return unchecked
+    if not hasattr(guards, "check_draft"):
+        return unchecked
 
     def check(fields: dict[str, Any], item: ReviewItem) -> tuple[dict[str, Any],
                                                                  list[dict[str, str]]]:

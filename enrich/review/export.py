@@ -125,7 +125,11 @@ def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
     payload_extra = {k: v for k, v in item.payload.items() if k != "source"}
     rows = source_rows(source if isinstance(source, dict) else {})
     wanted = payload_extra.get("fields")
-    if isinstance(wanted, list) and wanted:
+    why = payload_extra.get("why")
+    if isinstance(why, dict) and why:
+        rows.insert(0, ["why it needs copy", "; ".join(
+            f"{FIELD_LABELS.get(str(k), str(k))}: {v}" for k, v in why.items())])
+    elif isinstance(wanted, list) and wanted:
         rows.insert(0, ["fields to write", ", ".join(FIELD_LABELS.get(str(w), str(w))
                                                      for w in wanted)])
     return {

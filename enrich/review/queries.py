@@ -43,6 +43,9 @@ def current_text(snapshot: dict[str, Any] | None, name: str) -> str:
         return value
     if value is not None and not isinstance(value, dict | list):
         return str(value)
+    seo = snapshot.get("seo")
+    if isinstance(seo, dict) and isinstance(seo.get(name), str):
+        return str(seo[name])
     for key in SEO_META_KEYS.get(name, ()):
         for meta in snapshot.get("meta_data") or []:
             if isinstance(meta, dict) and meta.get("key") == key and meta.get("value"):

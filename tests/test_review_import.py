@@ -1,0 +1,224 @@
+"""`review import`, `review approve` and `review reject` against a real ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from review_helpers import draft_fields, seed_sample_catalog
+
+from enrich.cli.main import cli
+from enrich.errors import InputError
+from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
+from enrich.review.decisions import apply_decisions, parse_decisions
+from enrich.review.export import export_review
+
+
+def _decisions(export_id: str, ledger: Ledger, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A decisions.json as the page writes it, for drafts as they are in the ledger now."""
+    out = []
+    for item in items:
+        draft = ledger.draft_for(item["job_id"])
+        out.append({"job_id": item["job_id"], "draft_id": draft["id"],
+                    "draft_created_at": draft["created_at"], "note": item.get("note", ""),
+                    "decision": item["decision"],
+                    **({"edited_fields": item["edited_fields"]}
+                       if "edited_fields" in item else {})})
+    return {"format": "enrich-review-decisions", "version": 1, "export_id": export_id,
+            "ledger": str(ledger.path), "exported_at": "2026-11-23T00:00:00Z",
+            "saved_at": "2026-11-23T00:01:00Z", "decisions": out}
+
+
+def _run(db_path: Path, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["--db", str(db_path), "review", *args])
+
+
+def _redraft(ledger: Ledger, job_id: int) -> None:
+    """The worker writes the same job again (rejected -> pending -> drafted, same draft id)."""
+    ledger.review(job_id, "rejected")
+    ledger.set_status([job_id], "pending")
+    jobs = ledger.claim("redraft", limit=50)
+    job = next(j for j in jobs if j.id == job_id)
+    snap = ledger.get_product(job.source_id)["snapshot"]
+    fields = draft_fields(snap)
+    fields["seo_title"] = "Rewritten " + fields["seo_title"]
+    ledger.complete(job_id, "redraft", DraftRecord(fields=fields, template_name="product_copy.j2",
+                                                   template_hash="ffff", provider="offline",
+                                                   model="offline-v1"),
+                    Attempt(started_at=0.0, outcome="ok"))
+
+
+def test_import_applies_approvals_rejections_and_notes(ledger: Ledger, db_path: Path,
+                                                       tmp_path: Path) -> None:
+    ids = seed_sample_catalog(ledger)
+    export = export_review(ledger, tmp_path / "review.html")
+    doc = _decisions(export.export_id, ledger, [
+        {"job_id": ids[0], "decision": "approved"},
+        {"job_id": ids[2], "decision": "rejected", "note": "Too generic, mention the fabric"},
+    ])
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    res = _run(db_path, "import", str(path))
+    assert res.exit_code == 0, res.output
+    assert "2 applied (1 approved, 1 rejected, 0 edited), 0 refused" in res.output
+    assert ledger.get_job(ids[0]).status == "approved"
+    assert ledger.get_job(ids[2]).status == "rejected"
+    assert ledger.draft_for(ids[2])["reviewer_note"] == "Too generic, mention the fabric"
+    assert ledger.draft_for(ids[0])["reviewed_at"] is not None
+    assert ledger.get_job(ids[1]).status == "drafted"  # undecided stays undecided
+
+
+def test_edit_is_rechecked_and_stored(ledger: Ledger, db_path: Path, tmp_path: Path) -> None:
+    ids = seed_sample_catalog(ledger)
+    export = export_review(ledger, None)
+    before = ledger.draft_for(ids[1])
+    long_title = "Hoodie " * 12  # 84 characters: over the 60 a title may have
+    doc = _decisions(export.export_id, ledger, [
+        {"job_id": ids[1], "decision": "approved", "edited_fields": {"seo_title": long_title}},
+    ])
+    result = apply_decisions(ledger, parse_decisions(json.dumps(doc)))
+    assert [o.job_id for o in result.applied] == [ids[1]] and not result.refused
+    after = ledger.draft_for(ids[1])
+    assert ledger.get_job(ids[1]).status == "approved"
+    assert after["fields"] == before["fields"]  # the generated draft is kept as it was
+    assert after["edited_fields"]["seo_title"].strip() == long_title.strip()
+    assert set(after["edited_fields"]) <= set(before["fields"])
+    title_flags = [f for f in after["flags"] if f["field"] == "seo_title"]
+    assert title_flags, after["flags"]
+    assert after["flagged"] == 1
+    assert result.applied[0].edited and result.applied[0].flags == after["flags"]
+
+
+def test_changed_drafts_are_refused_item_by_item(ledger: Ledger, db_path: Path,
+                                                 tmp_path: Path) -> None:
+    ids = seed_sample_catalog(ledger)
+    export = export_review(ledger, None)
+    doc = _decisions(export.export_id, ledger, [
+        {"job_id": ids[0], "decision": "approved"},
+        {"job_id": ids[3], "decision": "approved"},
+        {"job_id": ids[4], "decision": "rejected", "note": "no"},
+        {"job_id": ids[5], "decision": "approved"},
+    ])
+    # After the export: job ids[3] is written again, ids[4]'s product changes in the store.
+    _redraft(ledger, ids[3])
+    source = ledger.get_job(ids[4]).source_id
+    ledger.enqueue_many([EnqueueItem(kind="product", source_id=source, input_hash="changed",
+                                     payload={"fields": ["seo_title"]})])
+    newer = ledger.list_jobs(source_id=source, status="pending")[0].id
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    res = _run(db_path, "import", str(path))
+    assert res.exit_code == 1, res.output
+    assert "2 applied" in res.output and "2 refused" in res.output
+    assert f"refused job {ids[3]} (approved): the draft changed since the page was exported" \
+        in res.output
+    assert f"refused job {ids[4]} (rejected): the product changed in the store" in res.output
+    assert f"it is now job {newer}" in res.output
+    assert ledger.get_job(ids[0]).status == "approved"
+    assert ledger.get_job(ids[5]).status == "approved"
+    assert ledger.get_job(ids[3]).status == "drafted"  # the new draft waits for a person
+    assert ledger.get_job(ids[4]).status == "superseded"
+
+
+def test_redraft_between_check_and_write_is_refused_by_the_ledger(ledger: Ledger) -> None:
+    ids = seed_sample_catalog(ledger, limit=3)
+    draft = ledger.draft_for(ids[0])
+    _redraft(ledger, ids[0])
+    assert ledger.draft_for(ids[0])["id"] == draft["id"]  # same row, new text
+    from enrich.errors import LedgerError
+    with pytest.raises(LedgerError, match="changed since it was exported"):
+        ledger.review(ids[0], "approved", expect_draft_id=draft["id"],
+                      expect_draft_created_at=draft["created_at"])
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d["decisions"][1].update(decision="maybe"),
+     "decisions[1] (job {job}): field 'decision' must be one of approved, rejected"),
+    (lambda d: d["decisions"][1].pop("draft_id"),
+     "decisions[1] (job {job}): field 'draft_id' must be a positive integer"),
+    (lambda d: d["decisions"][1].update(edited_fields={"seo_title": 5}),
+     "decisions[1] (job {job}): edited_fields.seo_title must be text"),
+    (lambda d: d["decisions"][1].update(job_id=d["decisions"][0]["job_id"]),
+     "decisions[1] (job {job0}): a second decision for the same job"),
+    (lambda d: d.update(format="something-else"), "not a review decisions file"),
+    (lambda d: d.update(version=2), "version 2 is not supported"),
+])
+def test_a_bad_item_names_the_item_and_nothing_is_applied(ledger: Ledger, db_path: Path,
+                                                          tmp_path: Path, mutate: Any,
+                                                          message: str) -> None:
+    ids = seed_sample_catalog(ledger, limit=4)
+    export = export_review(ledger, None)
+    doc = _decisions(export.export_id, ledger, [{"job_id": ids[0], "decision": "approved"},
+                                                {"job_id": ids[1], "decision": "approved"}])
+    mutate(doc)
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    res = _run(db_path, "import", str(path))
+    assert res.exit_code == 1
+    assert message.format(job=ids[1], job0=ids[0]) in res.output
+    assert "what to do:" in res.output
+    assert {ledger.get_job(i).status for i in ids} == {"drafted"}
+
+
+def test_bad_json_and_a_file_from_another_ledger(ledger: Ledger, db_path: Path,
+                                                 tmp_path: Path) -> None:
+    ids = seed_sample_catalog(ledger, limit=3)
+    path = tmp_path / "decisions.json"
+    path.write_text('{"format": "enrich-review-decisions", "decisions": [', encoding="utf-8")
+    res = _run(db_path, "import", str(path))
+    assert res.exit_code == 1 and "not valid JSON" in res.output and "line 1" in res.output
+    with pytest.raises(InputError, match="not UTF-8"):
+        parse_decisions(b"\xff\xfe{", "x.json")
+    doc = _decisions("20260101T000000Z-deadbeef", ledger,
+                     [{"job_id": ids[0], "decision": "approved"}])
+    doc["ledger"] = "/elsewhere/enrich.db"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    res = _run(db_path, "import", str(path))
+    assert res.exit_code == 1 and "another ledger (/elsewhere/enrich.db)" in res.output
+    assert ledger.get_job(ids[0]).status == "drafted"
+    res = _run(db_path, "import", str(tmp_path / "missing.json"))
+    assert res.exit_code == 2 and "cannot read" in res.output
+
+
+def test_edit_of_an_unknown_field_is_refused(ledger: Ledger) -> None:
+    ids = seed_sample_catalog(ledger, limit=2)
+    export = export_review(ledger, None)
+    doc = _decisions(export.export_id, ledger, [
+        {"job_id": ids[0], "decision": "approved", "edited_fields": {"price": "1.00"}}])
+    result = apply_decisions(ledger, parse_decisions(json.dumps(doc)))
+    assert not result.applied
+    assert "edited field 'price' is not a field of this draft" in result.refused[0].reason
+    assert ledger.get_job(ids[0]).status == "drafted"
+
+
+def test_cli_approve_and_reject(ledger: Ledger, db_path: Path) -> None:
+    ids = seed_sample_catalog(ledger)
+    flagged = [i for i in ids if ledger.draft_for(i)["flagged"]]
+    clean = [i for i in ids if not ledger.draft_for(i)["flagged"]]
+    res = _run(db_path, "reject", str(clean[0]), "--note", "Wrong tone")
+    assert res.exit_code == 0, res.output
+    assert ledger.get_job(clean[0]).status == "rejected"
+    assert ledger.draft_for(clean[0])["reviewer_note"] == "Wrong tone"
+    res = _run(db_path, "approve", str(flagged[0]), str(clean[1]), "--unflagged")
+    assert res.exit_code == 1
+    assert f"refused job {flagged[0]} (approved): flagged by grounding" in res.output
+    assert ledger.get_job(clean[1]).status == "approved"
+    assert ledger.get_job(flagged[0]).status == "drafted"
+    res = _run(db_path, "approve", "--unflagged", "--json")
+    assert res.exit_code == 0, res.output
+    done = json.loads(res.output)
+    assert {o["job_id"] for o in done["applied"]} == set(clean[2:])
+    assert {ledger.get_job(i).status for i in flagged} == {"drafted"}
+    res = _run(db_path, "approve", "--all")
+    assert res.exit_code == 0, res.output
+    assert {ledger.get_job(i).status for i in flagged} == {"approved"}
+    assert ledger.get_job(clean[0]).status == "rejected"  # --all is drafted jobs only
+    res = _run(db_path, "approve")
+    assert res.exit_code == 2 and "give job ids, --all or --unflagged" in res.output
+    res = _run(db_path, "approve", "999")
+    assert res.exit_code == 1 and "no job with id 999" in res.output
+    res = _run(db_path, "reject")
+    assert res.exit_code == 2
