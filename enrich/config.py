@@ -100,6 +100,7 @@ class PriceConfig(_Section):
     cached_input: float | None = Field(default=None, ge=0)
     output: float = Field(ge=0)
     batch_discount: float = Field(default=0.5, ge=0, le=1)
+    cache_write: float | None = Field(default=None, ge=0)  # Anthropic cache writes
 
 
 class LLMConfig(_Section):
