@@ -216,6 +216,9 @@ class SandboxStore:
         self._fault_rng = random.Random(self.options.seed)
         self._rate_window = (-1, 0)
         self.counts: Counter[tuple[str, str]] = Counter()
+        #: API writes applied per product id (PUT and batch updates; not ``edit()``), so tests
+        #: can check that no product was written twice.
+        self.writes: Counter[int] = Counter()
         self.request_log: deque[LoggedRequest] = deque(maxlen=self.options.request_log_size)
         self.base_url = "http://127.0.0.1"
         state = self.options.state_path
@@ -888,6 +891,7 @@ class SandboxStore:
         if sku_error is not None:
             raise sku_error
         self._apply(product, _writable(body), batch=False)
+        self.writes[product["id"]] += 1
         self._persist()
         return 200, self._render(product, "edit", base)
 
@@ -1022,6 +1026,7 @@ class SandboxStore:
             if "sku" in fields and (sku_error := self._check_sku(fields["sku"], target["id"])):
                 raise sku_error
             self._apply(target, _writable(fields), batch=True)
+            self.writes[target["id"]] += 1
             return (self._render_variation(target, base) if variation
                     else self._render(target, "edit", base))
         except _Reply as reply:
