@@ -568,7 +568,8 @@ class WooClient:
             raise InputError(f"get_products: {len(ids)} ids, at most {PER_PAGE_MAX} per call")
         url = self.api_url + "/products"
         params = {"include": ",".join(map(str, ids)), "per_page": len(ids),
-                  "orderby": "include", "status": "any", "context": context}
+                  "orderby": "include", "order": "asc", "status": "any",
+                  "context": context}
         resp = self._request("GET", url, params=params)
         if resp.status_code != 200:
             raise self._store_error(resp, self._what("GET", url))
@@ -576,7 +577,9 @@ class WooClient:
         if not isinstance(data, list):
             raise StoreError(f"GET /products?include=: expected an array, got "
                              f"{type(data).__name__}")
-        return data
+        # Order client-side: stores differ on whether ``order`` applies to orderby=include.
+        by_id = {p.get("id"): p for p in data if isinstance(p, dict)}
+        return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
 
     def iter_variations(self, parent_id: int) -> Iterator[dict[str, Any]]:
         """A variable product's variations (edit context); none for other products."""
