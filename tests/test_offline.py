@@ -21,8 +21,29 @@ CORPUS = Path("/work/shared/corpus/products")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
+def _limits(low: int, high: int) -> dict[str, Any]:
+    return {"minLength": low, "maxLength": high}
+
+
+class PromptsShapedCopy(BaseModel):
+    """The shape enrich.prompts.output_model builds: lengths in the JSON schema only, and
+    one alt text per image."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = Field(description="Full product description as HTML.",
+                             json_schema_extra=_limits(120, 4000))
+    short_description: str = Field(description="One or two sentences, as HTML.",
+                                   json_schema_extra=_limits(30, 400))
+    seo_title: str = Field(json_schema_extra=_limits(10, 60))
+    meta_description: str = Field(json_schema_extra=_limits(120, 160))
+    focus_keyword: str = Field(json_schema_extra=_limits(2, 60))
+    image_alt: list[str] = Field(json_schema_extra={"items": {"type": "string",
+                                                              **_limits(5, 125)},
+                                                    "minItems": 2, "maxItems": 2})
+
+
 class ProductCopy(BaseModel):
-    """The shape of the copy enrich drafts (the prompts module owns the real one)."""
+    """The same copy with pydantic-enforced limits (validation catches any overrun)."""
 
     model_config = ConfigDict(extra="forbid")
     description: str = Field(min_length=120, description="Long description, simple HTML.")
@@ -135,11 +156,15 @@ def test_offline_never_emits_a_number_absent_from_its_input(catalog: list[dict[s
     provider = OfflineProvider()
     checked = 0
     with_numbers = 0
+    shaped = PromptsShapedCopy.model_json_schema()
     for index, source in enumerate(catalog):
         fields = provider.write(ProductCopy.model_json_schema(), source, index)
         ProductCopy.model_validate(fields)  # lengths respected
+        other = provider.write(shaped, source, index)
+        _check_lengths(other, shaped)
         allowed = _numbers_in(source)
-        for name, text in fields.items():
+        for name, value in [*fields.items(), *other.items()]:
+            text = " ".join(value) if isinstance(value, list) else value
             emitted = set(NUMBER.findall(text))
             with_numbers += bool(emitted)
             stray = emitted - allowed
@@ -149,6 +174,18 @@ def test_offline_never_emits_a_number_absent_from_its_input(catalog: list[dict[s
     assert checked == len(catalog)
     # The check has teeth: many drafts do carry numbers (weights, sizes, names).
     assert with_numbers > 100
+
+
+def _check_lengths(fields: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Lengths as the guards count them (text, tags not counted), per the JSON schema."""
+    for name, prop in schema["properties"].items():
+        values = fields[name] if isinstance(fields[name], list) else [fields[name]]
+        limits = prop.get("items", prop)
+        if "minItems" in prop:
+            assert len(values) == prop["minItems"], name
+        for value in values:
+            text = re.sub(r"<[^>]*>", "", value)
+            assert limits["minLength"] <= len(text) <= limits["maxLength"], (name, value)
 
 
 def test_offline_copy_uses_the_products_own_facts() -> None:
@@ -222,3 +259,20 @@ def test_make_provider_offline_is_free_and_checks_its_model() -> None:
     assert provider.name == "offline" and provider.estimate_cost(10_000, 10_000) == 0.0
     with pytest.raises(ConfigError, match="offline"):
         make_provider(LLMConfig(model="gpt-4o"), Secrets({}))
+
+
+def test_offline_reads_sync_snapshots_variations_brands_and_images() -> None:
+    # the shape enrich.sync stores: names as lists of strings, images with id and alt
+    snapshot = {"type": "variation", "name": "Blue, L", "parent_name": "Trail Hoodie",
+                "categories": [], "brands": ["Northway"], "attributes": [
+                    {"name": "Color", "options": ["Blue"]}, {"name": "Size", "options": ["L"]}],
+                "images": [{"id": 31, "alt": ""}, {"id": 32, "alt": ""}, {"id": 33, "alt": ""}],
+                "weight": "", "dimensions": {"length": "", "width": "", "height": ""}}
+    schema = PromptsShapedCopy.model_json_schema()
+    schema["properties"]["image_alt"].pop("minItems")  # no count given: one per image
+    fields = OfflineProvider().write(schema, snapshot)
+    assert fields["seo_title"].startswith("Trail Hoodie – Blue, L")
+    assert "<li>Brand: Northway</li>" in fields["description"]
+    assert fields["image_alt"] == ["Trail Hoodie – Blue, L in Blue"] + [
+        "Trail Hoodie – Blue, L in Blue, alternate view"] * 2
+    assert "Dimensions" not in fields["description"] and "Weight" not in fields["description"]

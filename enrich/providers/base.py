@@ -174,8 +174,10 @@ def _strictify(node: Any, drop: tuple[str, ...]) -> Any:
             out[key] = {name: _strictify(sub, drop) for name, sub in value.items()}
         else:
             out[key] = _strictify(value, drop)
-    if note:
-        out["description"] = (out.get("description", "") + " " + note).strip()
+    said = str(out.get("description", ""))
+    if note and not (str(node.get("maxLength", "")) in said
+                     or str(node.get("minLength", "")) in said):
+        out["description"] = (said + " " + note).strip()
     if out.get("type") == "object" or "properties" in out:
         out["additionalProperties"] = False
         out["required"] = list(out.get("properties", {}))

@@ -115,12 +115,14 @@ class ProductFacts:
     name: str
     categories: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    brands: list[str] = field(default_factory=list)
     attributes: list[tuple[str, list[str]]] = field(default_factory=list)
     weight: str = ""
     weight_unit: str = ""
     dimensions: list[str] = field(default_factory=list)
     dimension_unit: str = ""
     existing: str = ""  # a usable sentence of existing copy, when there is one
+    images: int = 0  # how many product images the snapshot lists
 
     @classmethod
     def from_source(cls, source: dict[str, Any]) -> ProductFacts:
@@ -138,16 +140,23 @@ class ProductFacts:
                     existing = first if first[-1] in ".!?" else first + "."
                     break
         weight = _clean(source.get("weight"))
+        images = source.get("images")
+        name = _clean(source.get("name"))
+        parent = _clean(source.get("parent_name"))
+        if parent and parent.lower() not in name.lower():  # a variation named "Blue, L"
+            name = f"{parent} – {name}" if name else parent
         return cls(
-            name=_clean(source.get("name")),
+            name=name,
             categories=_names(source.get("categories", source.get("category"))),
             tags=_names(source.get("tags")),
+            brands=_names(source.get("brands", source.get("brand"))),
             attributes=_attributes(source.get("attributes")),
             weight="" if weight in ("0", "0.0") else weight,
             weight_unit=_clean(source.get("weight_unit")),
             dimensions=dim_values if len(dim_values) >= 2 else [],
             dimension_unit=_clean(source.get("dimension_unit")),
             existing=existing,
+            images=len(images) if isinstance(images, list) else 0,
         )
 
     # Sentences built from the facts -------------------------------------------------
@@ -156,7 +165,8 @@ class ProductFacts:
         return self.categories[-1] if self.categories else ""
 
     def attribute_lines(self) -> list[str]:
-        lines = [f"{name}: {', '.join(values)}" for name, values in self.attributes]
+        lines = [f"Brand: {', '.join(self.brands)}"] if self.brands else []
+        lines += [f"{name}: {', '.join(values)}" for name, values in self.attributes]
         if self.dimensions:
             unit = f" {self.dimension_unit}" if self.dimension_unit else ""
             lines.append(f"Dimensions: {' x '.join(self.dimensions)}{unit}")
@@ -256,12 +266,17 @@ def _description(facts: ProductFacts, lo: int | None, hi: int | None, as_html: b
         body = "\n".join([lead, *(f"- {x}" for x in lines), closing])
         extra = list(_PADDING[1:])
     for pad in extra:
-        if lo is None or len(body) >= lo:
+        if lo is None or _text_len(body, as_html) >= lo:
             break
         body += ("" if as_html else "\n") + pad
-    if hi is not None and len(body) > hi:
-        body = _cut(_TAG.sub(" ", body) if as_html else body, hi)
+    if hi is not None and _text_len(body, as_html) > hi:
+        body = _cut(_SPACE.sub(" ", _TAG.sub(" ", body)).strip() if as_html else body, hi)
     return body
+
+
+def _text_len(text: str, as_html: bool) -> int:
+    """Length as the guards count it: characters of text, tags not counted."""
+    return len(_TAG.sub("", text)) if as_html else len(text)
 
 
 def _keyword(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) -> str:
@@ -272,7 +287,24 @@ def _keyword(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool)
 def _image_alt(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) -> str:
     colour = next((v[0] for n, v in facts.attributes
                    if n.lower() in ("color", "colour") and len(v) == 1), "")
-    return _cut(f"{facts.name} in {colour}" if colour else facts.name, hi or 125)
+    alt = f"{facts.name} in {colour}" if colour else facts.name
+    if lo is not None and len(alt) < lo:
+        cat = facts.category()
+        alt = f"{alt}, {cat}" if cat and len(f"{alt}, {cat}") >= lo else f"Photo of {alt}"
+    return _cut(alt, hi or 125)
+
+
+def _image_alts(facts: ProductFacts, prop: dict[str, Any]) -> list[str]:
+    """One alt text per image (the schema's item count, else the snapshot's images).
+
+    Only the first is the product itself; the others say "alternate view" rather than guess
+    what a picture shows.
+    """
+    lo, hi, _ = _limits(prop.get("items") or {})
+    count = prop.get("minItems") or facts.images or 1
+    first = _image_alt(facts, lo, hi, False)
+    other = _cut(f"{first}, alternate view", hi or 125)
+    return [first] + [other] * (int(count) - 1)
 
 
 # Field names (and common synonyms) the offline provider can write.
@@ -317,6 +349,9 @@ class OfflineProvider(Provider):
         for field_name, prop in schema_json.get("properties", {}).items():
             writer = _WRITERS.get(field_name.lower())
             lo, hi, kind = _limits(prop)
+            if writer is _image_alt and kind == "array":
+                out[field_name] = _image_alts(facts, prop)
+                continue
             if writer is None or kind not in ("string", None):
                 if field_name in required:
                     raise PermanentProviderError(
