@@ -132,6 +132,66 @@ class PromptsConfig(_Section):
     examples: list[dict[str, str]] = Field(default_factory=list)
 
 
+#: The copy fields enrich can write, in the order prompts and review pages show them.
+CopyField = Literal["name", "description", "short_description", "seo_title",
+                    "meta_description", "focus_keyword", "image_alt"]
+
+# Characters of text (HTML tags not counted); image_alt limits apply to each alt text.
+_DEFAULT_MAX_CHARS: dict[str, int] = {
+    "name": 120, "description": 4000, "short_description": 400, "seo_title": 60,
+    "meta_description": 160, "focus_keyword": 60, "image_alt": 125,
+}
+_DEFAULT_MIN_CHARS: dict[str, int] = {
+    "name": 3, "description": 120, "short_description": 30, "seo_title": 10,
+    "meta_description": 120, "focus_keyword": 2, "image_alt": 5,
+}
+# Tags a store owner may allow in descriptions; anything that can run code or load
+# content (script, style, iframe, img, form, ...) can never be allowed.
+SAFE_HTML_TAGS = frozenset({
+    "p", "br", "ul", "ol", "li", "strong", "em", "b", "i", "u", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "table", "thead", "tbody", "tr", "th", "td", "a", "span", "hr", "sub",
+    "sup", "dl", "dt", "dd",
+})
+
+
+class GuardsConfig(_Section):
+    """Limits every draft is checked against. A draft outside them is flagged for review,
+    never dropped and never passed silently."""
+
+    max_chars: dict[CopyField, int] = Field(default_factory=lambda: dict(_DEFAULT_MAX_CHARS))
+    min_chars: dict[CopyField, int] = Field(default_factory=lambda: dict(_DEFAULT_MIN_CHARS))
+    html_tags: list[str] = Field(
+        default_factory=lambda: ["p", "br", "ul", "ol", "li", "strong", "em", "h2", "h3", "h4"])
+    duplicate_threshold: float = Field(default=0.8, ge=0.3, le=1.0)
+    duplicate_min_words: int = Field(default=8, ge=3)
+
+    @field_validator("max_chars", "min_chars")
+    @classmethod
+    def _merge_defaults(cls, value: dict[str, int], info: Any) -> dict[str, int]:
+        # A table naming one field changes that field only; the others keep their defaults.
+        bad = [f"{k} = {v}" for k, v in value.items() if v < 0]
+        if bad:
+            raise ValueError(f"must be 0 or more, got {', '.join(bad)}")
+        base = _DEFAULT_MAX_CHARS if info.field_name == "max_chars" else _DEFAULT_MIN_CHARS
+        return {**base, **value}
+
+    @field_validator("html_tags")
+    @classmethod
+    def _safe_tags(cls, value: list[str]) -> list[str]:
+        tags = [t.strip().lower() for t in value]
+        unsafe = sorted(set(tags) - SAFE_HTML_TAGS)
+        if unsafe:
+            raise ValueError(f"tag(s) {', '.join(unsafe)} cannot be allowed; choose from "
+                             f"{', '.join(sorted(SAFE_HTML_TAGS))}")
+        return tags
+
+    def limits(self, field: str) -> tuple[int, int]:
+        """(min, max) characters for a field; a min above the max means the max wins."""
+        high = self.max_chars.get(field, 0)  # type: ignore[call-overload]
+        low = self.min_chars.get(field, 0)  # type: ignore[call-overload]
+        return (min(low, high) if high else low, high)
+
+
 class ReviewConfig(_Section):
     """The review page."""
 
@@ -177,6 +237,7 @@ class Settings(_Section):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
 
     source: Path | None = Field(default=None, exclude=True)
 
@@ -214,6 +275,11 @@ def _line_of(text: str, section: tuple[str | int, ...]) -> int | None:
         return None
     *tables, key = [str(part) for part in section]
     lines = text.splitlines()
+    table_re = re.compile(r"^\s*\[+\s*" + re.escape(".".join(str(p) for p in section))
+                          + r"\s*\]+\s*(#.*)?$")
+    for i, line in enumerate(lines):
+        if table_re.match(line):
+            return i + 1
     start = 0
     if tables:
         header = re.compile(r"^\s*\[+\s*" + re.escape(".".join(tables)) + r"\s*\]+\s*(#.*)?$")

@@ -1,0 +1,222 @@
+"""Near-duplicate copy across a catalog's drafts: MinHash signatures in LSH buckets.
+
+Each text becomes the set of its 3-word shingles; a one-permutation MinHash (64 bins, one
+hash per shingle, empty bins filled by rotation) estimates the Jaccard similarity of two
+sets. Signatures are cut into 16 bands of 4 bins: two texts that share any band are
+candidates (a pair at Jaccard 0.8 shares one with probability > 0.999, a pair at 0.3 with
+about 0.12), and a candidate is flagged when its estimated similarity reaches the
+threshold. A check costs O(text length) plus a few indexed lookups, whatever the size of
+the catalog.
+
+The index lives in a private temporary SQLite database (deleted when closed), so a
+500,000-product catalog costs disk pages, not gigabytes of Python dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import zlib
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from enrich.guards.text import plain_text
+
+BINS = 64
+BANDS = 16
+ROWS = BINS // BANDS
+SHINGLE = 3
+_EMPTY = 0xFFFF_FFFF
+_WORD_RE = re.compile(r"\w+")
+_CANDIDATES_PER_BAND = 8
+#: Fields compared across products (titles and SEO lines are short and often alike).
+DUPLICATE_FIELDS = ("description", "short_description")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(plain_text(text).lower())
+
+
+def shingles(text: str) -> set[str]:
+    return _shingles(_words(text))
+
+
+def _shingles(words: list[str]) -> set[str]:
+    if len(words) < SHINGLE:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def signature(text: str) -> array[int] | None:
+    """64 MinHash values (16 bits each) of ``text``'s shingles; None for empty text."""
+    return _signature(_words(text))
+
+
+def _signature(words: list[str]) -> array[int] | None:
+    grams = _shingles(words)
+    if not grams:
+        return None
+    mins = [_EMPTY] * BINS
+    for gram in grams:
+        h = (zlib.crc32(gram.encode()) * 0x9E3779B1) & 0xFFFF_FFFF
+        b = h >> 26
+        v = h & 0x03FF_FFFF
+        if v < mins[b]:
+            mins[b] = v
+    # Densify: an empty bin borrows the next filled bin's value, offset by the distance,
+    # so two texts agree on it exactly when they agree on the borrowed bin.
+    if _EMPTY in mins:
+        filled = [i for i, v in enumerate(mins) if v != _EMPTY]
+        for i in range(BINS):
+            if mins[i] == _EMPTY:
+                j = next((k for k in filled if k > i), filled[0])
+                distance = (j - i) % BINS
+                mins[i] = (mins[j] + distance * 0x9E37) & 0x03FF_FFFF
+    return array("I", (v & 0xFFFF for v in mins))
+
+
+def similarity(a: array[int], b: array[int]) -> float:
+    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / BINS
+
+
+def _band_keys(sig: array[int]) -> list[int]:
+    keys = []
+    for band in range(BANDS):
+        part = sig[band * ROWS:(band + 1) * ROWS]
+        value = band
+        for v in part:
+            value = (value << 16) | v
+        keys.append(value & 0x7FFF_FFFF_FFFF_FFFF)
+    return keys
+
+
+@dataclass(frozen=True)
+class Match:
+    """An earlier draft that the checked text nearly repeats."""
+
+    job_id: int | None
+    source_id: str
+    field: str
+    similarity: float
+
+
+class DuplicateIndex:
+    """Drafted copy of the catalog, to find near-duplicates of a new draft quickly.
+
+    ``check`` never adds; call ``add`` once a draft is recorded (``check_draft`` leaves the
+    index alone, so a reviewer's re-check of an edit does not count the edit twice).
+    """
+
+    def __init__(self, *, threshold: float = 0.8, min_words: int = 8) -> None:
+        self.threshold = threshold
+        self.min_words = min_words
+        self._lock = threading.Lock()
+        # "" = a private temporary database on disk, deleted on close.
+        self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA cache_size = -32768;
+            CREATE TABLE texts (id INTEGER PRIMARY KEY, job_id INTEGER, source_id TEXT,
+                                field TEXT, sig BLOB NOT NULL);
+            CREATE TABLE bands (key INTEGER NOT NULL, text_id INTEGER NOT NULL,
+                                PRIMARY KEY (key, text_id)) WITHOUT ROWID;
+            """)
+        self.size = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> DuplicateIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _eligible(self, text: str) -> array[int] | None:
+        words = _words(text)
+        return _signature(words) if len(words) >= self.min_words else None
+
+    def add(self, job_id: int | None, source_id: str | int, text: str, *,
+            field: str = "description") -> bool:
+        """Remember a drafted text; False when it is too short to compare."""
+        sig = self._eligible(text)
+        if sig is None:
+            return False
+        self._insert([(job_id, str(source_id), field, sig)])
+        return True
+
+    def _insert(self, rows: list[tuple[int | None, str, str, array[int]]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            for job_id, source_id, field, sig in rows:
+                cur = self._db.execute(
+                    "INSERT INTO texts (job_id, source_id, field, sig) VALUES (?, ?, ?, ?)",
+                    (job_id, source_id, field, sig.tobytes()))
+                text_id = cur.lastrowid
+                self._db.executemany("INSERT OR IGNORE INTO bands (key, text_id) VALUES (?, ?)",
+                                     [(k, text_id) for k in _band_keys(sig)])
+            self._db.execute("COMMIT")
+            self.size += len(rows)
+
+    def check(self, text: str, *, source_id: str | int | None = None) -> Match | None:
+        """The most similar earlier draft of *another* product at or above the threshold."""
+        sig = self._eligible(text)
+        if sig is None or self.size == 0:
+            return None
+        own = None if source_id is None else str(source_id)
+        seen: set[int] = set()
+        best: Match | None = None
+        with self._lock:
+            for key in _band_keys(sig):
+                rows = self._db.execute(
+                    "SELECT t.id, t.job_id, t.source_id, t.field, t.sig FROM bands b "
+                    "JOIN texts t ON t.id = b.text_id WHERE b.key = ? AND t.source_id IS NOT ? "
+                    "LIMIT ?", (key, own, _CANDIDATES_PER_BAND)).fetchall()
+                for text_id, job_id, src, field, blob in rows:
+                    if text_id in seen:
+                        continue
+                    seen.add(text_id)
+                    other = array("I")
+                    other.frombytes(blob)
+                    score = similarity(sig, other)
+                    if score >= self.threshold and (best is None or score > best.similarity):
+                        best = Match(job_id, src, field, score)
+        return best
+
+    @classmethod
+    def from_ledger(cls, ledger: Any, *, threshold: float = 0.8, min_words: int = 8,
+                    fields: Iterable[str] = DUPLICATE_FIELDS,
+                    batch: int = 2000) -> DuplicateIndex:
+        """An index of the copy in the ledger's live drafts (edits win over the original).
+
+        Rejected and superseded drafts are left out: their text will never be published.
+        """
+        index = cls(threshold=threshold, min_words=min_words)
+        wanted = tuple(fields)
+        cursor = ledger.conn.execute(
+            "SELECT d.job_id, d.source_id, d.fields, d.edited_fields FROM drafts d "
+            "JOIN jobs j ON j.id = d.job_id WHERE d.kind = 'product' "
+            "AND j.status IN ('drafted', 'approved', 'published') ORDER BY d.id")
+        while True:
+            chunk = cursor.fetchmany(batch)
+            if not chunk:
+                break
+            rows: list[tuple[int | None, str, str, array[int]]] = []
+            for job_id, source_id, fields_json, edited_json in chunk:
+                values = json.loads(fields_json or "{}")
+                values.update(json.loads(edited_json or "null") or {})
+                for name in wanted:
+                    text = values.get(name)
+                    if isinstance(text, str):
+                        sig = index._eligible(text)
+                        if sig is not None:
+                            rows.append((job_id, str(source_id), name, sig))
+            if rows:
+                index._insert(rows)
+        return index

@@ -1,0 +1,252 @@
+"""The hallucination guard: every number, unit and code in a draft must be in the source.
+
+Numbers are compared as values, not strings: ``1,000`` = ``1000`` = ``1.000`` (German),
+``2.50`` = ``2.5``, ``.5`` = ``0.5``. Units are compared by canonical form: ``300W``,
+``300 W``, ``300 watts`` and ``300-watt`` are all 300 W. A bare number in the source
+(``"weight": "0.5"``) grounds the draft's ``0.5 kg`` when the field says what it measures
+(weight -> mass, length/width/height -> length, price -> money) or the data names the unit
+elsewhere (``Power (W)``). Codes that mix letters and digits (``XM4``, ``H2O``, ``4K``)
+must appear as written. Addresses and phone numbers are left to the contact guard.
+
+A draft made only of the source's own text always passes: both sides are read by the
+same extractor, so any number copied is found with the same value and unit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from enrich.guards.text import Source, without_contacts
+
+# canonical unit: (family, aliases matched case-insensitively, aliases matched as written)
+_UNITS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "W": ("power", ("w", "watt", "watts"), ()),
+    "kW": ("power", ("kw", "kilowatt", "kilowatts"), ()),
+    "Wh": ("energy", ("wh", "watt-hour", "watt-hours", "watt hour", "watt hours"), ()),
+    "kWh": ("energy", ("kwh", "kilowatt-hour", "kilowatt-hours"), ()),
+    "mAh": ("charge", ("mah",), ()),
+    "V": ("voltage", ("v", "volt", "volts"), ()),
+    "A": ("current", ("amp", "amps", "ampere", "amperes"), ("A",)),
+    "mA": ("current", ("milliamp", "milliamps"), ("mA",)),
+    "Hz": ("frequency", ("hz", "hertz"), ()),
+    "kHz": ("frequency", ("khz",), ()),
+    "MHz": ("frequency", ("mhz",), ()),
+    "GHz": ("frequency", ("ghz",), ()),
+    "mg": ("mass", ("milligram", "milligrams"), ("mg",)),
+    "g": ("mass", ("gram", "grams", "gr"), ("g",)),
+    "kg": ("mass", ("kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"), ()),
+    "lb": ("mass", ("lb", "lbs", "pound", "pounds"), ()),
+    "oz": ("mass", ("oz", "ounce", "ounces"), ()),
+    "mm": ("length", ("mm", "millimeter", "millimeters", "millimetre", "millimetres"), ()),
+    "cm": ("length", ("cm", "centimeter", "centimeters", "centimetre", "centimetres"), ()),
+    "m": ("length", ("meter", "meters", "metre", "metres"), ("m",)),
+    "km": ("length", ("km", "kilometer", "kilometers", "kilometre", "kilometres"), ()),
+    "in": ("length", ("inch", "inches"), ("″",)),
+    "ft": ("length", ("ft", "foot", "feet"), ("′",)),
+    "ml": ("volume", ("ml", "milliliter", "milliliters", "millilitre", "millilitres"), ()),
+    "cl": ("volume", ("cl", "centiliter", "centilitre"), ()),
+    "l": ("volume", ("liter", "liters", "litre", "litres", "ltr"), ("l", "L")),
+    "fl oz": ("volume", ("fl oz", "fl. oz", "fluid ounce", "fluid ounces"), ()),
+    "gal": ("volume", ("gal", "gallon", "gallons"), ()),
+    "%": ("ratio", ("%", "percent", "per cent", "pct"), ()),
+    "°C": ("temperature", ("°c", "° c", "degrees celsius", "celsius"), ()),
+    "°F": ("temperature", ("°f", "° f", "degrees fahrenheit", "fahrenheit"), ()),
+    "°": ("angle", ("°", "degree", "degrees"), ()),
+    "KB": ("data", ("kb", "kilobyte", "kilobytes"), ()),
+    "MB": ("data", ("mb", "megabyte", "megabytes"), ()),
+    "GB": ("data", ("gb", "gigabyte", "gigabytes"), ()),
+    "TB": ("data", ("tb", "terabyte", "terabytes"), ()),
+    "MP": ("resolution", ("mp", "megapixel", "megapixels"), ()),
+    "px": ("resolution", ("px", "pixel", "pixels"), ()),
+    "dB": ("sound", ("db", "decibel", "decibels"), ()),
+    "rpm": ("speed", ("rpm",), ()),
+    "km/h": ("speed", ("km/h", "kmh", "kph"), ()),
+    "mph": ("speed", ("mph",), ()),
+    "s": ("time", ("sec", "secs", "second", "seconds"), ()),
+    "min": ("time", ("min", "mins", "minute", "minutes"), ()),
+    "h": ("time", ("hr", "hrs", "hour", "hours"), ("h",)),
+    "day": ("time", ("day", "days"), ()),
+    "week": ("time", ("week", "weeks", "wk", "wks"), ()),
+    "month": ("time", ("month", "months", "mo"), ()),
+    "year": ("time", ("year", "years", "yr", "yrs"), ()),
+    "pcs": ("count", ("pc", "pcs", "piece", "pieces"), ()),
+    "USD": ("money", ("usd", "dollar", "dollars"), ("$", "US$")),
+    "EUR": ("money", ("eur", "euro", "euros"), ("€",)),
+    "GBP": ("money", ("gbp",), ("£",)),
+    "JPY": ("money", ("jpy", "yen"), ("¥",)),
+}
+
+_ALIAS: dict[str, str] = {}
+_ALIAS_CS: dict[str, str] = {}
+for _canon, (_family, _ci, _cs) in _UNITS.items():
+    for _a in _ci:
+        _ALIAS[_a] = _canon
+    for _a in _cs:
+        _ALIAS_CS[_a] = _canon
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w).replace(r"\ ", r"\s?") for w in sorted(words, key=len,
+                                                                          reverse=True))
+
+
+_NUMBER = (r"\d{1,3}(?:,\d{3})+(?:\.\d+)?"           # 1,000 / 12,345.5
+           r"|\d{1,3}(?:\.\d{3})+(?:,\d+)?"           # 1.000 / 1.000,5
+           r"|\d{1,3}(?:[\u00a0\u202f]\d{3})+(?:[.,]\d+)?"  # 1 000 (no-break spaces)
+           r"|\d+(?:[.,]\d+)?"
+           r"|[.,]\d+")
+_CURRENCY_SIGNS = ["$", "US$", "€", "£", "¥"]
+QUANTITY_RE = re.compile(
+    r"(?:(?P<pre>" + _alternation(_CURRENCY_SIGNS) + r")\s?)?"
+    r"(?<![A-Za-wyz0-9_.,])(?P<num>" + _NUMBER + r")(?!\d)"
+    r"(?:(?P<ord>st|nd|rd|th)(?![A-Za-z])"
+    r"|[ \t\u00a0]?(?:-[ \t]?)?(?:(?i:(?P<unit>" + _alternation(list(_ALIAS)) + r"))"
+    r"|(?P<unit_cs>" + _alternation(list(_ALIAS_CS)) + r"))(?![A-Za-z]))?"
+)
+# Tokens that mix letters and digits: model numbers and codes (XM4, H2O, 4K, A4).
+CODE_RE = re.compile(r"(?<![\w])(?=[A-Za-z0-9]*[A-Za-z])(?=[A-Za-z]*\d)[A-Za-z0-9]{2,}(?!\w)")
+_PLAIN_QUANTITY_RE = re.compile(r"\d+(?:[.,]\d+)?(?:st|nd|rd|th|" +
+                                _alternation([a for a in _ALIAS if a.isalnum()]) + r")",
+                                re.IGNORECASE)
+# "Length (in)", "Power [W]": a unit named for a bare number elsewhere in the data.
+_UNIT_MENTION_RE = re.compile(r"[(\[]\s*(?i:(?P<unit>" + _alternation([*_ALIAS, "in"]) + r"))"
+                              r"\s*[)\]]|[(\[]\s*(?P<unit_cs>" + _alternation(list(_ALIAS_CS))
+                              + r")\s*[)\]]")
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12,
+                 "pair": 2}
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_KEY_FAMILIES = (("weight", "mass"), ("length", "length"), ("width", "length"),
+                 ("height", "length"), ("depth", "length"), ("dimension", "length"),
+                 ("size", "length"), ("price", "money"), ("cost", "money"),
+                 ("capacity", "volume"), ("volume", "volume"), ("power", "power"),
+                 ("voltage", "voltage"), ("discount", "ratio"), ("warranty", "time"))
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written (``text``), its possible values, and its canonical unit."""
+
+    text: str
+    values: frozenset[Decimal]
+    unit: str | None
+
+    @property
+    def family(self) -> str | None:
+        return _UNITS[self.unit][0] if self.unit else None
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text).normalize()
+    except InvalidOperation:
+        return None
+
+
+def number_values(text: str) -> frozenset[Decimal]:
+    """Every value a written number can mean (``1,000`` is 1000, or 1 in German)."""
+    raw = text.replace("\u00a0", "").replace("\u202f", "")
+    found: list[Decimal | None] = []
+    if raw.count(",") and raw.count("."):
+        # Both separators: the last one is the decimal point.
+        if raw.rfind(",") > raw.rfind("."):
+            found.append(_decimal(raw.replace(".", "").replace(",", ".")))
+        else:
+            found.append(_decimal(raw.replace(",", "")))
+    elif re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+", raw):
+        sep = "," if "," in raw else "."
+        found.append(_decimal(raw.replace(sep, "")))
+        if raw.count(sep) == 1:
+            found.append(_decimal(raw.replace(",", ".")))
+    else:
+        found.append(_decimal(raw.replace(",", ".")))
+    return frozenset(v for v in found if v is not None)
+
+
+def quantities(text: str) -> Iterator[Quantity]:
+    """Numbers with their units in ``text`` (addresses and phone numbers excluded)."""
+    for m in QUANTITY_RE.finditer(without_contacts(text)):
+        unit: str | None = None
+        if m.group("pre"):
+            unit = _ALIAS_CS.get(m.group("pre"))
+        elif m.group("unit"):
+            unit = _ALIAS.get(re.sub(r"\s+", " ", m.group("unit").lower()))
+            if unit is None:  # "fl  oz" written with odd spacing
+                unit = _ALIAS.get(re.sub(r"\s+", "", m.group("unit").lower()))
+        elif m.group("unit_cs"):
+            unit = _ALIAS_CS.get(m.group("unit_cs"))
+        values = number_values(m.group("num"))
+        if values:
+            yield Quantity(m.group(0).strip(), values, unit)
+
+
+def codes(text: str) -> Iterator[str]:
+    """Letter-digit tokens that are not just a number with a unit (``64GB``, ``3rd``)."""
+    for m in CODE_RE.finditer(without_contacts(text)):
+        token = m.group(0)
+        if not _PLAIN_QUANTITY_RE.fullmatch(token):
+            yield token
+
+
+class SourceNumbers:
+    """What the source says in numbers, indexed for constant-time lookups."""
+
+    def __init__(self, source: Source) -> None:
+        self.units: dict[Decimal, set[str | None]] = {}
+        self.by_unit: dict[str, set[Decimal]] = {}
+        self.hints: dict[Decimal, set[str]] = {}
+        self.codes: set[str] = set()
+        self.mentioned_units: set[str] = set()
+        for key, parent, text in source.texts:
+            families = {family for word, family in _KEY_FAMILIES
+                        if word in key or word in parent}
+            for m in _UNIT_MENTION_RE.finditer(key + " " + text):
+                unit = (_ALIAS.get(m.group("unit").lower(), "in") if m.group("unit")
+                        else _ALIAS_CS.get(m.group("unit_cs")))
+                if unit:
+                    self.mentioned_units.add(unit)
+            for q in quantities(text):
+                for value in q.values:
+                    self.units.setdefault(value, set()).add(q.unit)
+                    if q.unit is None and families:
+                        self.hints.setdefault(value, set()).update(families)
+                if q.unit:
+                    self.by_unit.setdefault(q.unit, set()).update(q.values)
+            for word in _NUMBER_WORD_RE.findall(text):
+                self.units.setdefault(Decimal(_NUMBER_WORDS[word.lower()]), set()).add(None)
+            self.codes.update(c.lower() for c in codes(text))
+
+    def problem(self, q: Quantity) -> str | None:
+        """Why the draft's quantity is not grounded (a clause), or None when it is."""
+        known = [v for v in q.values if v in self.units]
+        if not known:
+            others = sorted(self.by_unit.get(q.unit, ()) if q.unit else ())[:5]
+            if others:
+                listed = " and ".join(f"{_fmt(v)} {q.unit}" for v in others)
+                return f"the product data has {listed}, not {_show(q)}"
+            return f"the product data has no {_show(q)}"
+        if q.unit is None:
+            return None
+        for value in known:
+            units = self.units[value]
+            if q.unit in units:
+                return None
+            if None in units and (q.family in self.hints.get(value, ())
+                                  or q.unit in self.mentioned_units):
+                return None
+        given = sorted({f"{_fmt(v)} {u}" if u else _fmt(v) for v in known
+                        for u in self.units[v]})
+        return f"the product data has {' and '.join(given)}, not {_show(q)}"
+
+
+def _fmt(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _show(q: Quantity) -> str:
+    value = " or ".join(sorted(_fmt(v) for v in q.values))
+    return f"{value} {q.unit}" if q.unit else value
