@@ -430,6 +430,21 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
                   snap, content_hash(snap), modified)
 
 
+def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
+                   max_field_bytes: int = 1_000_000) -> tuple[dict[str, Any], str]:
+    """(snapshot, content_hash) of a product read in edit context, exactly as sync records it.
+
+    For publish's conflict check: hashing the store's current product any other way would
+    see changes that are not there (or miss real ones).
+    """
+    rules = Rules(fields=(), skipped_fields=(), min_length={}, placeholders=(),
+                  boilerplate_min_products=2, min_source_chars=0,
+                  max_field_bytes=max_field_bytes, variations=False, seo_plugin=seo_plugin,
+                  statuses=())
+    record = build_record(dict(product), rules)
+    return record.snapshot, record.content_hash
+
+
 def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str]) -> Record:
     if record.state != "invalid":
         ev = evaluate(record.snapshot, rules, boilerplate)
@@ -818,6 +833,7 @@ __all__ = [
     "evaluate",
     "fingerprint",
     "plain_text",
+    "store_snapshot",
     "summary_json",
     "sync",
 ]
