@@ -75,6 +75,9 @@ def _make_request_handler(handle: Handler, scheme: str) -> type[BaseHTTPRequestH
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "enrich-sandbox"
+        # Headers and body go out in two writes; without TCP_NODELAY, Nagle plus delayed
+        # ACK stalls every keep-alive response by ~40 ms.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # quiet: the sandboxes are used by tests and benchmarks
