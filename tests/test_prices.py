@@ -102,18 +102,42 @@ def test_missing_key_names_the_variable() -> None:
         make_provider(LLMConfig(provider="openai", model="gpt-4o-mini"), Secrets({}))
 
 
-def test_token_estimates_are_in_a_sane_band() -> None:
+# Published exact counts (cl100k_base, OpenAI cookbook "How to count tokens with tiktoken").
+_COOKBOOK_CONTENT = [
+    "You are a helpful, pattern-following assistant that translates corporate jargon into "
+    "plain English.",
+    "New synergies will help drive top-line growth.",
+    "Things working well together will increase revenue.",
+    "Let's circle back when we have more bandwidth to touch base on opportunities for "
+    "increased leverage.",
+    "Let's talk later when we're less busy about how to do better.",
+    "This late pivot means we don't have time to boil the ocean for the client deliverable.",
+]
+# 129 prompt tokens reported by the API for these six messages, less 3 per message, 1 per
+# name, 3 for the reply primer, 1 per role and 2 per name value ("example" + "_user").
+_COOKBOOK_CONTENT_TOKENS = 129 - 6 * 3 - 4 - 3 - 6 - 4 * 2
+
+
+def test_token_estimates_match_published_counts() -> None:
     assert estimate_tokens("") == 0
-    prose = ("The Trail Hoodie is a midweight pullover in soft cotton with a kangaroo pocket "
-             "and ribbed cuffs. ") * 20
-    words = len(prose.split())
-    # English prose runs about 1.3 tokens per word with OpenAI's and Anthropic's tokenizers
-    assert 1.1 * words <= estimate_tokens(prose) <= 1.6 * words
-    spec = "Size: 12.5 x 30 x 4 cm, 0.45 kg, SKU 24-MB01"
-    assert estimate_tokens(spec) >= len(spec) / 4
-    assert estimate_tokens("Größe: élégant café") > estimate_tokens("Grosse: elegant cafe")
+    assert _COOKBOOK_CONTENT_TOKENS == 90
+    prose = sum(estimate_tokens(text) for text in _COOKBOOK_CONTENT)
+    assert abs(prose - 90) <= 9  # within 10% on English prose
+    assert sum(len(t) for t in _COOKBOOK_CONTENT) / 4 > 110  # chars/4 would say 111
+    # short strings: "tiktoken is great!" and "Generative AI is great!" are 6 tokens each
+    for text in ("tiktoken is great!", "Generative AI is great!"):
+        assert 4 <= estimate_tokens(text) <= 7
+    assert estimate_tokens("2024-11-23") == 2 + 1 + 1 + 2  # digits in groups of three
+    assert estimate_tokens('{"name":"Trail Hoodie","sku":"TH"}') == 10  # 5 words, 5 runs
+    assert estimate_tokens("お誕生日おめでとう") == 9  # cl100k: 9
     schema = {"properties": {"seo_title": {"type": "string", "maxLength": 60},
                              "description": {"type": "string"}}}
     assert estimate_output_tokens(schema, 1200) == pytest.approx((2 + 15 + 60 + 17 + 600) / 4,
                                                                  abs=1)
     assert estimate_output_tokens(schema, 50) == 50
+
+
+def test_rate_limit_tokens_count_characters_and_the_output_budget() -> None:
+    from enrich.providers import rate_limit_tokens
+
+    assert rate_limit_tokens("a" * 400, "b" * 401, 1200) == 100 + 101 + 1200

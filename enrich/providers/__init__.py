@@ -26,6 +26,7 @@ from enrich.providers.tokens import (
     estimate_output_tokens,
     estimate_prompt_tokens,
     estimate_tokens,
+    rate_limit_tokens,
 )
 
 #: Used as the key for an OpenAI-compatible local server that needs none (Ollama, vLLM).
@@ -85,6 +86,7 @@ __all__ = [
     "estimate_tokens",
     "make_provider",
     "price_for",
+    "rate_limit_tokens",
     "strict_json_schema",
     "tool_input_schema",
 ]

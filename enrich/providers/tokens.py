@@ -1,17 +1,19 @@
 """Token counts before sending: for ``estimate``, the budget cap and TPM limiting.
 
 tiktoken would be exact for OpenAI models, but it downloads its encodings on first use and
-enrich must run where there is no network but the provider's. So this is an approximation,
-tuned for product copy and the prompts that carry it:
+enrich must run where there is no network but the provider's. So this approximates how a
+byte-pair tokenizer (cl100k / o200k) splits text, which is closer than "4 characters per
+token" for the prose and JSON enrich sends:
 
-* about 4 characters per token for English prose (OpenAI's and Anthropic's own rule of thumb),
-* but never fewer than 4 tokens per 3 words (short words, spaces and punctuation each cost),
-* one token per digit group and per punctuation run the BPE splits off (sizes, SKUs,
-  "12.5 x 30 cm" cost more than their length suggests),
-* non-ASCII characters (accents, CJK, emoji) cost about one token each.
+* a common English word is one token, whatever its length; a very long one (over 10
+  letters) costs one more token per 6 further letters,
+* digits go in groups of up to three ("2024" is two tokens),
+* a run of punctuation is one token (``","`` and ``{"`` in JSON, the ``'`` of "Let's"),
+* a line break is one token, other whitespace is absorbed into the next word,
+* every non-ASCII character (accents, CJK, emoji) costs about one token.
 
-docs/providers.md states how far this typically lands from the provider's own count. The
-provider's usage, not this estimate, is what is billed and recorded.
+docs/providers.md gives the measured error on published token counts. The provider's usage,
+not this estimate, is what is billed and recorded.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import re
 from typing import Any
 
 _WORD = re.compile(r"[A-Za-z]+")
-_DIGITS = re.compile(r"\d+")
-_PUNCT = re.compile(r"[^\w\s]+")
+_DIGITS = re.compile(r"[0-9]+")
+_PUNCT = re.compile(r"[^\w\s]+", re.ASCII)
+_NEWLINES = re.compile(r"\n+")
 
 #: Per message framing (role markers, separators) in both chat formats.
 MESSAGE_OVERHEAD = 4
@@ -37,12 +40,11 @@ def estimate_tokens(text: str) -> int:
         return 0
     ascii_text = text.encode("ascii", "ignore").decode("ascii")
     non_ascii = len(text) - len(ascii_text)
-    words = len(_WORD.findall(ascii_text))
-    digit_groups = len(_DIGITS.findall(ascii_text))
-    punct_runs = len(_PUNCT.findall(ascii_text))
-    by_chars = len(ascii_text) / 4.0
-    by_words = words * 4.0 / 3.0 + digit_groups + punct_runs * 0.5
-    return max(1, math.ceil(max(by_chars, by_words) + non_ascii))
+    words = sum(1 + max(0, len(w) - 10) // 6 for w in _WORD.findall(ascii_text))
+    digits = sum(math.ceil(len(d) / 3) for d in _DIGITS.findall(ascii_text))
+    punct = len(_PUNCT.findall(ascii_text))
+    lines = len(_NEWLINES.findall(ascii_text))
+    return max(1, words + digits + punct + lines + non_ascii)
 
 
 def estimate_prompt_tokens(system: str, user: str, schema: dict[str, Any] | None = None) -> int:
@@ -73,3 +75,13 @@ def estimate_output_tokens(schema: dict[str, Any], max_output_tokens: int) -> in
         else:
             chars += int(limit) if limit is not None else 600
     return min(max_output_tokens, max(1, math.ceil(chars / 4.0)))
+
+
+def rate_limit_tokens(system: str, user: str, max_output_tokens: int) -> int:
+    """What a request counts against a tokens-per-minute limit, as the providers count it.
+
+    OpenAI's limiter (and the sandbox's) does not tokenize: it charges about one token per 4
+    characters of input plus the request's ``max_tokens`` up front. Pacing by this number
+    rather than ``estimate_tokens`` keeps enrich under the limit the server enforces.
+    """
+    return math.ceil((len(system) + len(user)) / 4) + max_output_tokens
