@@ -331,7 +331,8 @@ class _Filler:
             return [f"{label}: {value}" for label, value in g.attributes] or [g.name]
         if any(w in lower for w in ("tag", "keyword", "categor", "keyphrase")):
             found = [c for c in g.categories]
-            found += [value for _, value in g.attributes if len(value) <= 40]
+            found += [part for _, value in g.attributes for part in value.split(", ")
+                      if len(part) <= 40]
             found += [w.lower() for w in WORD.findall(g.name) if len(w) > 3]
             return found or [g.name]
         return [value for _, value in g.attributes] or [g.name]
@@ -425,6 +426,10 @@ class _Filler:
             labelled = self._labelled(lower)
             if labelled:
                 return labelled
+        if g.document and any(w in lower for w in ("vendor", "seller", "supplier", "issuer")):
+            first = next((line.strip() for line in g.document.splitlines() if line.strip()), "")
+            if first:
+                return first
         if "slug" in lower:
             return "-".join(w.lower() for w in WORD.findall(g.name) + NUMBER.findall(g.name))
         if any(w in lower for w in ("keyword", "keyphrase", "focus")):
