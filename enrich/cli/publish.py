@@ -82,17 +82,13 @@ def publish_command(app: App, dry_run: bool, limit: int | None, as_json: bool) -
     settings = app.settings
     with WooClient.from_settings(settings, app.secrets) as store:
         if dry_run:
-            report = plan_publish(app.ledger, store, seo_plugin=settings.store.seo_plugin,
-                                  limit=limit, max_field_bytes=settings.sync.max_field_bytes)
+            report = plan_publish(app.ledger, store, settings, limit=limit)
         else:
             def progress(batch_no: int, size: int) -> None:
                 if not as_json:
                     console.print(f"batch {batch_no}: sending {size} product(s)",
                                   highlight=False)
-            report = publish(app.ledger, store, seo_plugin=settings.store.seo_plugin,
-                             batch_size=settings.publish.batch_size, limit=limit,
-                             max_field_bytes=settings.sync.max_field_bytes,
-                             on_batch=progress)
+            report = publish(app.ledger, store, settings, limit=limit, on_batch=progress)
     if as_json:
         echo_json(report.as_dict())
     else:
@@ -137,8 +133,8 @@ def rollback_command(app: App, run_id: int | None, products: tuple[str, ...],
                          "See `enrich rollback --help`.")
     settings = app.settings
     with WooClient.from_settings(settings, app.secrets) as store:
-        report = rollback(app.ledger, store, run_id=run_id, source_ids=list(products) or None,
-                          batch_size=settings.publish.batch_size, dry_run=dry_run)
+        report = rollback(app.ledger, store, settings, run_id=run_id,
+                          source_ids=list(products) or None, dry_run=dry_run)
     if as_json:
         echo_json(report.as_dict())
     else:

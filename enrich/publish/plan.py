@@ -21,7 +21,8 @@ from typing import Any
 from enrich.errors import InputError
 from enrich.publish import fields as F
 from enrich.publish.records import ApprovedDraft
-from enrich.publish.snapshot import store_snapshot
+from enrich.publish.snapshot import snapshot_changes, store_snapshot
+from enrich.sync import Rules
 from enrich.woo.validate import check_product_update
 
 ACTIONS = ("write", "unchanged", "conflict", "error")
@@ -51,15 +52,7 @@ class PlanItem:
                 "reason": self.reason, "skipped": self.skipped}
 
 
-def snapshot_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]
-                     ) -> list[dict[str, Any]]:
-    """Field by field, what differs between two snapshots (for the conflict report)."""
-    old = old or {}
-    return [{"field": key, "old": old.get(key), "new": new.get(key)}
-            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-
-
-def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None
+def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules
                 ) -> tuple[str, list[dict[str, Any]]] | None:
     """Why ``product`` (the store's now) may not be written over, or None when it may."""
     if product is None:
@@ -67,7 +60,7 @@ def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None
     if draft.content_hash is None:
         return ("the product was never synced into this ledger (no snapshot to compare "
                 "with)", [])
-    snapshot, content_hash = store_snapshot(product)
+    snapshot, content_hash = store_snapshot(product, rules)
     date = product.get("date_modified_gmt")
     if content_hash != draft.content_hash:
         changed = snapshot_changes(draft.snapshot, snapshot) if draft.baseline_from == "sync" \
@@ -83,15 +76,15 @@ def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None
     return None
 
 
-def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, *,
-              seo_plugin: str, max_field_bytes: int = 1_000_000) -> PlanItem:
+def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules
+              ) -> PlanItem:
     """The decision for one approved draft against the store's current product."""
     plan = PlanItem(job_id=draft.job_id, source_id=draft.source_id, draft_id=draft.draft_id,
                     name=(product or {}).get("name") or draft.name, action="write")
     if product is not None:
         plan.store_date = product.get("date_modified_gmt")
-        plan.store_hash = store_snapshot(product)[1]
-    conflict = conflict_of(draft, product)
+        plan.store_hash = store_snapshot(product, rules)[1]
+    conflict = conflict_of(draft, product, rules)
     if conflict is not None:
         plan.action, (plan.reason, plan.changes) = "conflict", conflict
         return plan
@@ -105,14 +98,14 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, *,
     try:
         build = F.build_item(draft.source_id, F.effective_fields(draft.fields,
                                                                  draft.edited_fields),
-                             seo_plugin=seo_plugin, current=product,
+                             seo_plugin=rules.seo_plugin, current=product,
                              wanted=list(wanted) if isinstance(wanted, list) else None)
         plan.skipped = build.skipped
         previous = F.values_in(product, build.item)
         plan.item, plan.previous = F.without_unchanged(build.item, previous)
         if plan.item:
             check_product_update(plan.item, f"product {draft.source_id}",
-                                 max_field_bytes=max_field_bytes)
+                                 max_field_bytes=rules.max_field_bytes)
     except InputError as exc:
         plan.action, plan.reason = "error", exc.message
         return plan

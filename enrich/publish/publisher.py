@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enrich.config import Settings
 from enrich.ledger import JobStatus, Ledger
 from enrich.publish import records as R
 from enrich.publish.plan import PlanItem, plan_item
 from enrich.publish.writer import BatchWriter, Entry, ProductStore, Settled, recover
+from enrich.sync import Rules
 
 
 @dataclass
@@ -62,33 +64,35 @@ def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [seq[i:i + size] for i in range(0, len(seq), size)]
 
 
-def plan_publish(ledger: Ledger, store: ProductStore, *, seo_plugin: str,
-                 limit: int | None = None, max_field_bytes: int = 1_000_000) -> PublishReport:
+def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
+                 limit: int | None = None) -> PublishReport:
     """The dry run: read the store, decide every approved draft, write nothing anywhere."""
     report = PublishReport(run_id=None, dry_run=True)
+    rules = Rules.from_settings(settings)
     report.pending_recovery = len(R.planned_rows(ledger))
     reader = BatchWriter(ledger, store, run_id=0, mode="publish", settled=Settled())
     drafts = R.approved_drafts(ledger, limit=limit)
     for chunk in _chunks(drafts, 100):
         current = reader.read([d.source_id for d in chunk])
         for draft in chunk:
-            report.items.append(plan_item(draft, current.get(draft.source_id),
-                                          seo_plugin=seo_plugin,
-                                          max_field_bytes=max_field_bytes))
+            report.items.append(plan_item(draft, current.get(draft.source_id), rules))
     return report
 
 
-def publish(ledger: Ledger, store: ProductStore, *, seo_plugin: str, batch_size: int = 100,
-            limit: int | None = None, max_field_bytes: int = 1_000_000,
-            max_rounds: int = 3, pause_s: float = 1.0,
+def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
+            limit: int | None = None, max_rounds: int = 3, pause_s: float = 1.0,
+            settle_s: float | None = None,
             on_batch: Callable[[int, int], None] | None = None) -> PublishReport:
-    """Write every approved draft (at most ``limit``) in batches of ``batch_size``.
+    """Write every approved draft (at most ``limit``) in batches of ``publish.batch_size``.
 
-    Interrupted writes of an earlier run are settled first (``writer.recover``), so running
-    it again after a crash is always right, and running it twice writes nothing new.
+    Interrupted writes of an earlier run are settled first (``writer.recover``; rows younger
+    than ``settle_s``, default ``store.timeout_s``, get that long to land), so running it
+    again after a crash is always right, and running it twice writes nothing new.
     """
-    if not 1 <= batch_size <= 100:
-        raise ValueError("batch_size must be between 1 and 100 (WooCommerce refuses more)")
+    batch_size = settings.publish.batch_size
+    rules = Rules.from_settings(settings)
+    if settle_s is None:
+        settle_s = settings.store.timeout_s
     run_id = ledger.start_run("publish", {"limit": limit, "batch_size": batch_size})
     report = PublishReport(run_id=run_id, dry_run=False)
     try:
@@ -98,15 +102,15 @@ def publish(ledger: Ledger, store: ProductStore, *, seo_plugin: str, batch_size:
         raise
     exit_reason = "error"
     try:
-        recover(ledger, store, run_id=run_id, settled=report.recovered)
+        recover(ledger, store, run_id=run_id, settled=report.recovered,
+                settle_s=settle_s)
         writer = BatchWriter(ledger, store, run_id=run_id, mode="publish",
                              settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
                              on_batch=on_batch)
         drafts = R.approved_drafts(ledger, limit=limit)
         for batch_no, chunk in enumerate(_chunks(drafts, batch_size), start=1):
             current = writer.read([d.source_id for d in chunk])
-            plans = [plan_item(d, current.get(d.source_id), seo_plugin=seo_plugin,
-                               max_field_bytes=max_field_bytes) for d in chunk]
+            plans = [plan_item(d, current.get(d.source_id), rules) for d in chunk]
             report.items.extend(plans)
             entries = _record_plans(ledger, run_id, batch_no, plans)
             if entries:

@@ -155,16 +155,18 @@ class PendingRow:
     source_id: str
     written: dict[str, Any]
     previous: dict[str, Any]
+    created_at: float
 
 
 def planned_rows(ledger: Ledger) -> list[PendingRow]:
     rows = ledger.conn.execute(
         "SELECT p.id, p.run_id, r.kind AS run_kind, p.job_id, p.source_id, p.written, "
-        "p.previous FROM publishes p LEFT JOIN runs r ON r.id = p.run_id "
+        "p.previous, p.created_at FROM publishes p LEFT JOIN runs r ON r.id = p.run_id "
         "WHERE p.outcome = 'planned' ORDER BY p.id").fetchall()
     return [PendingRow(id=r["id"], run_id=r["run_id"], run_kind=r["run_kind"] or "publish",
                        job_id=r["job_id"], source_id=r["source_id"],
-                       written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {})
+                       written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {},
+                       created_at=r["created_at"])
             for r in rows]
 
 

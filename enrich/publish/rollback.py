@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enrich.config import Settings
 from enrich.errors import InputError, UsageError
 from enrich.ledger import JobStatus, Ledger
 from enrich.publish import fields as F
@@ -111,11 +112,14 @@ def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[Rollback
     return item, restore
 
 
-def rollback(ledger: Ledger, store: ProductStore, *, run_id: int | None = None,
-             source_ids: Sequence[str] | None = None, batch_size: int = 100,
-             dry_run: bool = False, max_rounds: int = 3,
-             pause_s: float = 1.0) -> RollbackReport:
+def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
+             run_id: int | None = None, source_ids: Sequence[str] | None = None,
+             dry_run: bool = False, max_rounds: int = 3, pause_s: float = 1.0,
+             settle_s: float | None = None) -> RollbackReport:
     """Restore what publish run ``run_id`` (or the last publish of ``source_ids``) replaced."""
+    batch_size = settings.publish.batch_size
+    if settle_s is None:
+        settle_s = settings.store.timeout_s
     if (run_id is None) == (not source_ids):
         raise UsageError("rollback needs either a publish run id or product ids, not both",
                          "Use `enrich rollback --run ID` or `enrich rollback --product ID`.")
@@ -143,7 +147,8 @@ def rollback(ledger: Ledger, store: ProductStore, *, run_id: int | None = None,
         raise
     exit_reason = "error"
     try:
-        recover(ledger, store, run_id=rb_run, settled=report.recovered)
+        recover(ledger, store, run_id=rb_run, settled=report.recovered,
+                settle_s=settle_s)
         # Recovery may have settled rows: select again.
         rows = R.written_rows(ledger, run_id=run_id,
                               source_ids=[str(s) for s in source_ids] if source_ids else None)

@@ -1,37 +1,41 @@
 """The store's product as sync snapshots it, so publish compares like with like.
 
 The conflict check is only sound if publish hashes the current product exactly the way sync
-hashed it when it recorded the baseline; this module is the one bridge to that code.
+hashed it when it recorded the baseline, so this module does not hash anything itself: it
+runs sync's own ``build_record`` (same fields, same SEO plugin, same canonical JSON).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
-#: The edit-context fields whose change means "a person edited the copy".
-SNAPSHOT_FIELDS = ("name", "description", "short_description", "sku", "status", "type",
-                   "meta_data", "images")
+from enrich.sync import Rules, build_record
+
+#: Snapshot keys that are derived from others and say nothing a person could have changed.
+DERIVED = frozenset({"fingerprints", "id"})
 
 
-def snapshot_of(product: Mapping[str, Any]) -> dict[str, Any]:
-    snap: dict[str, Any] = {key: product.get(key) for key in SNAPSHOT_FIELDS}
-    snap["meta_data"] = sorted(
-        ({"key": m.get("key"), "value": m.get("value")} for m in product.get("meta_data") or []
-         if isinstance(m, Mapping)), key=lambda m: str(m["key"]))
-    snap["images"] = [{"id": i.get("id"), "alt": i.get("alt")}
-                      for i in product.get("images") or [] if isinstance(i, Mapping)]
-    return snap
-
-
-def content_hash(snapshot: Mapping[str, Any]) -> str:
-    text = json.dumps(snapshot, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def store_snapshot(product: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def store_snapshot(product: Mapping[str, Any], rules: Rules) -> tuple[dict[str, Any], str]:
     """(snapshot, content hash) of a product read from the store in edit context."""
-    snap = snapshot_of(product)
-    return snap, content_hash(snap)
+    record = build_record(dict(product), rules)
+    return record.snapshot, record.content_hash
+
+
+def snapshot_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]
+                     ) -> list[dict[str, Any]]:
+    """Field by field (``seo.meta_description``), what differs between two snapshots."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(prefix: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
+        for key in sorted(set(a) | set(b)):
+            if not prefix and key in DERIVED:
+                continue
+            x, y = a.get(key), b.get(key)
+            if isinstance(x, Mapping) and isinstance(y, Mapping):
+                walk(f"{prefix}{key}.", x, y)
+            elif x != y:
+                rows.append({"field": f"{prefix}{key}", "old": x, "new": y})
+
+    walk("", old or {}, new)
+    return rows

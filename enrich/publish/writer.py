@@ -251,29 +251,42 @@ class BatchWriter:
         return unsure
 
 
-def recover(ledger: Ledger, store: ProductStore, *, run_id: int, settled: Settled) -> None:
+def recover(ledger: Ledger, store: ProductStore, *, run_id: int, settled: Settled,
+            settle_s: float = 30.0) -> None:
     """Settle rows a killed publish or rollback left ``planned``, from the store's state now.
 
-    Applied ones are recorded as written (or rolled back) and never sent again; untouched
-    ones are closed so the approved job is planned again by this run; changed ones are
-    conflicts.
+    Applied ones are recorded as written (or rolled back) and never sent again; changed ones
+    are conflicts; untouched ones are closed, so this run plans the approved job again.
+
+    A request the killed process sent may still be running inside the store (the client
+    died, PHP did not). So an untouched row younger than ``settle_s`` (the store timeout) is
+    read once more after that much time has passed since it was planned, before it is
+    declared unsent; otherwise a late write and our re-send would both land.
     """
     pending = R.planned_rows(ledger)
-    by_mode: dict[str, list[Entry]] = {"publish": [], "rollback": []}
-    for row in pending:
-        mode = "rollback" if row.run_kind == "rollback" else "publish"
-        by_mode[mode].append(Entry(row.id, row.job_id, None, row.source_id, row.written,
-                                   row.previous, 0))
-    for mode, entries in by_mode.items():
-        if not entries:
+    for mode in ("publish", "rollback"):
+        rows = [r for r in pending
+                if ("rollback" if r.run_kind == "rollback" else "publish") == mode]
+        if not rows:
             continue
         writer = BatchWriter(ledger, store, run_id=run_id, mode=mode, settled=settled)
+        born = {r.id: r.created_at for r in rows}
+        entries = [Entry(r.id, r.job_id, None, r.source_id, r.written, r.previous, 0)
+                   for r in rows]
+        why = "an earlier run stopped before the store confirmed this write"
         for start in range(0, len(entries), 100):
-            chunk = entries[start:start + 100]
-            untouched = writer.reconcile(chunk, "an earlier run stopped before the store "
-                                                "confirmed this write")
+            untouched = writer.reconcile(entries[start:start + 100], why)
+            young = [e for e in untouched if time.time() - born[e.row_id] < settle_s]
+            if young:
+                time.sleep(max(0.0, max(born[e.row_id] for e in young) + settle_s
+                               - time.time()))
+                young_ids = {e.row_id for e in young}
+                untouched = [e for e in untouched if e.row_id not in young_ids]
+                untouched += writer.reconcile(young, why)
             with ledger.transaction() as c:
                 for entry in untouched:
-                    R.settle_row(c, entry.row_id, "error",
-                                 error="an earlier run stopped before sending it; not applied")
+                    R.settle_row(c, entry.row_id, "error", error=(
+                        "an earlier run stopped before the store applied it; "
+                        + ("planned again" if mode == "publish"
+                           else "run the rollback again")))
                     settled.requeued.append(entry.source_id)
