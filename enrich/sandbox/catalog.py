@@ -22,9 +22,10 @@ from enrich.errors import InputError
 CSV_TRUE = {"1", "yes", "true", "y"}
 
 
-def load_catalog(path: Path) -> list[dict[str, Any]]:
+def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
     """Products of a catalog file as wc/v3 product dicts (variations included, typed
-    ``variation`` with ``parent_id``)."""
+    ``variation`` with ``parent_id``). CSV rows get ids from ``first_id`` in file order;
+    JSON products keep theirs."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -48,7 +49,7 @@ def load_catalog(path: Path) -> list[dict[str, Any]]:
     if stripped.startswith("{"):
         raise InputError(f"catalog {path}: a JSON object, not an array of products",
                          hint="Wrap the products in a JSON array.")
-    return _products_from_csv(text, path)
+    return _products_from_csv(text, path, first_id)
 
 
 def _cell(row: dict[str, str], *names: str) -> str:
@@ -84,7 +85,7 @@ def _csv_text(value: str) -> str:
     return value.replace("\\n", "\n")
 
 
-def _products_from_csv(text: str, path: Path) -> list[dict[str, Any]]:
+def _products_from_csv(text: str, path: Path, first_id: int) -> list[dict[str, Any]]:
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
@@ -106,15 +107,18 @@ def _products_from_csv(text: str, path: Path) -> list[dict[str, Any]]:
     products: list[dict[str, Any]] = []
     by_sku: dict[str, dict[str, Any]] = {}
     by_csv_id: dict[str, dict[str, Any]] = {}
+    # Global attribute taxonomies get ids in the order first seen (WooCommerce numbers them
+    # as they are created); local attributes have id 0.
+    global_attributes: dict[str, int] = {}
     for line_no, row in enumerate(rows, start=2):
-        product = _product_from_row(row, path, line_no)
+        product = _product_from_row(row, path, line_no, global_attributes)
         products.append(product)
         if product.get("sku"):
             by_sku[product["sku"]] = product
         csv_id = _cell(row, "ID")
         if csv_id:
             by_csv_id[csv_id] = product
-    next_id = 1
+    next_id = first_id
     for product in products:
         product["id"] = next_id
         next_id += 1
@@ -137,7 +141,8 @@ def _products_from_csv(text: str, path: Path) -> list[dict[str, Any]]:
     return products
 
 
-def _product_from_row(row: dict[str, str], path: Path, line_no: int) -> dict[str, Any]:
+def _product_from_row(row: dict[str, str], path: Path, line_no: int,
+                      global_attributes: dict[str, int]) -> dict[str, Any]:
     types = [t.strip().lower() for t in _cell(row, "Type").split(",") if t.strip()]
     kind = next((t for t in types if t in ("simple", "variable", "grouped", "external",
                                            "variation")), "simple")
@@ -196,11 +201,16 @@ def _product_from_row(row: dict[str, str], path: Path, line_no: int) -> dict[str
         if not attr_name:
             continue
         values = _split_list(_cell(row, f"Attribute {n} value(s)"))
+        is_global = _cell(row, f"Attribute {n} global") == "1"
+        attr_id = global_attributes.setdefault(attr_name.lower(), len(global_attributes) + 1
+                                               ) if is_global else 0
+        slug = f"pa_{attr_name.lower().replace(' ', '-')}" if is_global else attr_name
         if kind == "variation":
-            attributes.append({"id": 0, "name": attr_name, "option": values[0] if values
-                               else ""})
+            attributes.append({"id": attr_id, "name": attr_name, "slug": slug,
+                               "option": values[0] if values else ""})
         else:
-            attributes.append({"id": 0, "name": attr_name, "position": n - 1,
+            attributes.append({"id": attr_id, "name": attr_name, "slug": slug,
+                               "position": n - 1,
                                "visible": _cell(row, f"Attribute {n} visible") != "0",
                                "variation": kind == "variable", "options": values})
     product["attributes"] = attributes

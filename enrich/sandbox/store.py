@@ -6,8 +6,7 @@ a product feature (``enrich sandbox store`` lets a shop owner try enrich without
 live shop) and the server every WooCommerce test talks to, so it reproduces the contract in
 ``../shared/woocommerce-contract/`` including its traps, rather than an idealised API.
 
-Known simplifications: the site timezone is a fixed UTC offset (default -5 h, New York in
-November, as recorded) rather than a DST-aware zone; ``related_ids`` are chosen
+Known simplifications: ``related_ids`` are chosen
 deterministically from the same category rather than at random; a Link header echoes
 ``oauth_signature`` with its ``=`` padding percent-encoded (the real one drops it).
 """
@@ -37,6 +36,7 @@ from enrich.sandbox.store_products import (
     UNCATEGORIZED,
     VARIATION_SCHEMA,
     FatalBatchItem,
+    SiteTime,
     coerce_batch_item,
     compute_price,
     decimal_value,
@@ -96,6 +96,7 @@ class StoreOptions:
     seed: int = 0
     state_path: Path | None = None
     extra_keys: tuple[ApiKey, ...] = ()  # e.g. ApiKey(..., permissions="read")
+    timezone: str | None = "America/New_York"  # None: the fixed offset below
     utc_offset_hours: float = -5.0
     clock: Callable[[], float] = time.time
     batch_limit: int = BATCH_LIMIT
@@ -198,7 +199,7 @@ class SandboxStore:
     def __init__(self, products: Iterable[dict[str, Any]], options: StoreOptions | None = None
                  ) -> None:
         self.options = options or StoreOptions()
-        self._offset_s = int(self.options.utc_offset_hours * 3600)
+        self._site = SiteTime(self.options.timezone, self.options.utc_offset_hours)
         self._lock = threading.RLock()
         self._products: dict[int, dict[str, Any]] = {}
         self._children: dict[int, list[int]] = {}
@@ -242,7 +243,7 @@ class SandboxStore:
             if pid in self._products:
                 raise ValueError(f"catalog item {index}: duplicate product id {pid}")
             self._next_id = max(self._next_id, pid + 1)
-            product = product_from_record(raw, pid, DEFAULT_EPOCH + index, self._offset_s)
+            product = product_from_record(raw, pid, DEFAULT_EPOCH + index, self._site)
             self._register_categories(product)
             for meta in product["meta_data"]:
                 if not isinstance(meta.get("id"), int):
@@ -480,12 +481,12 @@ class SandboxStore:
                   if c in self._products] if product.get("type") == "variable" else []
         variation_ids = sorted(children, key=lambda c: (self._products[c].get("menu_order", 0),
                                                         c))
-        return render_product(product, context, base, self._offset_s,
+        return render_product(product, context, base, self._site,
                               self._related_ids(product), variation_ids, prices)
 
     def _render_variation(self, variation: dict[str, Any], base: str) -> dict[str, Any]:
         parent = self._products.get(variation["parent_id"], {})
-        return render_variation(variation, parent.get("slug", ""), base, self._offset_s)
+        return render_variation(variation, parent.get("slug", ""), base, self._site)
 
     def _related_ids(self, product: dict[str, Any]) -> list[int]:
         if product.get("type") == "variation":
@@ -517,7 +518,7 @@ class SandboxStore:
     # --- reads -----------------------------------------------------------------------------
 
     def _context(self, request: Request) -> tuple[str, list[str] | None]:
-        query, errors = parse_list_query(request.raw_query, self._offset_s)
+        query, errors = parse_list_query(request.raw_query, self._site)
         errors = {k: v for k, v in errors.items() if k == "context"}
         if errors:
             raise _Reply(400, invalid_params_body(errors))
@@ -536,9 +537,9 @@ class SandboxStore:
         """Parent ids (variations excluded) in list order; cached per data version."""
         if orderby in ("include", "post__in") and include:
             position = {pid: i for i, pid in enumerate(include)}
-            ids = sorted((pid for pid in include if pid in self._products),
-                         key=lambda pid: position[pid])
-            return ids if order == "asc" else ids[::-1]
+            # WordPress ignores ``order`` for post__in ordering: always the include order
+            return sorted((pid for pid in dict.fromkeys(include) if pid in self._products),
+                          key=lambda pid: position[pid])
         key = (orderby, order, "")
         cached = self._sort_cache.get(key)
         if cached is not None and cached[0] == self._version:
@@ -556,8 +557,7 @@ class SandboxStore:
         elif orderby == "slug":
             sort_key = lambda pid: (str(products[pid].get("slug", "")), pid)  # noqa: E731
         elif orderby == "price":
-            sort_key = lambda pid: (decimal_value(products[pid].get("price")) or 0.0,  # noqa: E731
-                                    pid)
+            sort_key = lambda pid: (self._sort_price(pid), pid)  # noqa: E731
         elif orderby in ("popularity", "sales"):
             sort_key = lambda pid: (to_int(products[pid].get("total_sales")), -pid)  # noqa: E731
         elif orderby == "rating":
@@ -579,6 +579,16 @@ class SandboxStore:
             ids.reverse()
         self._sort_cache[key] = (self._version, ids)
         return ids
+
+    def _sort_price(self, pid: int) -> float:
+        """The price a list is ordered by (a variable product's lowest variation price)."""
+        product = self._products[pid]
+        if product.get("type") == "variable":
+            prices = [decimal_value(self._products[c].get("price"))
+                      for c in self._children.get(pid, [])]
+            numbers = [p for p in prices if p is not None]
+            return min(numbers) if numbers else 0.0
+        return decimal_value(product.get("price")) or 0.0
 
     def _matches(self, p: dict[str, Any], q: ListQuery) -> bool:
         status = p.get("status")
@@ -669,7 +679,7 @@ class SandboxStore:
 
     def _list(self, request: Request, base: str, links: list[str],
               extra: list[tuple[str, str]], parent: int | None) -> tuple[int, Any]:
-        q, errors = parse_list_query(request.raw_query, self._offset_s,
+        q, errors = parse_list_query(request.raw_query, self._site,
                                      variations=parent is not None)
         if errors:
             raise _Reply(400, invalid_params_body(errors))
@@ -834,7 +844,7 @@ class SandboxStore:
             for suffix, gmt in (("", False), ("_gmt", True)):
                 key = f"date_on_sale_{which}{suffix}"
                 if key in fields:
-                    p[f"date_on_sale_{which}"] = sale_timestamp(fields[key], self._offset_s, gmt)
+                    p[f"date_on_sale_{which}"] = sale_timestamp(fields[key], self._site, gmt)
         for key in ("date_created", "date_created_gmt"):
             if key in fields and isinstance(fields[key], str):
                 ts = parse_naive(fields[key])
@@ -904,7 +914,7 @@ class SandboxStore:
         pid = self._next_id
         self._next_id += 1
         now = self._now()
-        product = product_from_record({}, pid, now, self._offset_s)
+        product = product_from_record({}, pid, now, self._site)
         product["slug"] = ""
         self._products[pid] = product
         fields = _writable(body)
@@ -1045,7 +1055,7 @@ class SandboxStore:
         pid = self._next_id
         self._next_id += 1
         product = product_from_record({"type": "variation", "parent_id": parent}, pid,
-                                      self._now(), self._offset_s)
+                                      self._now(), self._site)
         product["categories"] = []
         product["name"] = self._products[parent].get("name", "")
         self._products[pid] = product

@@ -73,6 +73,43 @@ def slugify(text: str) -> str:
     return _WORD.sub("-", text.lower()).strip("-")
 
 
+class SiteTime:
+    """The site's timezone: WordPress shows local wall-clock dates next to the GMT ones.
+
+    ``America/New_York`` by default, as recorded (UTC-5 in November, UTC-4 in summer); a
+    fixed offset when the zone database is missing or a fixed offset is asked for.
+    """
+
+    def __init__(self, zone: str | None = "America/New_York",
+                 fixed_offset_hours: float = -5.0) -> None:
+        self._zone = None
+        if zone:
+            try:
+                from zoneinfo import ZoneInfo
+
+                self._zone = ZoneInfo(zone)
+            except (ImportError, KeyError, ValueError):
+                self._zone = None
+        self._fixed = int(fixed_offset_hours * 3600)
+
+    def offset(self, ts: int) -> int:
+        if self._zone is None:
+            return self._fixed
+        delta = datetime.fromtimestamp(ts, UTC).astimezone(self._zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else self._fixed
+
+    def local(self, ts: int) -> int:
+        """UTC epoch seconds -> the local wall clock, as naive epoch seconds."""
+        return ts + self.offset(ts)
+
+    def utc(self, naive_local: int) -> int:
+        """Local wall-clock time (naive epoch seconds) -> UTC epoch seconds."""
+        if self._zone is None:
+            return naive_local - self._fixed
+        wall = datetime.fromtimestamp(naive_local, UTC).replace(tzinfo=self._zone)
+        return int(wall.timestamp())
+
+
 def fmt_time(ts: int | None) -> str | None:
     if ts is None:
         return None
@@ -352,31 +389,31 @@ def default_product(pid: int, created: int) -> dict[str, Any]:
 
 
 def _timestamp_from(raw: dict[str, Any], gmt_key: str, local_key: str,
-                    offset_s: int) -> int | None:
+                    site: SiteTime) -> int | None:
     gmt = raw.get(gmt_key)
     if isinstance(gmt, str) and (ts := parse_naive(gmt)) is not None:
         return ts
     local = raw.get(local_key)
     if isinstance(local, str) and (ts := parse_naive(local)) is not None:
-        return ts - offset_s
+        return site.utc(ts)
     return None
 
 
 def product_from_record(raw: dict[str, Any], pid: int, default_created: int,
-                        offset_s: int) -> dict[str, Any]:
+                        site: SiteTime) -> dict[str, Any]:
     """A stored product from a wc/v3 product dict (catalog file, state file or create)."""
     product = default_product(pid, default_created)
     for key, value in raw.items():
         if key in DERIVED_KEYS or key.startswith("_"):
             continue
         product[key] = copy.deepcopy(value)
-    created = _timestamp_from(raw, "date_created_gmt", "date_created", offset_s)
-    modified = _timestamp_from(raw, "date_modified_gmt", "date_modified", offset_s)
+    created = _timestamp_from(raw, "date_created_gmt", "date_created", site)
+    modified = _timestamp_from(raw, "date_modified_gmt", "date_modified", site)
     product["_created"] = created if created is not None else default_created
     product["_modified"] = modified if modified is not None else product["_created"]
     for which in ("from", "to"):
         ts = _timestamp_from(raw, f"date_on_sale_{which}_gmt", f"date_on_sale_{which}",
-                             offset_s)
+                             site)
         product[f"date_on_sale_{which}"] = ts
     product.pop("date_on_sale_from_gmt", None)
     product.pop("date_on_sale_to_gmt", None)
@@ -407,7 +444,7 @@ def compute_price(product: dict[str, Any], now: int) -> None:
         product["on_sale"] = False
 
 
-def render_product(product: dict[str, Any], context: str, base: str, offset_s: int,
+def render_product(product: dict[str, Any], context: str, base: str, site: SiteTime,
                    related_ids: list[int], variation_ids: list[int],
                    variation_prices: list[str]) -> dict[str, Any]:
     """The wc/v3 product object, in the real key order, for view or edit context."""
@@ -425,12 +462,12 @@ def render_product(product: dict[str, Any], context: str, base: str, offset_s: i
             out[key] = f"{base}/product/{p['slug']}/"
         elif key in ("date_created", "date_modified"):
             ts = p["_created"] if key == "date_created" else p["_modified"]
-            out[key] = fmt_time(ts + offset_s)
+            out[key] = fmt_time(site.local(ts))
         elif key in ("date_created_gmt", "date_modified_gmt"):
             out[key] = fmt_time(p["_created"] if key == "date_created_gmt" else p["_modified"])
         elif key in ("date_on_sale_from", "date_on_sale_to"):
             ts = p.get(key)
-            out[key] = fmt_time(ts + offset_s) if ts is not None else None
+            out[key] = fmt_time(site.local(ts)) if ts is not None else None
         elif key in ("date_on_sale_from_gmt", "date_on_sale_to_gmt"):
             out[key] = fmt_time(p.get(key[:-4]))
         elif key == "description":
@@ -478,7 +515,7 @@ def _trim_number(value: float) -> str:
 
 
 def render_variation(v: dict[str, Any], parent_slug: str, base: str,
-                     offset_s: int) -> dict[str, Any]:
+                     site: SiteTime) -> dict[str, Any]:
     """The object of ``/products/<id>/variations``: its own keys; description always autop'd."""
     out: dict[str, Any] = {}
     for key in VARIATION_KEYS:
@@ -488,13 +525,13 @@ def render_variation(v: dict[str, Any], parent_slug: str, base: str,
                              for a in v.get("attributes") or [])
             out[key] = f"{base}/product/{parent_slug}/" + (f"?{query}" if query else "")
         elif key in ("date_created", "date_modified"):
-            out[key] = fmt_time((v["_created"] if key == "date_created" else v["_modified"])
-                                + offset_s)
+            out[key] = fmt_time(site.local(v["_created"] if key == "date_created"
+                                           else v["_modified"]))
         elif key in ("date_created_gmt", "date_modified_gmt"):
             out[key] = fmt_time(v["_created"] if key == "date_created_gmt" else v["_modified"])
         elif key in ("date_on_sale_from", "date_on_sale_to"):
             ts = v.get(key)
-            out[key] = fmt_time(ts + offset_s) if ts is not None else None
+            out[key] = fmt_time(site.local(ts)) if ts is not None else None
         elif key in ("date_on_sale_from_gmt", "date_on_sale_to_gmt"):
             out[key] = fmt_time(v.get(key[:-4]))
         elif key == "description":
@@ -599,13 +636,13 @@ def merge_meta(meta: list[dict[str, Any]], items: list[Any], next_meta_id: Any
     return result, internal
 
 
-def sale_timestamp(value: Any, offset_s: int, gmt: bool) -> int | None:
+def sale_timestamp(value: Any, site: SiteTime, gmt: bool) -> int | None:
     """Sale dates accept anything; an unparsable one is stored as the epoch (as recorded)."""
     if value is None or value == "":
         return None
     ts = parse_naive(str(value))
     if ts is None:
-        return 0 if gmt else -offset_s
-    return ts if gmt else ts - offset_s
+        return 0 if gmt else site.utc(0)
+    return ts if gmt else site.utc(ts)
 
 

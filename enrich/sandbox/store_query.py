@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from enrich.sandbox.store_products import enum_message, is_rest_boolean, is_rest_integer
+from enrich.sandbox.store_products import (
+    SiteTime,
+    enum_message,
+    is_rest_boolean,
+    is_rest_integer,
+)
 
 LIST_STATUSES = ("any", "future", "trash", "draft", "pending", "private", "publish")
 ORDERBY = ("date", "id", "include", "title", "slug", "modified", "popularity", "rating",
@@ -29,7 +34,7 @@ _RFC3339 = re.compile(
 DATE_PARAMS = ("after", "before", "modified_after", "modified_before")
 
 
-def parse_rest_date(value: str, dates_are_gmt: bool, offset_s: int) -> int | None:
+def parse_rest_date(value: str, dates_are_gmt: bool, site: SiteTime) -> int | None:
     """A list bound as UTC epoch seconds, or None when WordPress says "Invalid date."
 
     A value with ``Z``/an offset is converted; a naive one is UTC only with
@@ -52,7 +57,7 @@ def parse_rest_date(value: str, dates_are_gmt: bool, offset_s: int) -> int | Non
         digits = zone[1:].replace(":", "")
         minutes = int(digits[:2]) * 60 + (int(digits[2:4]) if len(digits) >= 4 else 0)
         return ts - sign * minutes * 60
-    return ts if dates_are_gmt else ts - offset_s
+    return ts if dates_are_gmt else site.utc(ts)
 
 
 def _truthy(value: str) -> bool:
@@ -111,7 +116,7 @@ def _int_list(name: str, raw: str, errors: dict[str, dict[str, Any]]) -> list[in
     return [int(float(x)) for x in items]
 
 
-def parse_list_query(raw_query: str, offset_s: int, *, variations: bool = False
+def parse_list_query(raw_query: str, site: SiteTime, *, variations: bool = False
                      ) -> tuple[ListQuery, dict[str, dict[str, Any]]]:
     """Validate the query string of a collection request; return the query and errors."""
     params = dict(parse_qsl(raw_query, keep_blank_values=True))
@@ -169,7 +174,7 @@ def parse_list_query(raw_query: str, offset_s: int, *, variations: bool = False
         gmt = bool(boolean("dates_are_gmt"))
     for name in DATE_PARAMS:
         if name in params:
-            ts = parse_rest_date(params[name], gmt, offset_s)
+            ts = parse_rest_date(params[name], gmt, site)
             if ts is None:
                 errors[name] = {"code": "rest_invalid_date", "message": "Invalid date.",
                                 "data": None}
