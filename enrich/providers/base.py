@@ -16,7 +16,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -99,7 +99,6 @@ class LLMResult:
     repaired: bool = False
     http_status: int | None = None
     requests: int = 1  # HTTP requests this result took (2 when repaired)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Provider(ABC):
