@@ -75,8 +75,9 @@ class AnthropicProvider(Provider):
             raw = await self._client.messages.with_raw_response.create(
                 model=self.model,
                 max_tokens=request.max_output_tokens,
-                system=[{"type": "text", "text": request.system,
-                         "cache_control": {"type": "ephemeral"}}],
+                system=([{"type": "text", "text": request.system,
+                          "cache_control": {"type": "ephemeral"}}] if request.system
+                        else anthropic.omit),
                 tools=[{"name": tool,
                         "description": "Record the drafted fields. Call it exactly once.",
                         "input_schema": tool_input_schema(request.schema)}],
@@ -138,6 +139,10 @@ class AnthropicProvider(Provider):
                     raise InvalidOutput(f"no {tool} tool call in the answer")
                 fields = validate_fields(request.schema, answer)
             except InvalidOutput as exc:
+                if message.stop_reason == "max_tokens":
+                    exc.detail += (f" (the answer was cut off at max_output_tokens = "
+                                   f"{request.max_output_tokens}; raise llm.max_output_tokens "
+                                   "if this repeats)")
                 if repaired:
                     raise unusable(
                         f"{where(self.name, self.model, request.job_id)}: output still invalid "

@@ -168,6 +168,11 @@ class OpenAIProvider(Provider):
                     status=status, error_class="refusal", usage=usage,
                     cost_usd=self.cost(usage)) from None
             except InvalidOutput as exc:
+                choice = completion.choices[0] if completion.choices else None
+                if choice is not None and choice.finish_reason == "length":
+                    exc.detail += (f" (the answer was cut off at max_output_tokens = "
+                                   f"{request.max_output_tokens}; raise llm.max_output_tokens "
+                                   "if this repeats)")
                 if repaired:
                     raise unusable(
                         f"{where(self.name, self.model, request.job_id)}: output still invalid "
