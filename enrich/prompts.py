@@ -12,7 +12,7 @@ Why it looks like this:
   per-product part and comes last.
 - Product data is untrusted. It reaches the model only as JSON between the exact lines
   ``<untrusted_product_data>`` and ``</untrusted_product_data>`` (the ``untrusted`` filter),
-  with ``<``, ``>`` and ``&`` JSON-escaped so no value can close the fence or open a tag;
+  with anything shaped like the fence tag JSON-escaped so no value can close the fence;
   the rendered prompt is checked for exactly one fence before it is used.
 - Each template is versioned by a sha256 over its source and everything it extends,
   includes or imports, so a changed include is visible in the ledger as a new hash.
@@ -65,7 +65,8 @@ _FIELD_HELP: dict[str, str] = {
 # Keys that are noise for copy writing (and cost tokens) in a WooCommerce product.
 _NOISE_KEYS = frozenset({"_links", "price_html", "meta_data"})
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
-_FENCE_WORD_RE = re.compile(r"untrusted_product_data", re.IGNORECASE)
+_FENCE_WORD_RE = re.compile(r"untrusted[\W_]*product[\W_]*data", re.IGNORECASE)
+_FENCE_TAG_RE = re.compile(r"<(?=[\s/\\]*untrusted)", re.IGNORECASE)
 
 
 def shipped_prompts_dir() -> Path:
@@ -104,12 +105,14 @@ def product_facts(product: Mapping[str, Any]) -> dict[str, Any]:
 def fence(data: Any) -> str:
     """Untrusted data as JSON between the fence lines; nothing inside can close the fence.
 
-    ``<``, ``>`` and ``&`` become JSON unicode escapes (the JSON still decodes to the same
-    data) and the fence's tag word is escaped too, so neither the sandbox's line parser nor
-    a model can mistake a value for the end of the data.
+    JSON puts every value on one line with newlines escaped, so no value can stand alone
+    on a line. Anything shaped like the fence tag (any case, any spacing) has its ``<``
+    and the underscores of the tag word JSON-escaped: the JSON still decodes to the same
+    data, but neither the endpoint's parser nor a model can read a value as the end of the
+    data. Other markup (``<p>`` in a supplier description) stays readable and cheap.
     """
     text = json.dumps(data, ensure_ascii=False, default=str)
-    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    text = _FENCE_TAG_RE.sub("\\\\u003c", text)
     text = _FENCE_WORD_RE.sub(lambda m: m.group(0).replace("_", "\\u005f"), text)
     return f"{FENCE_OPEN}\n{text}\n{FENCE_CLOSE}"
 
@@ -268,6 +271,12 @@ class PromptBook:
                 "and a `user` block (the product part); see docs/prompts.md.")
         try:
             return "".join(context.blocks[block][0](context)).strip() + "\n"
+        except jinja2.TemplateSyntaxError as exc:  # in an included template
+            raise ConfigError(f"prompt template {exc.name or name}, line {exc.lineno}: "
+                              f"{exc.message}", "Fix the template syntax.") from None
+        except jinja2.TemplateNotFound as exc:
+            raise ConfigError(f"prompt template {exc.name} (used by {name}) not found in "
+                              f"{self._where()}", "Check the template name.") from None
         except jinja2.UndefinedError as exc:
             where = "" if record == "" else f" for {record}"
             hint = ("Pass the variable, or test for it with `is defined`; the system block "
@@ -299,18 +308,19 @@ class PromptBook:
             "limits": {f: {"min": self.limits.limits(f)[0], "max": self.limits.limits(f)[1]}
                        for f in FIELDS},
             "field_help": dict(_FIELD_HELP),
-            "fence_open": FENCE_OPEN,
-            "fence_close": FENCE_CLOSE,
         }
 
     def system_for(self, name: str) -> str:
         """The static prefix of a template: rendered once, without any product data."""
         if name not in self._systems:
             text = self._render_block(name, "system", self._common(), "")
-            if any(line.strip() in (FENCE_OPEN, FENCE_CLOSE) for line in text.splitlines()):
+            if FENCE_OPEN in text or FENCE_CLOSE in text:
+                # The endpoint (and a model) would take it for the start of product data.
                 raise ConfigError(
-                    f"prompt template {name}: the system block contains a fence line",
-                    "Product data goes in the user block, as {{ product | untrusted }}.")
+                    f"prompt template {name}: the system block contains the fence tag "
+                    f"{FENCE_OPEN} or {FENCE_CLOSE}",
+                    "Refer to the data as the untrusted_product_data element without writing "
+                    "the tag; product data goes in the user block as {{ product | untrusted }}.")
             self._systems[name] = text
         return self._systems[name]
 

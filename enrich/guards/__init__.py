@@ -46,7 +46,14 @@ LABELS: dict[str, str] = {
     "focus_keyword": "focus keyword", "image_alt": "image alt text",
 }
 
+#: Default (min, max) characters per field, as the review page counts them.
+DEFAULT_LIMITS: dict[str, dict[str, int]] = {
+    name: {"min": GuardsConfig().limits(name)[0], "max": GuardsConfig().limits(name)[1]}
+    for name in FIELDS
+}
+
 __all__ = [
+    "DEFAULT_LIMITS",
     "GUARDS",
     "DuplicateIndex",
     "Flag",
@@ -250,17 +257,36 @@ class _Check:
                     break
 
 
+def as_guards_config(limits: GuardsConfig | Mapping[str, Any] | None) -> GuardsConfig:
+    """``[guards]`` settings from a GuardsConfig, or a ``{field: {"min", "max"}}`` mapping."""
+    if limits is None:
+        return GuardsConfig()
+    if isinstance(limits, GuardsConfig):
+        return limits
+    lows: dict[str, int] = {}
+    highs: dict[str, int] = {}
+    for name, bounds in limits.items():
+        low, high = ((bounds.get("min"), bounds.get("max")) if isinstance(bounds, Mapping)
+                     else tuple(bounds) if isinstance(bounds, list | tuple) else (None, bounds))
+        if low is not None:
+            lows[name] = int(low)
+        if high is not None:
+            highs[name] = int(high)
+    return GuardsConfig.model_validate({"min_chars": lows, "max_chars": highs})
+
+
 def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
-                limits: GuardsConfig | None = None,
+                limits: GuardsConfig | Mapping[str, Any] | None = None,
                 duplicates: DuplicateIndex | None = None,
                 expected: Iterable[str] | None = None,
                 source_id: str | int | None = None) -> GuardResult:
     """Check one draft against its source product; return the cleaned fields and flags.
 
+    ``limits`` is ``settings.guards`` (a ``{field: {"min", "max"}}`` mapping also works).
     ``expected`` names the fields the job asked for (a missing one is flagged).
     ``duplicates`` is only read: add the draft to it once it is recorded.
     """
-    check = _Check(source, limits or GuardsConfig())
+    check = _Check(source, as_guards_config(limits))
     values = check.schema(fields, expected)
     cleaned: dict[str, Any] = {}
     texts: dict[str, tuple[str, str]] = {}

@@ -168,7 +168,10 @@ def number_values(text: str) -> frozenset[Decimal]:
 
 def quantities(text: str) -> Iterator[Quantity]:
     """Numbers with their units in ``text`` (addresses and phone numbers excluded)."""
-    for m in QUANTITY_RE.finditer(without_contacts(text)):
+    clean = without_contacts(text)
+    for m in QUANTITY_RE.finditer(clean):
+        if (m.lastgroup == "num" and m.end() < len(clean) and clean[m.end()].isalpha()):
+            continue  # "4K", "1000XM4": a code, checked whole by codes()
         unit: str | None = None
         if m.group("pre"):
             unit = _ALIAS_CS.get(m.group("pre"))
@@ -195,13 +198,16 @@ class SourceNumbers:
     """What the source says in numbers, indexed for constant-time lookups."""
 
     def __init__(self, source: Source) -> None:
+        # The store's units, when the snapshot carries them, pin a bare weight or size.
+        pinned = {"mass": _unit_setting(source.product.get("weight_unit")),
+                  "length": _unit_setting(source.product.get("dimension_unit"))}
         self.units: dict[Decimal, set[str | None]] = {}
         self.by_unit: dict[str, set[Decimal]] = {}
         self.hints: dict[Decimal, set[str]] = {}
         self.codes: set[str] = set()
         self.mentioned_units: set[str] = set()
         for key, parent, text in source.texts:
-            families = {family for word, family in _KEY_FAMILIES
+            families = {pinned.get(family) or family for word, family in _KEY_FAMILIES
                         if word in key or word in parent}
             for m in _UNIT_MENTION_RE.finditer(key + " " + text):
                 unit = (_ALIAS.get(m.group("unit").lower(), "in") if m.group("unit")
@@ -234,12 +240,21 @@ class SourceNumbers:
             units = self.units[value]
             if q.unit in units:
                 return None
-            if None in units and (q.family in self.hints.get(value, ())
+            hints = self.hints.get(value, ())
+            if None in units and (q.family in hints or f"={q.unit}" in hints
                                   or q.unit in self.mentioned_units):
                 return None
         given = sorted({f"{_fmt(v)} {u}" if u else _fmt(v) for v in known
                         for u in self.units[v]})
         return f"the product data has {' and '.join(given)}, not {_show(q)}"
+
+
+def _unit_setting(value: object) -> str | None:
+    """WooCommerce's weight/dimension unit setting ("lbs", "kg", "in") as an exact hint."""
+    if not isinstance(value, str):
+        return None
+    unit = _ALIAS.get(value.strip().lower()) or {"in": "in"}.get(value.strip().lower())
+    return f"={unit}" if unit else None
 
 
 def _fmt(value: Decimal) -> str:
