@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from enrich.guards import check_draft
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
 
 SAMPLE_CSV = Path("/work/shared/corpus/products/woocommerce/sample_products.csv")
@@ -67,7 +68,11 @@ def draft_fields(snap: dict[str, Any]) -> dict[str, str]:
 
 def seed_drafts(ledger: Ledger, snapshots: list[dict[str, Any]], *,
                 flag_every: int = 3) -> list[int]:
-    """Sync-like upsert + enqueue, then claim and complete each job; returns job ids."""
+    """Sync-like upsert + enqueue, then claim and complete each job; returns job ids.
+
+    Flags come from the real guards, as the worker records them; every ``flag_every``-th
+    draft claims a weight the product data does not have.
+    """
     products, items = [], []
     for snap in snapshots:
         content = json.dumps(snap, sort_keys=True)
@@ -91,13 +96,11 @@ def seed_drafts(ledger: Ledger, snapshots: list[dict[str, Any]], *,
     for n, job in enumerate(jobs):
         snap = by_source[job.source_id]
         fields = draft_fields(snap)
-        flags = []
-        if len(fields["seo_title"]) > 60:
-            flags.append({"guard": "length", "field": "seo_title",
-                          "detail": f"{len(fields['seo_title'])} characters, limit 60"})
         if flag_every and n % flag_every == 1:
-            flags.append({"guard": "grounding", "field": "meta_description",
-                          "detail": "'ready to ship' is not in the product data"})
+            # A claim the data does not support, as a model might invent: the guards flag it.
+            fields["meta_description"] = fields["meta_description"][:130] + " Only 250 g."
+        checked = check_draft(fields, snap, expected=list(fields))
+        fields, flags = checked.fields, checked.flag_dicts()
         ledger.complete(job.id, "review-test", DraftRecord(
             fields=fields, template_name="product_copy.j2", template_hash="3f9a1c2b7d4e5f60",
             provider="offline", model="offline-v1", flags=flags),

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from review_helpers import SCRIPT_NAME, seed_sample_catalog
 
 from enrich.cli.main import cli
+from enrich.config import GuardsConfig
 from enrich.ledger import Ledger
 
 CHROMIUM = "/usr/bin/chromium"
@@ -80,7 +81,8 @@ def test_file_page_approve_edit_reject_save_and_import(ledger: Ledger, db_path: 
     area = page.locator(f'{_card(page, second)} textarea[aria-label="Edit SEO title"]')
     assert area.is_visible()
     area.fill(NEW_TITLE)
-    assert f"{len(NEW_TITLE)} / max 60 characters" in page.locator(
+    low, high = GuardsConfig().limits("seo_title")
+    assert f"{len(NEW_TITLE)} / {low}–{high} characters" in page.locator(
         f"{_card(page, second)} .field:has(textarea[aria-label='Edit SEO title']) .chars"
     ).inner_text()
     page.keyboard.press("Escape")
@@ -121,7 +123,7 @@ def test_file_page_approve_edit_reject_save_and_import(ledger: Ledger, db_path: 
     edited = ledger.draft_for(second)
     assert edited["edited_fields"]["seo_title"] == NEW_TITLE
     assert edited["fields"]["seo_title"] != NEW_TITLE
-    assert any(f["field"] == "seo_title" for f in edited["flags"])
+    assert [f["guard"] for f in edited["flags"] if f["field"] == "seo_title"] == ["length"]
     assert ledger.draft_for(third)["reviewer_note"] == "Too generic: say what the beanie is made of"
     assert ledger.draft_for(first)["edited_fields"] is None
     untouched = [i for i in ids if i not in (first, second, third)]
@@ -186,7 +188,7 @@ def test_served_page_writes_each_decision_to_the_ledger(serve_process: tuple[str
     assert ledger.get_job(second).status == "approved"
     edited = ledger.draft_for(second)
     assert edited["edited_fields"]["seo_title"] == NEW_TITLE
-    assert any(f["field"] == "seo_title" for f in edited["flags"])
+    assert [f["guard"] for f in edited["flags"] if f["field"] == "seo_title"] == ["length"]
     assert ledger.get_job(third).status == "rejected"
     assert ledger.draft_for(third)["reviewer_note"] == "Wrong category in the title"
     # The re-checked flags come back to the page.
@@ -215,7 +217,12 @@ def test_script_named_product_shows_as_text(ledger: Ledger, db_path: Path, tmp_p
     card = page.locator(f"#job-{ids[0]}")
     assert card.locator("h2").inner_text() == SCRIPT_NAME
     assert "<img src=x onerror=alert(2)>" in card.locator(".text.current").first.inner_text()
-    assert SCRIPT_NAME in card.locator(".text.diff").nth(1).inner_text()
+    # The guards took the script out of the draft and say so; allowed tags show as text.
+    assert "html · short_description" in card.locator(".flags").inner_text()
+    diff = card.locator(".text.diff").first
+    assert diff.locator("del").first.inner_text().startswith("<img src=x onerror=alert(2)>")
+    assert diff.locator("ins").first.inner_text().startswith("<p>")
+    assert SCRIPT_NAME in (card.locator("details.source table").text_content() or "")
     # Nothing from the product became markup: one element per piece of text, no <img>,
     # and only the page's own two <script> elements exist.
     assert page.locator("img").count() == 0

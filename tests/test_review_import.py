@@ -87,7 +87,11 @@ def test_edit_is_rechecked_and_stored(ledger: Ledger, db_path: Path, tmp_path: P
     assert after["edited_fields"]["seo_title"].strip() == long_title.strip()
     assert set(after["edited_fields"]) <= set(before["fields"])
     title_flags = [f for f in after["flags"] if f["field"] == "seo_title"]
-    assert title_flags, after["flags"]
+    assert [f["guard"] for f in title_flags] == ["length"], after["flags"]
+    assert "the limit is 60" in title_flags[0]["detail"]
+    # The grounding flag of the generated meta description is still there (not edited).
+    assert [f["guard"] for f in after["flags"] if f["field"] == "meta_description"] == \
+        ["grounding"]
     assert after["flagged"] == 1
     assert result.applied[0].edited and result.applied[0].flags == after["flags"]
 
@@ -222,3 +226,37 @@ def test_cli_approve_and_reject(ledger: Ledger, db_path: Path) -> None:
     assert res.exit_code == 1 and "no job with id 999" in res.output
     res = _run(db_path, "reject")
     assert res.exit_code == 2
+
+
+def test_an_edit_can_clear_a_flag_or_raise_new_ones(ledger: Ledger) -> None:
+    ids = seed_sample_catalog(ledger)
+    flagged = ids[1]
+    meta = ledger.draft_for(flagged)["fields"]["meta_description"]
+    assert meta.endswith(" Only 250 g.")
+    shared = ("Soft and warm for everyday wear, this piece is made to be worn again and "
+              "again through every season.")
+    export = export_review(ledger, None)
+    doc = _decisions(export.export_id, ledger, [
+        # The reviewer removes the invented weight: the grounding flag goes away.
+        {"job_id": flagged, "decision": "approved",
+         "edited_fields": {"meta_description": meta.removesuffix(" Only 250 g.")}},
+        # A link that is not in the product data is flagged.
+        {"job_id": ids[2], "decision": "approved",
+         "edited_fields": {"short_description": "<p>See https://cheap-copies.example now</p>"}},
+        # Two products edited to the same text: the second is a duplicate of the first.
+        {"job_id": ids[3], "decision": "approved",
+         "edited_fields": {"short_description": f"<p>{shared}</p>"}},
+        {"job_id": ids[4], "decision": "approved",
+         "edited_fields": {"short_description": f"<p>{shared}</p>"}},
+    ])
+    result = apply_decisions(ledger, parse_decisions(json.dumps(doc)))
+    assert not result.refused and len(result.applied) == 4
+    cleared = ledger.draft_for(flagged)
+    assert cleared["flags"] == [] and cleared["flagged"] == 0
+    link = ledger.draft_for(ids[2])
+    assert "contact" in {f["guard"] for f in link["flags"]}
+    assert ledger.draft_for(ids[3])["flags"] == []
+    dup = ledger.draft_for(ids[4])
+    short = [f for f in dup["flags"] if f["field"] == "short_description"]
+    assert [f["guard"] for f in short] == ["duplicate"]
+    assert f"job {ids[3]}" in short[0]["detail"]

@@ -84,7 +84,8 @@ def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only:
     `enrich review import decisions.json`.
     """
     result = export_review(app.ledger, out, statuses=_statuses(statuses, ("drafted",)),
-                           flagged_only=flagged_only, sample=_sample(app, sample), seed=seed)
+                           flagged_only=flagged_only, sample=_sample(app, sample), seed=seed,
+                           guards=app.settings.guards)
     if as_json:
         echo_json(result.as_dict())
         return
@@ -106,7 +107,7 @@ def import_command(app: App, decisions_file: Path, as_json: bool) -> None:
     page was exported is refused, item by item, with the reason (exit code 1).
     """
     decisions = load_decisions(decisions_file)
-    result = apply_decisions(app.ledger, decisions)
+    result = apply_decisions(app.ledger, decisions, guards=app.settings.guards)
     _report(result, as_json, f"imported {decisions_file}")
 
 
@@ -164,7 +165,8 @@ def serve_command(app: App, port: int | None, statuses: tuple[str, ...], flagged
                               statuses=_statuses(statuses, ("drafted", "approved",
                                                             "rejected")),
                               flagged_only=flagged_only, sample=_sample(app, sample),
-                              seed=seed, lease_s=app.settings.ledger.lease_s)
+                              seed=seed, lease_s=app.settings.ledger.lease_s,
+                              guards=app.settings.guards)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{chosen}: {exc.strerror} "

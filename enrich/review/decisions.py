@@ -20,12 +20,15 @@ decisions.json::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from enrich.config import GuardsConfig
 from enrich.errors import EnrichError, InputError, UsageError
+from enrich.guards import DuplicateIndex, check_draft
+from enrich.guards.duplicates import DUPLICATE_FIELDS
 from enrich.ledger import JobStatus, Ledger
 from enrich.review.queries import (
     EXPORTS_META_PREFIX,
@@ -43,8 +46,6 @@ SERVED_DECISIONS = ("approved", "rejected", "drafted")
 REVIEWABLE = ("drafted", "approved", "rejected", "conflict")
 MAX_NOTE_CHARS = 4000
 
-#: ``check(fields, item) -> (fields, flags)``: re-checks an edit; the guards by default.
-Checker = Callable[[dict[str, Any], ReviewItem], tuple[dict[str, Any], list[dict[str, str]]]]
 
 
 @dataclass
@@ -215,40 +216,44 @@ def _opt_str(value: Any) -> str | None:
 # -- re-checking an edit --------------------------------------------------------------------
 
 
-def unchecked(fields: dict[str, Any], item: ReviewItem) -> tuple[dict[str, Any],
-                                                                 list[dict[str, str]]]:
-    """Used only when the guards cannot be imported: every edited field is flagged."""
-    flags = [f for f in item.flags if f.get("field") not in fields
-             or fields.get(f.get("field", "")) == item.effective_fields.get(f.get("field", ""))]
-    for name, value in fields.items():
-        if value != item.effective_fields.get(name):
-            flags.append({"guard": "unchecked", "field": name,
-                          "detail": "the guards are not available in this install; the edit "
-                                    "was not re-checked"})
-    return fields, flags
+class GuardChecker:
+    """Re-checks a reviewer's edit with the project's guards, as the worker checked the draft.
 
+    The duplicate check compares against the catalog's other live drafts; that index is
+    built from the ledger on the first edit only (most imports have none) and grows with
+    each edit applied, so two products edited to the same text are caught too.
+    """
 
-def guard_checker() -> Checker:
-    """The project's guards as a Checker; an edit is never applied unchecked."""
-    try:
-        from enrich import guards
-    except ImportError:
-        return unchecked
-    if not hasattr(guards, "check_draft"):
-        return unchecked
+    def __init__(self, ledger: Ledger, config: GuardsConfig | None = None) -> None:
+        self.ledger = ledger
+        self.config = config or GuardsConfig()
+        self._index: DuplicateIndex | None = None
 
-    def check(fields: dict[str, Any], item: ReviewItem) -> tuple[dict[str, Any],
-                                                                 list[dict[str, str]]]:
-        kwargs: dict[str, Any] = {}
-        limits = getattr(guards, "DEFAULT_LIMITS", None)
-        if limits is not None:
-            kwargs["limits"] = limits
-        result = guards.check_draft(fields, item.source(), **kwargs)
-        flags = [f if isinstance(f, dict) else
-                 {"guard": str(f.guard), "field": str(f.field or ""), "detail": str(f.detail)}
-                 for f in result.flags]
-        return dict(result.fields), flags
-    return check
+    def __call__(self, fields: dict[str, Any], item: ReviewItem
+                 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        if self._index is None:
+            self._index = DuplicateIndex.from_ledger(
+                self.ledger, threshold=self.config.duplicate_threshold,
+                min_words=self.config.duplicate_min_words)
+        wanted = item.payload.get("fields")
+        result = check_draft(fields, item.source(), limits=self.config, duplicates=self._index,
+                             expected=wanted if isinstance(wanted, list) else None,
+                             source_id=item.source_id)
+        return dict(result.fields), result.flag_dicts()
+
+    def recorded(self, item: ReviewItem, fields: dict[str, Any]) -> None:
+        """An edit was applied: later edits of other products are compared with it too."""
+        if self._index is None:
+            return
+        for name in DUPLICATE_FIELDS:
+            text = fields.get(name)
+            if isinstance(text, str):
+                self._index.add(item.job_id, item.source_id, text, field=name)
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
 
 # -- applying -------------------------------------------------------------------------------
@@ -259,8 +264,12 @@ def _refuse(d: Decision, reason: str, status: str | None = None) -> ItemOutcome:
                        status=status)
 
 
-def apply_decision(ledger: Ledger, d: Decision, *, check: Checker | None = None) -> ItemOutcome:
-    """Apply one decision; a decision that cannot be applied is refused with the reason."""
+def apply_decision(ledger: Ledger, d: Decision, *,
+                   check: GuardChecker | None = None) -> ItemOutcome:
+    """Apply one decision; a decision that cannot be applied is refused with the reason.
+
+    An edit is re-checked with ``check`` (a GuardChecker on this ledger when not given).
+    """
     item = review_item(ledger, d.job_id)
     if item is None:
         exists = ledger.conn.execute("SELECT status FROM jobs WHERE id = ?",
@@ -289,8 +298,13 @@ def apply_decision(ledger: Ledger, d: Decision, *, check: Checker | None = None)
                               f"(it has {', '.join(sorted(item.fields))})", item.status)
         merged = {**item.effective_fields, **d.edited_fields}
         if merged != item.effective_fields:
-            checker = check or guard_checker()
-            checked, flags = checker(merged, item)
+            own = check is None
+            checker = check or GuardChecker(ledger)
+            try:
+                checked, flags = checker(merged, item)
+            finally:
+                if own:
+                    checker.close()
             edited = {k: v for k, v in checked.items() if k in item.fields}
     try:
         ledger.review(d.job_id, d.decision, note=d.note, edited_fields=edited, flags=flags,
@@ -300,6 +314,8 @@ def apply_decision(ledger: Ledger, d: Decision, *, check: Checker | None = None)
         return _refuse(d, exc.message, item.status)
     after = review_item(ledger, d.job_id)
     assert after is not None
+    if edited is not None and check is not None:
+        check.recorded(after, edited)
     return ItemOutcome(job_id=d.job_id, decision=d.decision, applied=True, status=after.status,
                        edited=edited is not None, flags=after.flags,
                        fields=after.effective_fields)
@@ -311,8 +327,11 @@ def known_export(ledger: Ledger, export_id: str) -> dict[str, Any] | None:
 
 
 def apply_decisions(ledger: Ledger, decisions: DecisionsFile, *,
-                    check: Checker | None = None) -> ApplyResult:
-    """Apply every decision that still fits its draft; refuse the rest one by one."""
+                    guards: GuardsConfig | None = None) -> ApplyResult:
+    """Apply every decision that still fits its draft; refuse the rest one by one.
+
+    ``guards`` are the limits edits are re-checked against (``settings.guards``).
+    """
     result = ApplyResult()
     if decisions.export_id is None or known_export(ledger, decisions.export_id) is None:
         raise InputError(
@@ -320,10 +339,12 @@ def apply_decisions(ledger: Ledger, decisions: DecisionsFile, *,
             f"({decisions.ledger or 'unknown'}), not {ledger.path}",
             "Run `enrich review import` with --db pointing at the ledger the page was "
             "exported from.")
-    if any(d.edited_fields for d in decisions.decisions) and check is None:
-        check = guard_checker()
-    for d in decisions.decisions:
-        result.add(apply_decision(ledger, d, check=check))
+    check = GuardChecker(ledger, guards)
+    try:
+        for d in decisions.decisions:
+            result.add(apply_decision(ledger, d, check=check))
+    finally:
+        check.close()
     return result
 
 

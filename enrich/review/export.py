@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from enrich.config import GuardsConfig
 from enrich.ledger import Ledger
 from enrich.review.diff import word_diff
 from enrich.review.limits import explain, field_limits
@@ -153,11 +154,12 @@ def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
 def render_page(items: list[ReviewItem], *, mode: str = "file", export_id: str,
                 ledger_path: str, token: str | None = None,
                 selection: dict[str, Any] | None = None,
-                ledger_counts: dict[str, int] | None = None) -> str:
+                ledger_counts: dict[str, int] | None = None,
+                guards: GuardsConfig | None = None) -> str:
     """The whole page as one string; ``mode`` is ``file`` (download) or ``served`` (POST)."""
     if mode not in ("file", "served"):
         raise ValueError(f"unknown page mode {mode!r}")
-    limits = field_limits()
+    limits = field_limits(guards)
     nonce = secrets.token_urlsafe(16)
     data = {
         "config": {
@@ -203,8 +205,8 @@ def new_export_id() -> str:
 
 
 def export_review(ledger: Ledger, out: Path | None, *, statuses: tuple[str, ...] = ("drafted",),
-                  flagged_only: bool = False, sample: int | None = None,
-                  seed: int = 0) -> ExportResult:
+                  flagged_only: bool = False, sample: int | None = None, seed: int = 0,
+                  guards: GuardsConfig | None = None) -> ExportResult:
     """Write the review page for the selected drafts and record the export in the ledger.
 
     The export id is recorded (``meta``) so ``review import`` can tell a decisions file from
@@ -218,7 +220,7 @@ def export_review(ledger: Ledger, out: Path | None, *, statuses: tuple[str, ...]
     counts = ledger.counts().get("product", {})
     html = render_page(items, mode="file", export_id=export_id,
                        ledger_path=str(ledger.path.resolve()), selection=selection,
-                       ledger_counts={k: v for k, v in counts.items() if v})
+                       ledger_counts={k: v for k, v in counts.items() if v}, guards=guards)
     if out is not None:
         out.write_text(html, encoding="utf-8")
     ledger.set_meta(EXPORTS_META_PREFIX + export_id, json.dumps(

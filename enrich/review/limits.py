@@ -1,43 +1,26 @@
 """Character limits the page counts against, and the words that explain each guard.
 
-The limits come from the guards when they declare them, so the page and the checks that
-flag a draft can never disagree; the constants here are the fallback.
+The limits are the guards' own (``[guards] min_chars / max_chars``), so the count on the
+page and the check that flags a draft can never disagree.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from enrich.config import GuardsConfig
+from enrich.guards import FIELDS
 
-#: (minimum, maximum) characters per field; None = no bound. Search engines cut titles
-#: at about 60 characters and descriptions at about 160; shorter than 120 wastes the slot.
-DEFAULT_LIMITS: dict[str, tuple[int | None, int | None]] = {
-    "seo_title": (None, 60),
-    "meta_description": (120, 160),
-    "focus_keyword": (None, 60),
-    "name": (None, 120),
-    "short_description": (None, 800),
-    "image_alt": (None, 125),
-}
-
-#: Plain words for each guard, shown above the guard's own detail.
+#: Plain words for each guard (names as in enrich.guards.GUARDS), shown before its detail.
 GUARD_EXPLANATIONS: dict[str, str] = {
-    "schema": "The draft is missing a field or has one of the wrong type.",
+    "schema": "The draft is missing a field it was asked for, or has one of the wrong type.",
     "length": "The text is outside the length search engines and the store expect.",
-    "html": "The text had HTML that is not allowed on product pages; it was cleaned.",
-    "grounding": "The text states a number, unit or claim that is not in the product data. "
-                 "Check it is true before approving.",
-    "hallucination": "The text states a number, unit or claim that is not in the product "
-                     "data. Check it is true before approving.",
-    "numbers": "The text states a number or unit that is not in the product data.",
-    "claims": "The text makes a claim the product data does not support.",
-    "links": "The text contains a link, email address or script that is not in the product "
-             "data.",
-    "urls": "The text contains a link or email address that is not in the product data.",
-    "injection": "The product data or the text looks like an instruction to the model; "
-                 "read it carefully.",
-    "duplicate": "The same text is used on other products; search engines may ignore it.",
-    "empty": "A field the store needs came back empty.",
-    "unchecked": "The edited text could not be re-checked by the guards.",
+    "html": "The draft had HTML that is not allowed on product pages; it was cleaned.",
+    "grounding": "The text states a number, unit or model code that is not in the product "
+                 "data. Check it is true before approving.",
+    "contact": "The text contains a web address, e-mail address or phone number that is not "
+               "in the product data.",
+    "injection": "The product data holds an instruction to the model, or the text reads like "
+                 "a model talking. Read it carefully.",
+    "duplicate": "The text nearly repeats another product's; search engines may ignore it.",
 }
 
 
@@ -45,30 +28,11 @@ def explain(guard: str) -> str:
     return GUARD_EXPLANATIONS.get(guard, f"The {guard} check flagged this field.")
 
 
-def field_limits() -> dict[str, tuple[int | None, int | None]]:
-    """The limits in force: the guards' when they declare them, else DEFAULT_LIMITS."""
-    limits = dict(DEFAULT_LIMITS)
-    try:
-        from enrich import guards
-    except ImportError:
-        return limits
-    declared: Any = getattr(guards, "DEFAULT_LIMITS", None) or getattr(guards, "LIMITS", None)
-    if isinstance(declared, dict):
-        for name, value in declared.items():
-            bounds = _bounds(value)
-            if bounds is not None:
-                limits[str(name)] = bounds
-    return limits
-
-
-def _bounds(value: Any) -> tuple[int | None, int | None] | None:
-    if isinstance(value, int):
-        return (None, value)
-    if isinstance(value, tuple | list) and len(value) == 2:
-        return (value[0], value[1])
-    if isinstance(value, dict):
-        return (value.get("min"), value.get("max"))
-    low, high = getattr(value, "min", None), getattr(value, "max", None)
-    if low is not None or high is not None:
-        return (low, high)
-    return None
+def field_limits(config: GuardsConfig | None = None) -> dict[str, tuple[int | None, int | None]]:
+    """(min, max) characters per field; None where there is no bound."""
+    cfg = config or GuardsConfig()
+    out: dict[str, tuple[int | None, int | None]] = {}
+    for name in FIELDS:
+        low, high = cfg.limits(name)
+        out[name] = (low or None, high or None)
+    return out

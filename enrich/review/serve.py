@@ -19,9 +19,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from enrich.config import GuardsConfig
 from enrich.errors import EnrichError
 from enrich.ledger import Ledger
-from enrich.review.decisions import SERVED_DECISIONS, apply_decision, parse_decision
+from enrich.review.decisions import (
+    SERVED_DECISIONS,
+    GuardChecker,
+    apply_decision,
+    parse_decision,
+)
 from enrich.review.export import new_export_id, render_page, select_items
 from enrich.sandbox.http import Request, Response, SandboxServer
 
@@ -44,7 +50,8 @@ class ReviewServer:
     def __init__(self, ledger_path: Path, *, port: int = 0,
                  statuses: tuple[str, ...] = ("drafted", "approved", "rejected"),
                  flagged_only: bool = False, sample: int | None = None, seed: int = 0,
-                 token: str | None = None, lease_s: float = 300.0) -> None:
+                 token: str | None = None, lease_s: float = 300.0,
+                 guards: GuardsConfig | None = None) -> None:
         self.ledger = Ledger(ledger_path, lease_s=lease_s)
         self.token = token or secrets.token_urlsafe(32)
         self.statuses = statuses
@@ -52,6 +59,8 @@ class ReviewServer:
         self.sample = sample
         self.seed = seed
         self.export_id = new_export_id()
+        self.guards = guards
+        self.checker = GuardChecker(self.ledger, guards)
         self._lock = threading.Lock()  # one sqlite connection, many handler threads
         self._sample_ids: list[int] | None = None
         try:
@@ -80,6 +89,7 @@ class ReviewServer:
 
     def stop(self) -> None:
         self.server.stop()
+        self.checker.close()
         self.ledger.close()
 
     def __enter__(self) -> ReviewServer:
@@ -152,7 +162,7 @@ class ReviewServer:
                 ledger_path=str(self.ledger.path.resolve()), token=self.token,
                 selection={"statuses": list(self.statuses), "flagged_only": self.flagged_only,
                            "sample": self.sample, "matching": matching},
-                ledger_counts={k: v for k, v in counts.items() if v})
+                ledger_counts={k: v for k, v in counts.items() if v}, guards=self.guards)
         return Response(200, html.encode("utf-8"),
                         [("Content-Type", "text/html; charset=utf-8"), *_SECURITY_HEADERS])
 
@@ -166,7 +176,7 @@ class ReviewServer:
         try:
             decision = parse_decision(raw, "decision", allowed=SERVED_DECISIONS)
             with self._lock:
-                outcome = apply_decision(self.ledger, decision)
+                outcome = apply_decision(self.ledger, decision, check=self.checker)
         except EnrichError as exc:
             return _error(400, exc.message)
         status = 200 if outcome.applied else 409
