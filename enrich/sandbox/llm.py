@@ -456,11 +456,18 @@ class SandboxLLM:
         state = call.limits
         cap = (state.requests_limit if limit == "requests" else state.tokens_limit) if state \
             else None
+        if cap is None:  # forced by the header, no limit configured
+            message = (f"Rate limit reached for {model} (forced by {FAULT_HEADER}: 429). "
+                       f"Please try again in {wait:.3f}s.")
+            if call.route == "openai":
+                return self._error(call, 429, message, kind=limit, code="rate_limit_exceeded",
+                                   extra=extra)
+            return self._error(call, 429, message, kind="rate_limit_error", extra=extra)
         if call.route == "openai":
             unit = "requests per min (RPM)" if limit == "requests" else "tokens per min (TPM)"
             if math.isfinite(wait):
                 message = (f"Rate limit reached for {model} in organization org-sandbox on "
-                           f"{unit}: Limit {cap or 'n/a'}, Requested {requested}. Please try "
+                           f"{unit}: Limit {cap}, Requested {requested}. Please try "
                            f"again in {wait:.3f}s.")
             else:
                 message = (f"Request too large for {model} in organization org-sandbox on "
@@ -470,7 +477,7 @@ class SandboxLLM:
                                extra=extra)
         if limit == "requests":
             message = (f"This request would exceed the rate limit for your organization of "
-                       f"{cap or 'n/a'} requests per minute.")
+                       f"{cap} requests per minute.")
         else:
             message = (f"This request would exceed the rate limit for your organization of "
                        f"{cap} input tokens per minute (requested {requested}).")

@@ -24,6 +24,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 PRODUCT_FENCE = re.compile(r"<untrusted_product_data>(.*?)</untrusted_product_data>", re.S)
@@ -91,7 +92,7 @@ class Grounding:
     text: str = ""  # every fenced character (or the whole prompt when nothing is fenced)
     injection: str | None = None
 
-    @property
+    @cached_property
     def name(self) -> str:
         for key in ("name", "title", "product_name"):
             value = self.product.get(key)
@@ -100,7 +101,7 @@ class Grounding:
         words = WORD.findall(self.document or self.text)
         return " ".join(words[:6])
 
-    @property
+    @cached_property
     def attributes(self) -> list[tuple[str, str]]:
         """(label, value) pairs from the product, in its own order; values verbatim."""
         pairs: list[tuple[str, str]] = []
@@ -127,7 +128,7 @@ class Grounding:
                 pairs.append((key.replace("_", " ").capitalize(), text))
         return pairs
 
-    @property
+    @cached_property
     def categories(self) -> list[str]:
         found: list[str] = []
         for key in ("categories", "category", "tags"):
@@ -138,7 +139,7 @@ class Grounding:
                     found.append(_squash(label))
         return found
 
-    @property
+    @cached_property
     def supplier_copy(self) -> str:
         for key in COPY_KEYS:
             value = self.product.get(key)
@@ -146,7 +147,7 @@ class Grounding:
                 return _squash(_strip_tags(value))
         return ""
 
-    @property
+    @cached_property
     def numbers(self) -> list[tuple[str, float]]:
         return [(raw, value) for raw in NUMBER.findall(self.text)
                 if (value := parse_number(raw)) is not None]
