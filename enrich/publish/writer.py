@@ -88,6 +88,12 @@ def result_parts(result: Any) -> tuple[Any, dict[str, Any] | None, str | None, b
     return getattr(result, "id", None), None, error, bool(getattr(result, "verified", False))
 
 
+def brief(message: str, limit: int = 240) -> str:
+    """One line, bounded: a store's error page (HTML) must not flood the ledger or a report."""
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class BatchWriter:
     """Sends entries, settles their rows; ``mode`` is ``publish`` or ``rollback``."""
 
@@ -212,7 +218,7 @@ class BatchWriter:
             except StoreError as exc:
                 retryable = isinstance(exc, StoreUnavailable) or (exc.status or 0) >= 500 \
                     or exc.status == 429
-                why = f"batch request failed ({exc.message})"
+                why = f"batch request failed ({brief(exc.message)})"
                 unsure = entries
             else:
                 unsure = self._record(entries, results)
@@ -247,7 +253,7 @@ class BatchWriter:
                 elif verified:
                     unsure.append(entry)
                 else:
-                    self._error(c, entry, f"the store refused it: {error}")
+                    self._error(c, entry, f"the store refused it: {brief(error or '')}")
         return unsure
 
 
