@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -43,13 +45,13 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
     """
     from enrich.sandbox.catalog import synthetic_catalog
 
-    source: list[dict[str, object]] | Path
+    source: Iterable[dict[str, Any]] | Path
     if state is not None and state.exists():
         source = []  # the state file wins over --catalog: the store resumes from it
     elif catalog is not None:
         source = catalog
     elif synthetic is not None:
-        source = list(synthetic_catalog(synthetic, seed))
+        source = synthetic_catalog(synthetic, seed)  # streamed: never held twice
     else:
         raise click.UsageError("pass --catalog PATH, --synthetic N, or an existing --state FILE")
     options = StoreOptions(consumer_key=consumer_key, consumer_secret=consumer_secret,

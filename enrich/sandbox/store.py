@@ -208,7 +208,8 @@ class SandboxStore:
         self._category_by_name: dict[str, int] = {UNCATEGORIZED["name"]: UNCATEGORIZED["id"]}
         self._next_id = 1
         self._next_meta_id = 1
-        self._version = 0
+        self._version = 0  # any write
+        self._struct_version = 0  # writes that change membership, status, category or date
         self._sort_cache: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
         self._result_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
         self._related: tuple[int, dict[int, list[int]]] = (-1, {})
@@ -302,11 +303,13 @@ class SandboxStore:
         with self._lock:
             if pid not in self._products:
                 raise KeyError(pid)
-            return self._render(self._products[pid], "edit", self.base_url)
+            return self._render(self._products[pid], "edit", self.base_url, copy_values=True)
 
     def products(self) -> list[dict[str, Any]]:
+        """Every product and variation in edit context (what the state file holds)."""
         with self._lock:
-            return [self._render(p, "edit", self.base_url) for p in self._products.values()]
+            return [self._render(p, "edit", self.base_url, copy_values=True)
+                    for p in self._products.values()]
 
     def edit(self, pid: int, **fields: Any) -> dict[str, Any]:
         """Change a product as a person in wp-admin would (no API checks, bumps the date)."""
@@ -315,7 +318,7 @@ class SandboxStore:
                 raise KeyError(pid)
             self._apply(self._products[pid], fields, batch=False)
             self._persist()
-            return self._render(self._products[pid], "edit", self.base_url)
+            return self._render(self._products[pid], "edit", self.base_url, copy_values=True)
 
     def count(self, route: str | None = None, method: str | None = None) -> int:
         """How many requests reached the store, by route name and/or method."""
@@ -475,14 +478,19 @@ class SandboxStore:
 
     # --- rendering -------------------------------------------------------------------------
 
-    def _render(self, product: dict[str, Any], context: str, base: str) -> dict[str, Any]:
+    def _render(self, product: dict[str, Any], context: str, base: str, *,
+                copy_values: bool = False, fields: list[str] | None = None
+                ) -> dict[str, Any]:
+        """The wc/v3 object; ``copy_values`` when the caller may keep and mutate it."""
+        only = frozenset(f.partition(".")[0] for f in fields) if fields else None
         children = self._children.get(product["id"], [])
         prices = [self._products[c].get("price", "") for c in children
                   if c in self._products] if product.get("type") == "variable" else []
         variation_ids = sorted(children, key=lambda c: (self._products[c].get("menu_order", 0),
                                                         c))
-        return render_product(product, context, base, self._site,
-                              self._related_ids(product), variation_ids, prices)
+        related = self._related_ids(product) if only is None or "related_ids" in only else []
+        return render_product(product, context, base, self._site, related, variation_ids,
+                              prices, copy_values=copy_values, only=only)
 
     def _render_variation(self, variation: dict[str, Any], base: str) -> dict[str, Any]:
         parent = self._products.get(variation["parent_id"], {})
@@ -492,13 +500,13 @@ class SandboxStore:
         if product.get("type") == "variation":
             return []
         version, index = self._related
-        if version != self._version:
+        if version != self._struct_version:
             index = {}
             for pid, p in self._products.items():
                 if p.get("status") == "publish" and p.get("type") != "variation":
                     for cat in p.get("categories") or []:
                         index.setdefault(cat["id"], []).append(pid)
-            self._related = (self._version, index)
+            self._related = (self._struct_version, index)
         cats = product.get("categories") or []
         if not cats:
             return []
@@ -541,8 +549,9 @@ class SandboxStore:
             return sorted((pid for pid in dict.fromkeys(include) if pid in self._products),
                           key=lambda pid: position[pid])
         key = (orderby, order, "")
+        version = self._struct_version if orderby in ("date", "id", "random") else self._version
         cached = self._sort_cache.get(key)
-        if cached is not None and cached[0] == self._version:
+        if cached is not None and cached[0] == version:
             return cached[1]
         products = self._products
         parents = [pid for pid, p in products.items() if p.get("type") != "variation"]
@@ -570,14 +579,14 @@ class SandboxStore:
             rng = random.Random(self.options.seed)
             ids = sorted(parents)
             rng.shuffle(ids)
-            self._sort_cache[key] = (self._version, ids)
+            self._sort_cache[key] = (version, ids)
             return ids
         else:
             sort_key = lambda pid: (products[pid]["_created"], pid)  # noqa: E731
         ids = sorted(parents, key=sort_key)
         if order == "desc":
             ids.reverse()
-        self._sort_cache[key] = (self._version, ids)
+        self._sort_cache[key] = (version, ids)
         return ids
 
     def _sort_price(self, pid: int) -> float:
@@ -644,9 +653,13 @@ class SandboxStore:
         return True
 
     def _query_ids(self, q: ListQuery) -> list[int]:
+        """Ids of the whole result in order; cached, so paging costs a slice per page."""
         key = q.filter_key()
+        plain = key[2:] == ListQuery(orderby=q.orderby, order=q.order).filter_key()[2:]
+        version = (self._struct_version if plain and q.orderby in ("date", "id", "random")
+                   else self._version)
         cached = self._result_cache.get(key)
-        if cached is not None and cached[0] == self._version:
+        if cached is not None and cached[0] == version:
             return cached[1]
         products = self._products
         if q.sku:
@@ -655,15 +668,14 @@ class SandboxStore:
             ids = [pid for pid in ordered if self._matches(products[pid], q)]
         else:
             ordered = self._sorted_ids(q.orderby, q.order, q.include)
-            if q.filter_key()[2:] == ListQuery(orderby=q.orderby, order=q.order
-                                               ).filter_key()[2:]:
+            if plain:
                 ids = [pid for pid in ordered
-                       if products[pid].get("status") not in ("trash", "auto-draft")]
+                       if products[pid]["status"] not in ("trash", "auto-draft")]
             else:
                 ids = [pid for pid in ordered if self._matches(products[pid], q)]
         if len(self._result_cache) > 64:
             self._result_cache.clear()
-        self._result_cache[key] = (self._version, ids)
+        self._result_cache[key] = (version, ids)
         return ids
 
     def _all_sorted(self, q: ListQuery) -> list[int]:
@@ -696,7 +708,8 @@ class SandboxStore:
         start = q.offset if q.offset is not None else (q.page - 1) * q.per_page
         page_ids = ids[max(start, 0):max(start, 0) + q.per_page]
         if parent is None:
-            items = [self._render(self._products[pid], q.context, base) for pid in page_ids]
+            items = [self._render(self._products[pid], q.context, base, fields=q.fields)
+                     for pid in page_ids]
         else:
             items = [self._render_variation(self._products[pid], base) for pid in page_ids]
         if q.fields:
@@ -745,8 +758,10 @@ class SandboxStore:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def _touch(self, pid: int | None = None) -> None:
+    def _touch(self, pid: int | None = None, *, structural: bool = False) -> None:
         self._version += 1
+        if structural:
+            self._struct_version += 1
         if pid is not None:
             self._state_json.pop(pid, None)
 
@@ -880,7 +895,7 @@ class SandboxStore:
         compute_price(p, self._now())
         if not refuse_name or fields.keys() - {"name"}:
             p["_modified"] = self._now()
-        self._touch(p["id"])
+        self._touch(p["id"], structural=bool(fields.keys() & _STRUCTURAL_FIELDS))
         if p.get("type") == "variation" and p.get("parent_id") in self._products:
             parent = self._products[p["parent_id"]]
             parent["_modified"] = p["_modified"]
@@ -921,6 +936,7 @@ class SandboxStore:
         if not isinstance(fields.get("name"), str) or fields.get("name", "").strip() == "":
             fields["name"] = "Product"
         self._apply(product, fields, batch=not validate)
+        self._touch(pid, structural=True)
         if not product["slug"]:
             product["slug"] = self._unique_slug(slugify(product["name"]) or str(pid), pid)
         if not product["categories"]:
@@ -952,7 +968,7 @@ class SandboxStore:
         else:
             product["status"] = "trash"
             product["_modified"] = self._now()
-            self._touch(pid)
+            self._touch(pid, structural=True)
             body = self._render(product, "edit", base)
         self._persist()
         return 200, body
@@ -967,7 +983,7 @@ class SandboxStore:
         parent = product.get("parent_id")
         if product.get("type") == "variation" and parent in self._children:
             self._children[parent] = [c for c in self._children[parent] if c != pid]
-        self._touch()
+        self._touch(structural=True)
 
     def _batch(self, body: dict[str, Any], base: str, parent: int | None
                ) -> tuple[int, Any]:
@@ -1061,6 +1077,7 @@ class SandboxStore:
         self._products[pid] = product
         self._children.setdefault(parent, []).append(pid)
         self._apply(product, _writable(body), batch=not validate)
+        self._touch(pid, structural=True)
         self._persist()
         return 201, self._render_variation(product, base)
 
@@ -1083,6 +1100,10 @@ class SandboxStore:
         self._remove(vid)
         self._persist()
         return 200, body
+
+
+_STRUCTURAL_FIELDS = frozenset({"status", "categories", "type", "date_created",
+                                "date_created_gmt", "parent_id"})
 
 
 def _writable(body: dict[str, Any]) -> dict[str, Any]:
