@@ -333,3 +333,21 @@ def test_output_model_forbids_extra_keys_and_leaves_lengths_to_the_guards() -> N
     # Too long is a guard flag a person can fix, not a failed (and paid) request.
     assert model.model_validate({"seo_title": "x" * 70}).model_dump() == {"seo_title": "x" * 70}
     assert set(output_model(FIELDS).model_json_schema()["properties"]) == set(FIELDS)
+
+
+def test_fence_tag_in_the_system_block_is_refused(tmp_path: Path) -> None:
+    user = tmp_path / "mine"
+    _write(user, "product.j2", "{% block system %}Data is in <untrusted_product_data>."
+                               "{% endblock %}{% block user %}{{ product | untrusted }}"
+                               "{% endblock %}")
+    with pytest.raises(ConfigError, match="fence tag"):
+        PromptBook(PromptsConfig(dir=str(user))).check()
+
+
+def test_template_without_blocks_is_explained(tmp_path: Path) -> None:
+    user = tmp_path / "mine"
+    _write(user, "product.j2", "Write copy for {{ product | untrusted }}")
+    with pytest.raises(ConfigError) as err:
+        PromptBook(PromptsConfig(dir=str(user))).check()
+    assert "no {% block system %}" in err.value.message
+    assert "docs/prompts.md" in err.value.hint

@@ -60,23 +60,34 @@ def _signature(words: list[str]) -> array[int] | None:
     grams = _shingles(words)
     if not grams:
         return None
-    mins = [_EMPTY] * BINS
-    for gram in grams:
-        h = (zlib.crc32(gram.encode()) * 0x9E3779B1) & 0xFFFF_FFFF
-        b = h >> 26
-        v = h & 0x03FF_FFFF
-        if v < mins[b]:
-            mins[b] = v
-    # Densify: an empty bin borrows the next filled bin's value, offset by the distance,
-    # so two texts agree on it exactly when they agree on the borrowed bin.
+    crc = zlib.crc32
+    hashes = sorted([(crc(g.encode()) * 0x9E3779B1) & 0xFFFF_FFFF for g in grams],
+                    reverse=True)
+    # Descending order: the last value written to a bin is its minimum.
+    smallest = {h >> 26: h & 0x03FF_FFFF for h in hashes}
+    mins = [smallest.get(b, _EMPTY) for b in range(BINS)]
     if _EMPTY in mins:
-        filled = [i for i, v in enumerate(mins) if v != _EMPTY]
-        for i in range(BINS):
-            if mins[i] == _EMPTY:
-                j = next((k for k in filled if k > i), filled[0])
-                distance = (j - i) % BINS
-                mins[i] = (mins[j] + distance * 0x9E37) & 0x03FF_FFFF
+        mins = _densify(mins)
     return array("I", (v & 0xFFFF for v in mins))
+
+
+def _densify(mins: list[int]) -> list[int]:
+    """Fill empty bins (short texts) from the next filled bin to the right, circularly,
+    offset by the distance: two texts agree on a filled-in bin exactly when they agree on
+    the bin it borrowed from, which keeps the estimate unbiased (Shrivastava & Li, 2014)."""
+    filled = [v != _EMPTY for v in mins]
+    out = list(mins)
+    nearest_value, distance = _EMPTY, 0
+    # Two passes right to left: the second wraps around for bins after the last filled one.
+    for i in range(2 * BINS - 1, -1, -1):
+        j = i % BINS
+        if filled[j]:
+            nearest_value, distance = mins[j], 0
+        else:
+            distance += 1
+            if i < BINS and nearest_value != _EMPTY:
+                out[j] = (nearest_value + distance * 0x9E37) & 0x03FF_FFFF
+    return out
 
 
 def similarity(a: array[int], b: array[int]) -> float:
@@ -170,23 +181,20 @@ class DuplicateIndex:
         if sig is None or self.size == 0:
             return None
         own = None if source_id is None else str(source_id)
-        seen: set[int] = set()
         best: Match | None = None
         with self._lock:
-            for key in _band_keys(sig):
-                rows = self._db.execute(
-                    "SELECT t.id, t.job_id, t.source_id, t.field, t.sig FROM bands b "
-                    "JOIN texts t ON t.id = b.text_id WHERE b.key = ? AND t.source_id IS NOT ? "
-                    "LIMIT ?", (key, own, _CANDIDATES_PER_BAND)).fetchall()
-                for text_id, job_id, src, field, blob in rows:
-                    if text_id in seen:
-                        continue
-                    seen.add(text_id)
-                    other = array("I")
-                    other.frombytes(blob)
-                    score = similarity(sig, other)
-                    if score >= self.threshold and (best is None or score > best.similarity):
-                        best = Match(job_id, src, field, score)
+            keys = _band_keys(sig)
+            rows = self._db.execute(
+                f"SELECT DISTINCT t.id, t.job_id, t.source_id, t.field, t.sig FROM bands b "
+                f"JOIN texts t ON t.id = b.text_id WHERE b.key IN ({','.join('?' * len(keys))}) "
+                f"AND t.source_id IS NOT ? LIMIT ?",
+                (*keys, own, _CANDIDATES_PER_BAND * BANDS)).fetchall()
+        for _text_id, job_id, src, field, blob in rows:
+            other = array("I")
+            other.frombytes(blob)
+            score = similarity(sig, other)
+            if score >= self.threshold and (best is None or score > best.similarity):
+                best = Match(job_id, src, field, score)
         return best
 
     @classmethod

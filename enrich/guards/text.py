@@ -14,6 +14,8 @@ from typing import Any
 
 TAG_RE = re.compile(r"<[^>]*>")
 _WS_RE = re.compile(r"\s+")
+_SPACE_RE = re.compile(r"[^\S\n]+")
+_NEWLINE_RE = re.compile(r" ?\n[\s]*")
 _BLOCK_TAG_RE = re.compile(r"<\s*/?\s*(?:p|br|li|ul|ol|h[1-6]|div|tr|td|th|table|hr)\b[^>]*>",
                            re.IGNORECASE)
 
@@ -40,13 +42,20 @@ _SKIP_KEYS = frozenset({"id", "parent_id", "menu_order", "permalink", "_links", 
 
 
 def plain_text(value: str) -> str:
-    """Visible text of an HTML fragment: tags out, entities decoded, spaces collapsed."""
+    """Visible text of an HTML fragment: tags out, entities decoded, spaces collapsed.
+
+    Block boundaries (paragraphs, list items, line breaks) stay line breaks, so "1" at
+    the end of one paragraph and "V-Neck" at the start of the next are not "1 V".
+    """
     if "<" in value:
-        value = _BLOCK_TAG_RE.sub(" \n ", value)
+        value = _BLOCK_TAG_RE.sub("\n", value)
         value = TAG_RE.sub("", value)
     if "&" in value:
         value = html.unescape(value)
-    return _WS_RE.sub(" ", value).strip()
+    value = _SPACE_RE.sub(" ", value)
+    if "\n" in value:
+        value = _NEWLINE_RE.sub("\n", value)
+    return value.strip()
 
 
 def squash(value: str) -> str:
