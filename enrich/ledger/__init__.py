@@ -7,8 +7,8 @@ from enrich.ledger.ledger import (
     EnqueueCounts,
     EnqueueItem,
     Job,
-    Ledger,
     LeaseLost,
+    Ledger,
 )
 from enrich.ledger.states import JobStatus, check_transition, sources_of
 

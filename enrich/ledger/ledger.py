@@ -206,7 +206,7 @@ class Ledger:
                 return fn()
             except sqlite3.OperationalError as exc:
                 msg = str(exc)
-                if "locked" not in msg and "busy" not in msg or i == attempts - 1:
+                if ("locked" not in msg and "busy" not in msg) or i == attempts - 1:
                     raise
                 time.sleep(min(0.5, 0.01 * (2 ** min(i, 6))) * random.random())
         raise AssertionError("unreachable")
@@ -478,12 +478,17 @@ class Ledger:
     def complete(self, job_id: int, owner: str, draft: DraftRecord, attempt: Attempt,
                  *, run_id: int | None = None) -> int:
         """processing -> drafted, with the draft and the attempt, in one transaction."""
+        check_transition(job_id, JobStatus.PROCESSING, JobStatus.DRAFTED)
+
         def go(c: sqlite3.Connection) -> int:
-            row = self._owned(c, job_id, owner)
-            job = c.execute("SELECT kind, source_id FROM jobs WHERE id = ?",
-                            (job_id,)).fetchone()
-            self.move(c, job_id, row["status"], JobStatus.DRAFTED, lease_owner=None,
-                       lease_expires_at=None, last_error=None, run_id=run_id)
+            # Hot path: the lease check and the status change are one statement.
+            job = c.execute(
+                "UPDATE jobs SET status = 'drafted', lease_owner = NULL, lease_expires_at = NULL,"
+                " last_error = NULL, run_id = ?, updated_at = ? "
+                "WHERE id = ? AND status = 'processing' AND lease_owner = ? "
+                "RETURNING kind, source_id", (run_id, _now(), job_id, owner)).fetchone()
+            if job is None:
+                self._owned(c, job_id, owner)  # raises LeaseLost / NotFound with the reason
             self._insert_attempt(c, job_id, run_id, attempt)
             cur = c.execute(
                 "INSERT INTO drafts (job_id, kind, source_id, fields, template_name, "

@@ -20,14 +20,14 @@ def m001_core(db: Database) -> None:
         CREATE TABLE products (
             source_id TEXT PRIMARY KEY,         -- WooCommerce product (or variation) id
             parent_id TEXT,                     -- parent product id for variations
-            type TEXT,                          -- simple | variable | variation | grouped | external
+            type TEXT,                          -- simple|variable|variation|grouped|external
             sku TEXT,
             name TEXT,
             status TEXT,                        -- the store's post status: publish, draft, ...
             snapshot TEXT NOT NULL,             -- JSON: the fields enrich reads and may write
             content_hash TEXT NOT NULL,         -- sha256 of the canonical snapshot
             date_modified_gmt TEXT,             -- the store's, for the conflict check
-            state TEXT NOT NULL DEFAULT 'complete',  -- complete | needs_work | needs_data | invalid
+            state TEXT NOT NULL DEFAULT 'complete',  -- complete|needs_work|needs_data|invalid
             missing TEXT,                       -- JSON list of fields that need copy
             reason TEXT,                        -- why needs_data / invalid
             synced_at REAL NOT NULL

@@ -8,6 +8,7 @@ A sandbox is a plain function ``handle(Request) -> Response``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -64,7 +65,7 @@ class Response:
                                   *(headers or [])])
 
 
-class DropConnection(Exception):  # noqa: N818 - it is a signal, not an error
+class DropConnection(Exception):
     """Raised by a handler to close the socket without answering (a fault to inject)."""
 
 
@@ -79,7 +80,7 @@ def _make_request_handler(handle: Handler, scheme: str) -> type[BaseHTTPRequestH
         # ACK stalls every keep-alive response by ~40 ms.
         disable_nagle_algorithm = True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: the sandboxes are used by tests and benchmarks
 
         def _dispatch(self) -> None:
@@ -102,10 +103,8 @@ def _make_request_handler(handle: Handler, scheme: str) -> type[BaseHTTPRequestH
                 response = handle(request)
             except DropConnection:
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             self.send_response(response.status)
             names = set()

@@ -1,0 +1,44 @@
+"""An old ledger is upgraded in place; a ledger from a newer enrich is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from enrich.errors import LedgerVersionError
+from enrich.ledger import Ledger
+from enrich.ledger.schema import migrations
+
+
+def test_old_ledger_is_upgraded_and_keeps_its_jobs(db_path: Path) -> None:
+    old = Database(db_path)
+    migrations.apply(old, stop_before="m002_publishes")
+    old.execute("INSERT INTO jobs (kind, source_id, input_hash, created_at, updated_at) "
+                "VALUES ('product', '42', 'h', 0, 0)")
+    old.conn.commit()
+    old.close()
+    assert "publishes" not in Database(db_path).table_names()
+
+    with Ledger(db_path) as ledger:
+        assert ledger.schema_version() == ["m001_core", "m002_publishes"]
+        assert "publishes" in ledger.db.table_names()
+        assert [j.source_id for j in ledger.list_jobs()] == ["42"]
+
+
+def test_newer_ledger_is_refused_untouched(db_path: Path) -> None:
+    Ledger(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                 "VALUES ('enrich', 'm999_from_the_future', 'x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerVersionError, match=r"newer enrich.*m999_from_the_future"):
+        Ledger(db_path)
+
+
+def test_ledger_in_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="does not exist"):
+        Ledger(tmp_path / "nope" / "ledger.db")
