@@ -91,8 +91,11 @@ def plain_text(value: Any) -> str:
     """Visible text of stored HTML: tags and shortcodes dropped, entities decoded."""
     if not isinstance(value, str) or not value:
         return ""
-    text = _SHORTCODE.sub(" ", _TAG.sub(" ", value))
-    return _WS.sub(" ", html.unescape(text)).strip()
+    if "<" in value or "[" in value:
+        value = _SHORTCODE.sub(" ", _TAG.sub(" ", value))
+    if "&" in value:
+        value = html.unescape(value)
+    return _WS.sub(" ", value).strip()
 
 
 def fingerprint(text: str) -> str:
@@ -178,7 +181,7 @@ def field_problem(name: str, text: str, *, product_name: str, sku: str, rules: R
     minimum = rules.min_length.get(name, 0)
     if len(text) < minimum:
         return f"shorter than {minimum} characters"
-    if name in FINGERPRINTED and len(text) >= FINGERPRINT_MIN_CHARS \
+    if boilerplate and name in FINGERPRINTED and len(text) >= FINGERPRINT_MIN_CHARS \
             and fingerprint(text) in boilerplate:
         return f"supplier boilerplate (the same text on {rules.boilerplate_min_products}+ products)"
     return None
@@ -192,20 +195,30 @@ class Evaluation:
     reason: str | None
 
 
-def evaluate(snapshot: Mapping[str, Any], rules: Rules,
-             boilerplate: frozenset[str] = frozenset()) -> Evaluation:
-    """Decide complete / needs_work / needs_data for a valid snapshot (pure function)."""
-    is_variation = snapshot.get("type") == "variation"
-    fields = [f for f in rules.fields if not is_variation or f in VARIATION_FIELDS]
-    name = plain_text(snapshot.get("name"))
-    sku = snapshot.get("sku") or ""
+def visible_texts(snapshot: Mapping[str, Any]) -> dict[str, str]:
+    """The visible text of every copy field of a snapshot (SEO ones included)."""
     seo = snapshot.get("seo") or {}
-    why: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    for f in ("name", "description", "short_description"):
-        texts[f] = plain_text(snapshot.get(f))
+    texts = {f: plain_text(snapshot.get(f)) for f in ("name", "description",
+                                                       "short_description")}
     for f in SEO_FIELDS:
         texts[f] = plain_text(seo.get(f))
+    return texts
+
+
+def evaluate(snapshot: Mapping[str, Any], rules: Rules,
+             boilerplate: frozenset[str] = frozenset(),
+             texts: Mapping[str, str] | None = None) -> Evaluation:
+    """Decide complete / needs_work / needs_data for a valid snapshot (pure function).
+
+    ``texts`` is ``visible_texts(snapshot)`` when the caller already has it.
+    """
+    is_variation = snapshot.get("type") == "variation"
+    fields = [f for f in rules.fields if not is_variation or f in VARIATION_FIELDS]
+    if texts is None:
+        texts = visible_texts(snapshot)
+    name = texts["name"]
+    sku = snapshot.get("sku") or ""
+    why: dict[str, str] = {}
     name_problem = field_problem("name", name, product_name=name, sku=sku, rules=rules,
                                  boilerplate=boilerplate)
     for f in fields:
@@ -249,7 +262,7 @@ def source_chars(snapshot: Mapping[str, Any], texts: Mapping[str, str], *, exclu
     for key in ("categories", "tags", "brands"):
         parts.extend(t for t in snapshot.get(key) or [] if t.lower() != "uncategorized")
     for f in ("description", "short_description"):
-        if f not in exclude and not _placeholder(texts[f].lower(), ()):
+        if f not in exclude:
             parts.append(texts[f])
     return sum(len(p.strip()) for p in parts)
 
@@ -272,6 +285,8 @@ class _Problems:
         if not isinstance(value, str):
             self.found.append(f"field {field}: expected a string, got {_kind(value)}")
             return None
+        if value.isascii() and len(value) <= self.max_bytes:
+            return value  # the common case: no surrogates, one byte per character
         try:
             size = len(value.encode("utf-8"))
         except UnicodeEncodeError as exc:
@@ -323,6 +338,7 @@ class Record:
     missing: list[str] = field(default_factory=list)
     why: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
+    texts: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> dict[str, Any]:
         return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
@@ -406,13 +422,9 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         seo = read_seo(meta, rules.seo_plugin)
         snap["seo_plugin"] = rules.seo_plugin
         snap["seo"] = {f: chk.text(v, f"meta_data {f}") for f, v in seo.items()}
-    prints = {}
-    for f in FINGERPRINTED:
-        value = snap.get("seo", {}).get(f) if f in SEO_FIELDS else snap.get(f)
-        text = plain_text(value)
-        if len(text) >= FINGERPRINT_MIN_CHARS:
-            prints[f] = fingerprint(text)
-    snap["fingerprints"] = prints
+    texts = visible_texts(snap)
+    snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
+                            if len(texts[f]) >= FINGERPRINT_MIN_CHARS}
     modified = raw.get("date_modified_gmt")
     modified = modified if isinstance(modified, str) else None
     if chk.found:
@@ -425,9 +437,11 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         return Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
                       snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
                       snap, digest, modified, state="invalid", reason=reason)
-    return Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
-                  snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
-                  snap, content_hash(snap), modified)
+    out = Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
+                 snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
+                 snap, content_hash(snap), modified)
+    out.texts = texts
+    return out
 
 
 def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
@@ -447,7 +461,7 @@ def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
 
 def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str]) -> Record:
     if record.state != "invalid":
-        ev = evaluate(record.snapshot, rules, boilerplate)
+        ev = evaluate(record.snapshot, rules, boilerplate, record.texts)
         record.state, record.missing, record.why, record.reason = (
             ev.state, ev.missing, ev.why, ev.reason)
     return record
@@ -488,6 +502,8 @@ class SyncSummary:
     invalid_examples: list[str] = field(default_factory=list)
     catalog: dict[str, int] = field(default_factory=dict)
     cursor: str | None = None
+    #: Listed by the store when paging began but not received (the catalog shrank meanwhile).
+    missed: int = 0
     limit_reached: bool = False
     exit_reason: str = "completed"
     elapsed_s: float = 0.0
@@ -594,8 +610,7 @@ def _stored_records(ledger: Ledger, fingerprints: frozenset[str] | None,
 # -- writing one batch of records ---------------------------------------------------------------
 
 def _payload(record: Record) -> dict[str, Any]:
-    return {"fields": record.missing, "why": record.why, "type": record.type,
-            "parent_id": record.parent_id}
+    return {"fields": record.missing, "why": record.why}
 
 
 def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
@@ -722,7 +737,9 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         ledger.set_meta(META_BOILERPLATE, json.dumps(sorted(boilerplate)))
         ledger.set_meta(META_RULES, rules_hash)
         summary.catalog = _catalog_states(ledger)
-        if not summary.limit_reached:
+        if summary.missed:
+            summary.cursor = cursor
+        elif not summary.limit_reached:
             new_cursor = _cursor(max_seen, server_start) or cursor
             summary.cursor = new_cursor
             if new_cursor:
@@ -758,6 +775,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
     max_seen: str | None = None
     server_start: datetime | None = None
     read = 0
+    listed: int | None = None
     pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
                                       fields=FETCH_FIELDS)
     try:
@@ -765,6 +783,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
             assert isinstance(page, ProductPage)
             if server_start is None:
                 server_start = page.server_time or (datetime.now(UTC) - timedelta(minutes=5))
+                listed = page.total
             summary.pages += 1
             summary.skipped_status += page.skipped
             read += len(page) + page.skipped
@@ -787,6 +806,10 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
         close = getattr(pages, "close", None)
         if close is not None:
             close()
+    if not summary.limit_reached and listed is not None and read < listed:
+        # Products deleted while paging shift later ones onto pages already read; the ones
+        # shifted were not received. Keep the cursor so the next sync reads them.
+        summary.missed = listed - read
     return max_seen, server_start
 
 

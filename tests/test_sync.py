@@ -315,3 +315,22 @@ def test_sync_survives_faults_end_to_end(ledger: Ledger) -> None:
         summary = sync(ledger, woo, settings(srv.url))
     assert summary.scanned == 300 and time.monotonic() - started < 30
     assert woo.retries > 0
+
+
+def test_a_product_deleted_while_paging_keeps_the_cursor(ledger: Ledger) -> None:
+    items = [product(i) for i in range(1, 201)]
+    state = {"done": False}
+
+    def trash_during_paging(request: Request, handle) -> Response:  # type: ignore[no-untyped-def]
+        if "page=2" in request.raw_query and not state["done"]:
+            state["done"] = True
+            _store.edit(5, status="trash")  # page 2 now starts one product later
+        return handle(request)
+
+    with interposed_store(items) as (url, _store, inter), client(url) as woo:
+        sync(ledger, woo, settings(url), full=True)
+        cursor = ledger.get_meta(META_CURSOR)
+        inter.hook = trash_during_paging
+        summary = sync(ledger, woo, settings(url), full=True)
+    assert summary.missed == 1 and summary.scanned == 199  # product 101 shifted onto page 1
+    assert ledger.get_meta(META_CURSOR) == cursor

@@ -1,0 +1,137 @@
+"""Sync throughput: 100,000 synthetic products from the sandbox store into a ledger.
+
+    uv run python bench/sync.py [--products 100000] [--seed 1] [--rounds 2]
+
+Targets (issue 3): sync time <= 1.2 x the time plain httpx takes to page the same store with
+the same requests, and peak RSS <= 300 MB for the syncing process.
+
+The store runs in its own process (HTTPS + Basic auth, as a real store would be reached), so
+the sandbox's own CPU does not count against the client. The baseline is the least a client
+can do: one ``httpx.Client`` asking for the same pages (same ``_fields``, ``context=edit``,
+``orderby=id``, ``status=any``) and parsing the JSON, nothing else. The sync does that plus
+snapshots, validation, rules, hashing and the ledger writes. Baseline and sync alternate
+``--rounds`` times and the medians are compared, since the machine is shared and noisy.
+Bounded: every phase has a deadline, and the temp folder is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEADLINE_S = 900.0
+
+
+def _serve(n: int, seed: int, ready: Any, stop: Any, folder: str) -> None:
+    from enrich.sandbox.catalog import synthetic_catalog
+    from enrich.sandbox.store import StoreOptions, serve_store
+
+    options = StoreOptions(consumer_key="ck_bench", consumer_secret="cs_bench")
+    with serve_store(list(synthetic_catalog(n, seed)), options=options, https=True) as srv:
+        ca = Path(folder) / "ca.pem"
+        ca.write_bytes(Path(str(srv.ca_path)).read_bytes())
+        ready.put((srv.url, str(ca)))
+        stop.wait(DEADLINE_S)
+
+
+def _baseline(url: str, ca: str, fields: str) -> tuple[float, int]:
+    """Plain httpx: the same pages, parsed, nothing else."""
+    from enrich.sandbox.tls import client_context
+
+    started = time.perf_counter()
+    seen = 0
+    with httpx.Client(auth=("ck_bench", "cs_bench"), verify=client_context(Path(ca)),
+                      timeout=60) as http:
+        page, pages = 1, 1
+        while page <= pages:
+            resp = http.get(f"{url}/wp-json/wc/v3/products", params={
+                "per_page": 100, "page": page, "orderby": "id", "order": "asc",
+                "context": "edit", "status": "any", "_fields": fields})
+            resp.raise_for_status()
+            seen += len(resp.json())
+            pages = int(resp.headers["X-WP-TotalPages"])
+            page += 1
+            if time.perf_counter() - started > DEADLINE_S:
+                raise SystemExit("baseline over its deadline")
+    return time.perf_counter() - started, seen
+
+
+def _sync(url: str, ca: str, folder: Path, round_no: int) -> tuple[float, Any]:
+    from enrich.config import Settings, StoreConfig
+    from enrich.ledger import Ledger
+    from enrich.sync import sync
+    from enrich.woo.client import WooClient
+
+    settings = Settings(store=StoreConfig(url=url))
+    with Ledger(folder / f"sync-{round_no}.db") as ledger, \
+            WooClient(url, "ck_bench", "cs_bench", verify=ca, timeout_s=60) as woo:
+        started = time.perf_counter()
+        summary = sync(ledger, woo, settings, full=True)
+        elapsed = time.perf_counter() - started
+        again_started = time.perf_counter()
+        again = sync(ledger, woo, settings, full=True)
+        again_s = time.perf_counter() - again_started
+    return elapsed, (summary, again, again_s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    from enrich.sync import FETCH_FIELDS
+
+    fields = ",".join(dict.fromkeys([*FETCH_FIELDS, "id", "status", "date_modified_gmt"]))
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Queue(), ctx.Event()
+    with tempfile.TemporaryDirectory(prefix="enrich-bench-sync-") as tmp:
+        folder = Path(tmp)
+        server = ctx.Process(target=_serve, args=(args.products, args.seed, ready, stop, tmp),
+                             daemon=True)
+        server.start()
+        try:
+            url, ca = ready.get(timeout=300)
+            print(f"store: {args.products:,} products at {url} (separate process)")
+            _baseline(url, ca, fields)  # warm caches on both sides once
+            base_times, sync_times = [], []
+            summary = None
+            for round_no in range(args.rounds):
+                b, seen = _baseline(url, ca, fields)
+                base_times.append(b)
+                s, (summary, again, again_s) = _sync(url, ca, folder, round_no)
+                sync_times.append(s)
+                print(f"round {round_no + 1}: httpx paging {b:.1f} s ({seen:,} products), "
+                      f"sync {s:.1f} s, ratio {s / b:.2f}; unchanged re-sync {again_s:.1f} s "
+                      f"(queued {again.queued})")
+        finally:
+            stop.set()
+            server.join(timeout=30)
+            if server.is_alive():
+                server.kill()
+    assert summary is not None
+    base, took = statistics.median(base_times), statistics.median(sync_times)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"scanned {summary.scanned:,} (complete {summary.complete:,}, needs work "
+          f"{summary.needs_work:,}, needs data {summary.needs_data:,}, invalid "
+          f"{summary.invalid:,}), queued {summary.queued:,}, {summary.pages} pages")
+    print(f"sync: {summary.scanned / took:,.0f} products/s ({took:.1f} s median)")
+    print(f"plain httpx paging: {base:.1f} s median")
+    print(f"ratio sync / httpx: {took / base:.2f} (target <= 1.2)")
+    print(f"peak RSS of the syncing process: {peak_mb:.0f} MB (target <= 300)")
+    ok = took / base <= 1.2 and peak_mb <= 300
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
