@@ -266,3 +266,52 @@ def test_unknown_model_needs_a_price_before_any_request(sandbox: Any) -> None:
                      prices={"my-local-model": PriceConfig(input=0, output=0)})
     result = _generate(free, _request(61))
     assert result.cost_usd == 0.0 and result.usage.input_tokens > 0
+
+
+def test_openai_drops_parameters_a_model_refuses() -> None:
+    """gpt-5-style models refuse temperature and strict length keywords with a 400; the
+    provider drops each once for the rest of the run (the sandbox model behind a front that
+    answers as api.openai.com does)."""
+    from enrich.sandbox.http import Request, Response, SandboxServer
+    from enrich.sandbox.llm import SandboxLLM
+
+    model = SandboxLLM(LLMSandboxOptions(seed=0))
+    refused: list[str] = []
+
+    def front(request: Request) -> Response:
+        body = request.json() if request.body else {}
+        if "temperature" in body:
+            refused.append("temperature")
+            return Response.json({"error": {
+                "message": "Unsupported value: 'temperature' does not support 0.4 with this "
+                           "model. Only the default (1) value is supported.",
+                "type": "invalid_request_error", "param": "temperature",
+                "code": "unsupported_value"}}, status=400)
+        if "minLength" in json.dumps(body.get("response_format", {})):
+            refused.append("minLength")
+            return Response.json({"error": {
+                "message": "Invalid schema for response_format 'ProductCopy': In context=("
+                           "'properties', 'seo_title'), 'minLength' is not permitted.",
+                "type": "invalid_request_error", "param": "response_format",
+                "code": None}}, status=400)
+        return model.handle(request)
+
+    with SandboxServer(front) as server:
+        llm = LLMConfig(provider="openai", model="gpt-5-mini", base_url=server.url + "/v1")
+        provider = make_provider(llm, Secrets({"OPENAI_API_KEY": KEY}))
+
+        async def go() -> list[LLMResult]:
+            try:
+                return [await provider.generate(_request(71)),
+                        await provider.generate(_request(72))]
+            finally:
+                await provider.aclose()
+
+        first, second = asyncio.run(go())
+    assert sorted(refused) == ["minLength", "temperature"]  # each refused once, then dropped
+    assert model.count("openai", "ok") == 2  # and both records were drafted
+    assert model.prompts[-1].model == "gpt-5-mini"
+    assert second.requests == 1  # the second record went through at the first try
+    ProductCopy.model_validate(first.fields)
+    ProductCopy.model_validate(second.fields)
+    assert first.cost_usd > 0
