@@ -192,7 +192,10 @@ def test_served_page_writes_each_decision_to_the_ledger(serve_process: tuple[str
     assert ledger.get_job(third).status == "rejected"
     assert ledger.draft_for(third)["reviewer_note"] == "Wrong category in the title"
     # The re-checked flags come back to the page.
-    assert "seo_title" in page.locator(f"#job-{second} .flags").inner_text()
+    flags = page.locator(f"#job-{second} .flags").inner_text()
+    assert (f"length · SEO title: The SEO title is {len(NEW_TITLE)} characters long; "
+            "the limit is 60.") in flags
+    assert "undefined" not in flags
     # A reload shows the decisions from the ledger; undo withdraws one.
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
@@ -218,7 +221,8 @@ def test_script_named_product_shows_as_text(ledger: Ledger, db_path: Path, tmp_p
     assert card.locator("h2").inner_text() == SCRIPT_NAME
     assert "<img src=x onerror=alert(2)>" in card.locator(".text.current").first.inner_text()
     # The guards took the script out of the draft and say so; allowed tags show as text.
-    assert "html · short_description" in card.locator(".flags").inner_text()
+    assert "html · Short description: Removed from the short description: the <script> tag" \
+        in card.locator(".flags").inner_text()
     diff = card.locator(".text.diff").first
     assert diff.locator("del").first.inner_text().startswith("<img src=x onerror=alert(2)>")
     assert diff.locator("ins").first.inner_text().startswith("<p>")

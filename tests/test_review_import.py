@@ -260,3 +260,27 @@ def test_an_edit_can_clear_a_flag_or_raise_new_ones(ledger: Ledger) -> None:
     short = [f for f in dup["flags"] if f["field"] == "short_description"]
     assert [f["guard"] for f in short] == ["duplicate"]
     assert f"job {ids[3]}" in short[0]["detail"]
+
+
+def test_a_moved_ledger_is_applied_with_a_warning(ledger: Ledger, db_path: Path,
+                                                  tmp_path: Path) -> None:
+    ids = seed_sample_catalog(ledger, limit=3)
+    export = export_review(ledger, None)
+    doc = _decisions(export.export_id, ledger, [{"job_id": ids[0], "decision": "approved"}])
+    ledger.close()
+    moved = tmp_path / "moved.db"
+    db_path.rename(moved)
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    res = _run(moved, "import", str(path))
+    assert res.exit_code == 0, res.output
+    assert f"warning: the page was exported from {db_path}" in res.output
+    with Ledger(moved) as reopened:
+        assert reopened.get_job(ids[0]).status == "approved"
+
+
+def test_export_to_a_missing_folder_is_a_usage_error(ledger: Ledger, db_path: Path,
+                                                     tmp_path: Path) -> None:
+    seed_sample_catalog(ledger, limit=2)
+    res = _run(db_path, "export", "--out", str(tmp_path / "no" / "such" / "review.html"))
+    assert res.exit_code == 2 and "cannot write the review page" in res.output

@@ -339,6 +339,10 @@ def apply_decisions(ledger: Ledger, decisions: DecisionsFile, *,
             f"({decisions.ledger or 'unknown'}), not {ledger.path}",
             "Run `enrich review import` with --db pointing at the ledger the page was "
             "exported from.")
+    if decisions.ledger and Path(decisions.ledger).resolve() != ledger.path.resolve():
+        result.warnings.append(f"the page was exported from {decisions.ledger}; applying to "
+                               f"{ledger.path} (the same ledger, moved or reached by another "
+                               "path)")
     check = GuardChecker(ledger, guards)
     try:
         for d in decisions.decisions:

@@ -21,9 +21,10 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from enrich.config import GuardsConfig
+from enrich.errors import UsageError
 from enrich.ledger import Ledger
 from enrich.review.diff import word_diff
-from enrich.review.limits import explain, field_limits
+from enrich.review.limits import GUARD_EXPLANATIONS, explain, field_limits
 from enrich.review.queries import (
     EXPORTS_META_PREFIX,
     ReviewItem,
@@ -168,6 +169,7 @@ def render_page(items: list[ReviewItem], *, mode: str = "file", export_id: str,
             "token": token if mode == "served" else None,
             "selection": selection or {}, "ledger_counts": ledger_counts or {},
             "limits": {k: list(v) for k, v in limits.items()},
+            "explanations": GUARD_EXPLANATIONS,
         },
         "items": [item_data(item, limits) for item in items],
     }
@@ -222,7 +224,12 @@ def export_review(ledger: Ledger, out: Path | None, *, statuses: tuple[str, ...]
                        ledger_path=str(ledger.path.resolve()), selection=selection,
                        ledger_counts={k: v for k, v in counts.items() if v}, guards=guards)
     if out is not None:
-        out.write_text(html, encoding="utf-8")
+        try:
+            out.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write the review page to {out}: {exc.strerror}",
+                             "Pass --out with a path in a folder that exists and you can "
+                             "write to.") from None
     ledger.set_meta(EXPORTS_META_PREFIX + export_id, json.dumps(
         {"at": dt.datetime.now(dt.UTC).isoformat(), "drafts": len(items),
          "path": str(out) if out else None}))
