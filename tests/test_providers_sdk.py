@@ -72,13 +72,14 @@ def sandbox() -> Iterator[Any]:
 def _provider(sandbox: Any, kind: str, *, fault: str | None = None, key: str = KEY,
               model: str | None = None, timeout_s: float = 5.0,
               http_client: Any = None, prices: dict[str, PriceConfig] | None = None,
-              ) -> Provider:
+              headers: dict[str, str] | None = None) -> Provider:
     base_url = sandbox.url + "/v1" if kind == "openai" else sandbox.url
     llm = LLMConfig(provider=kind, model=model or MODELS[kind], base_url=base_url,
                     timeout_s=timeout_s, prices=prices or {})
     env = {"OPENAI_API_KEY": key, "ANTHROPIC_API_KEY": key}
-    headers = {"x-sandbox-fault": fault} if fault else None
-    return make_provider(llm, Secrets(env), default_headers=headers, http_client=http_client)
+    sent = {**(headers or {}), **({"x-sandbox-fault": fault} if fault else {})}
+    return make_provider(llm, Secrets(env), default_headers=sent or None,
+                         http_client=http_client)
 
 
 def _generate(provider: Provider, request: LLMRequest | None = None) -> LLMResult:
@@ -147,11 +148,22 @@ def test_anthropic_cache_write_then_read(sandbox: Any) -> None:
 
 @pytest.mark.parametrize("kind", PROVIDERS)
 def test_429_is_rate_limited_with_retry_after(sandbox: Any, kind: str) -> None:
-    err = _error(_provider(sandbox, kind, fault="429"))
+    err = _error(_provider(sandbox, kind, fault="429",
+                           headers={"x-sandbox-retry-after": "7"}))
     assert isinstance(err, RateLimited)
     assert err.status == 429 and err.error_class == "rate_limited"
-    assert err.retry_after is not None and err.retry_after > 0
+    assert err.retry_after == 7.0  # the server's retry-after, surfaced as given
     assert "job 1" in err.message
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+def test_real_rate_limit_gives_retry_after_from_the_server(kind: str) -> None:
+    """Past --rpm the sandbox answers 429 with retry-after (and retry-after-ms)."""
+    with serve_llm(LLMSandboxOptions(seed=0, rpm=1), port=0) as limited:
+        _generate(_provider(limited, kind))
+        err = _error(_provider(limited, kind))
+    assert isinstance(err, RateLimited)
+    assert err.retry_after is not None and 0 < err.retry_after <= 60
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
