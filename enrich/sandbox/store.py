@@ -878,10 +878,15 @@ class SandboxStore:
             cats = [dict(self._categories[c["id"]]) for c in fields["categories"]
                     if isinstance(c, dict) and c.get("id") in self._categories]
             p["categories"] = cats or [dict(UNCATEGORIZED)]
-        for key in ("tags", "brands", "images", "attributes", "default_attributes",
-                    "downloads"):
+        for key in ("tags", "brands", "attributes", "default_attributes", "downloads"):
             if isinstance(fields.get(key), list):
                 p[key] = [dict(x) for x in fields[key] if isinstance(x, dict)]
+        if isinstance(fields.get("images"), list):
+            # An image sent by id is the existing attachment (src, name kept); a new alt
+            # or name updates it, as WooCommerce does.
+            known = {img.get("id"): img for img in p.get("images") or []}
+            p["images"] = [{**known.get(x.get("id"), {}), **x} for x in fields["images"]
+                           if isinstance(x, dict)]
         if isinstance(fields.get("image"), dict) or ("image" in fields and
                                                      fields["image"] is None):
             p["image"] = fields["image"]
