@@ -55,8 +55,20 @@ URL = re.compile(r"https?://[^\s\"'<>]+")
 CURRENCY = re.compile(r"\b(EUR|USD|GBP|CHF|SEK|NOK|DKK|PLN|CZK|JPY|CAD|AUD)\b")
 CURRENCY_SIGNS = {"€": "EUR", "$": "USD", "£": "GBP"}
 
-SKIP_KEYS = frozenset({"id", "permalink", "date_created", "date_modified", "date_modified_gmt",
-                       "date_created_gmt", "images", "meta_data", "_links", "status"})
+# WooCommerce bookkeeping: true of the product, but nothing a shopper reads in copy.
+SKIP_KEYS = frozenset({
+    "id", "permalink", "slug", "date_created", "date_modified", "date_modified_gmt",
+    "date_created_gmt", "date_on_sale_from", "date_on_sale_to", "date_on_sale_from_gmt",
+    "date_on_sale_to_gmt", "images", "meta_data", "_links", "status", "type", "featured",
+    "catalog_visibility", "tax_status", "tax_class", "manage_stock", "stock_quantity",
+    "stock_status", "backorders", "backorders_allowed", "backordered", "sold_individually",
+    "shipping_required", "shipping_taxable", "shipping_class", "shipping_class_id",
+    "reviews_allowed", "average_rating", "rating_count", "parent_id", "menu_order",
+    "purchase_note", "virtual", "downloadable", "downloads", "download_limit",
+    "download_expiry", "on_sale", "purchasable", "total_sales", "price_html", "related_ids",
+    "upsell_ids", "cross_sell_ids", "grouped_products", "variations", "default_attributes",
+    "external_url", "button_text", "has_options", "post_password", "global_unique_id",
+    "low_stock_amount", "weight_unit", "dimension_unit"})
 COPY_KEYS = ("short_description", "description")
 LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
     "invoice_number": ("invoice number", "invoice no", "invoice #", "invoice", "rechnungsnummer",
@@ -98,8 +110,14 @@ class Grounding:
             value = self.product.get(key)
             if isinstance(value, str) and value.strip():
                 return _squash(value)
-        words = WORD.findall(self.document or self.text)
-        return " ".join(words[:6])
+        if self.product:  # a product without a name: call it by what it is
+            if self.categories:
+                return f"This {self.categories[0].lower()} item"
+            return "This product"
+        for line in (self.document or self.text).splitlines():
+            if WORD.search(line):
+                return _squash(line)[:80]
+        return ""
 
     @cached_property
     def attributes(self) -> list[tuple[str, str]]:
@@ -124,8 +142,16 @@ class Grounding:
                                                                 "sale_price", "price"}:
                 continue
             text = _join_values(value)
+            label = key.replace("_", " ").capitalize()
+            unit = self.product.get(f"{key}_unit") or (
+                self.product.get("dimension_unit") if key == "dimensions" else None)
+            if isinstance(unit, str) and unit.strip() and text:
+                if isinstance(value, dict):
+                    label = f"{label} ({unit.strip()})"
+                else:
+                    text = f"{text} {unit.strip()}"
             if text and len(text) <= 120:
-                pairs.append((key.replace("_", " ").capitalize(), text))
+                pairs.append((label, text))
         return pairs
 
     @cached_property
@@ -310,11 +336,11 @@ class _Filler:
             values = self._string_list(name)
             picked: list[Any] = []
             for value in values:
-                value = _fit(value, items)
-                if value and value not in picked:
-                    picked.append(value)
                 if len(picked) >= high:
                     break
+                value = _fit(value, items, pad=_padding(self.g))
+                if value and value not in picked:
+                    picked.append(value)
             words = iter(_words_of(self.g))
             while len(picked) < low:
                 extra = _fit(next(words, f"item {len(picked) + 1}"), items)
@@ -330,6 +356,9 @@ class _Filler:
         if any(w in lower for w in ("bullet", "feature", "highlight", "selling", "benefit",
                                     "spec")):
             return [f"{label}: {value}" for label, value in g.attributes] or [g.name]
+        if "alt" in lower or "image" in lower:
+            return [g.name] + [f"{g.name}, {label.lower()} {value}"
+                               for label, value in g.attributes]
         if any(w in lower for w in ("tag", "keyword", "categor", "keyphrase")):
             found = [c for c in g.categories]
             found += [part for _, value in g.attributes for part in value.split(", ")
@@ -411,7 +440,10 @@ class _Filler:
         if fmt in ("uri", "url") or lower.endswith("url"):
             match = URL.search(self.g.text)
             return match.group(0) if match else ""
-        return _fit(self._string_value(schema, lower, parent), schema, pad=_padding(self.g))
+        value = self._string_value(schema, lower, parent)
+        if value.startswith("<"):
+            return _fit_html(value, schema, _padding(self.g))
+        return _fit(value, schema, pad=_padding(self.g))
 
     def _string_value(self, schema: dict[str, Any], lower: str, parent: str) -> str:
         g = self.g
@@ -440,6 +472,8 @@ class _Filler:
         if lower in ("title", "name", "product_name", "headline") or lower.endswith("_title") or (
                 lower.endswith("_name") and not g.document):
             return g.name
+        if lower == "short_description":
+            return f"<p>{html.escape(_sentence(g), quote=False)}</p>"
         if html_ok or lower in ("body", "html", "body_html", "long_description", "content"):
             return _description_html(g, schema.get("maxLength"))
         if any(w in lower for w in ("description", "summary", "excerpt", "blurb", "intro",
@@ -710,12 +744,14 @@ def _with_length_hints(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _padding(g: Grounding) -> list[str]:
     """Grounded phrases to lengthen copy that must reach a minimum length."""
-    phrases = [f"{label}: {value}." for label, value in g.attributes]
-    phrases += [f"Part of our {category} range." for category in g.categories]
+    phrases = [f"Part of our {category} range." for category in g.categories]
     if g.supplier_copy:
         phrases.append(_first_sentence(g.supplier_copy))
+    # The first three attributes are already in the sentence copy starts with.
+    phrases += [f"{label}: {value}." for label, value in g.attributes[3:]]
     if g.name:
         phrases.append(f"Order the {g.name} today.")
+    phrases += [f"{label}: {value}." for label, value in g.attributes[:3]]
     return phrases + _words_of(g)
 
 
@@ -735,6 +771,22 @@ def _fit(value: str, schema: dict[str, Any], pad: list[str] | None = None) -> st
             if index >= len(words) or word not in value:
                 value = f"{value} {word}".strip()
             index += 1
+    if high is not None and len(value) > int(high):
+        value = _cut(value, int(high))
+    return value
+
+
+def _fit_html(value: str, schema: dict[str, Any], pad: list[str]) -> str:
+    """Like ``_fit`` for HTML: the minimum counts text (tags not counted, as the guards
+    count it), padding comes as whole paragraphs, and the maximum counts every character."""
+    low = int(schema.get("minLength", 0))
+    high = schema.get("maxLength")
+    index = 0
+    while len(_squash(_strip_tags(value))) < low and index < len(pad) + 200:
+        phrase = pad[index % len(pad)] if pad else "Details"
+        if index >= len(pad) or html.escape(phrase, quote=False) not in value:
+            value += f"<p>{html.escape(phrase, quote=False)}</p>"
+        index += 1
     if high is not None and len(value) > int(high):
         value = _cut(value, int(high))
     return value
