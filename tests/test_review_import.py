@@ -85,7 +85,7 @@ def test_edit_is_rechecked_and_stored(ledger: Ledger, db_path: Path, tmp_path: P
     assert ledger.get_job(ids[1]).status == "approved"
     assert after["fields"] == before["fields"]  # the generated draft is kept as it was
     assert after["edited_fields"]["seo_title"].strip() == long_title.strip()
-    assert set(after["edited_fields"]) <= set(before["fields"])
+    assert set(after["edited_fields"]) == {"seo_title"}  # only what the reviewer changed
     title_flags = [f for f in after["flags"] if f["field"] == "seo_title"]
     assert [f["guard"] for f in title_flags] == ["length"], after["flags"]
     assert "the limit is 60" in title_flags[0]["detail"]
@@ -284,3 +284,31 @@ def test_export_to_a_missing_folder_is_a_usage_error(ledger: Ledger, db_path: Pa
     seed_sample_catalog(ledger, limit=2)
     res = _run(db_path, "export", "--out", str(tmp_path / "no" / "such" / "review.html"))
     assert res.exit_code == 2 and "cannot write the review page" in res.output
+
+
+def test_undoing_an_edit_and_invoice_drafts(ledger: Ledger) -> None:
+    ids = seed_sample_catalog(ledger, limit=2)
+    original = ledger.draft_for(ids[0])["fields"]["seo_title"]
+    export = export_review(ledger, None)
+    first = _decisions(export.export_id, ledger, [
+        {"job_id": ids[0], "decision": "approved", "edited_fields": {"seo_title": "Shorter"}}])
+    assert apply_decisions(ledger, parse_decisions(json.dumps(first))).applied[0].edited
+    assert ledger.draft_for(ids[0])["edited_fields"] == {"seo_title": "Shorter"}
+    back = _decisions(export.export_id, ledger, [
+        {"job_id": ids[0], "decision": "approved", "edited_fields": {"seo_title": original}}])
+    outcome = apply_decisions(ledger, parse_decisions(json.dumps(back))).applied[0]
+    assert not outcome.edited and outcome.fields["seo_title"] == original
+    assert ledger.draft_for(ids[0])["edited_fields"] == {}
+    # An invoice draft (structured fields) can be approved but not edited as text.
+    ledger.enqueue_many([EnqueueItem(kind="invoice", source_id="inv-1.pdf", input_hash="h")])
+    job = ledger.claim("t", kind="invoice")[0]
+    ledger.complete(job.id, "t", DraftRecord(fields={"total": {"amount": "12.00"}}),
+                    Attempt(started_at=0.0, outcome="ok"))
+    export = export_review(ledger, None)
+    doc = _decisions(export.export_id, ledger, [
+        {"job_id": job.id, "decision": "approved", "edited_fields": {"total": "13.00"}}])
+    result = apply_decisions(ledger, parse_decisions(json.dumps(doc)))
+    assert "an invoice draft cannot be edited" in result.refused[0].reason
+    doc["decisions"][0].pop("edited_fields")
+    assert apply_decisions(ledger, parse_decisions(json.dumps(doc))).applied
+    assert ledger.get_job(job.id).status == "approved"

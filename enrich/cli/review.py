@@ -20,6 +20,7 @@ from enrich.review.export import export_review
 
 REVIEW_STATUSES = ("drafted", "approved", "rejected", "conflict")
 _SAMPLE_FROM_CONFIG = -1
+LARGE_PAGE = 5000  # drafts; about 11 MB of HTML
 
 
 def _sample(app: App, sample: int | None) -> int | None:
@@ -91,6 +92,9 @@ def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only:
         return
     of = f" (a sample of {result.matching:,})" if result.count < result.matching else ""
     click.echo(f"wrote {out}: {result.count:,} draft(s){of}, export {result.export_id}")
+    if result.count > LARGE_PAGE:
+        click.echo(f"that is a large page ({len(result.html) / 1e6:.0f} MB); a browser may be "
+                   "slow with it: consider --flagged-only, --sample, or `enrich review serve`")
     if result.count:
         click.echo("open it in a browser, decide, press \"Save decisions\", then run "
                       "`enrich review import decisions.json`")

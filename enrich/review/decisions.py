@@ -292,10 +292,17 @@ def apply_decision(ledger: Ledger, d: Decision, *,
     edited: dict[str, Any] | None = None
     flags: list[dict[str, str]] | None = None
     if d.edited_fields:
+        if item.kind != "product":
+            return _refuse(d, f"an {item.kind} draft cannot be edited in the review page; "
+                              "approve or reject it", item.status)
         unknown = sorted(set(d.edited_fields) - set(item.fields))
         if unknown:
             return _refuse(d, f"edited field {unknown[0]!r} is not a field of this draft "
                               f"(it has {', '.join(sorted(item.fields))})", item.status)
+        not_text = sorted(k for k in d.edited_fields if not isinstance(item.fields[k], str))
+        if not_text:
+            return _refuse(d, f"field {not_text[0]!r} is not text and cannot be edited here",
+                           item.status)
         merged = {**item.effective_fields, **d.edited_fields}
         if merged != item.effective_fields:
             own = check is None
@@ -305,7 +312,10 @@ def apply_decision(ledger: Ledger, d: Decision, *,
             finally:
                 if own:
                     checker.close()
-            edited = {k: v for k, v in checked.items() if k in item.fields}
+            # Only what differs from the generated draft is the reviewer's edit ({} = the
+            # edit was undone); the publisher lays it over the draft field by field.
+            edited = {k: v for k, v in checked.items()
+                      if k in item.fields and v != item.fields[k]}
     try:
         ledger.review(d.job_id, d.decision, note=d.note, edited_fields=edited, flags=flags,
                       expect_draft_id=d.draft_id,
@@ -317,7 +327,7 @@ def apply_decision(ledger: Ledger, d: Decision, *,
     if edited is not None and check is not None:
         check.recorded(after, edited)
     return ItemOutcome(job_id=d.job_id, decision=d.decision, applied=True, status=after.status,
-                       edited=edited is not None, flags=after.flags,
+                       edited=bool(edited), flags=after.flags,
                        fields=after.effective_fields)
 
 

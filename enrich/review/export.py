@@ -122,6 +122,7 @@ def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
             "current": current, "draft": draft_text,
             "edited": edited if isinstance(edited, str) and edited != draft_text else None,
             "diff": word_diff(current, draft_text), "min": low, "max": high,
+            "editable": item.kind == "product" and isinstance(draft, str),
         })
     source = item.source()
     payload_extra = {k: v for k, v in item.payload.items() if k != "source"}
