@@ -29,11 +29,17 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: Products shown in a table; the rest are counted (``--json`` has every one).
+TABLE_ROWS = 200
+
+
 def _changes_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title, show_lines=False)
     for name in ("product", "job", "what", "field", "old", "new"):
         table.add_column(name, overflow="fold")
-    for row in rows:
+    if len(rows) > TABLE_ROWS:
+        table.caption = f"first {TABLE_ROWS} of {len(rows)} products; --json lists all"
+    for row in rows[:TABLE_ROWS]:
         changes = row["changes"] or [{"field": "", "old": None, "new": None}]
         for i, change in enumerate(changes):
             cells = [f"{row['source_id']} {_short(row.get('name'), 30)}" if i == 0 else "",

@@ -107,11 +107,12 @@ def build_item(source_id: str, draft: Mapping[str, Any], *, seo_plugin: str,
 
 
 def _images_with_alt(source_id: str, value: Any, current: Mapping[str, Any]) -> list[dict]:
-    """Every current image by id, in order, with the draft's alt text where it sets one.
+    """Every current image by id, in order, with the draft's alt text where one is missing.
 
-    ``value`` is one text (the featured image), a list (by position) or a mapping of image
-    id to text. Sending the whole list is what keeps the gallery intact: WooCommerce treats
-    ``images`` as the complete new list.
+    ``value`` is one text (the featured image), a list (by position, as the prompts produce
+    it) or a mapping of image id to text. Sending the whole list is what keeps the gallery
+    intact: WooCommerce treats ``images`` as the complete new list. Alt text already in the
+    store is kept, like every other field publish only fills.
     """
     images = [img for img in current.get("images") or [] if isinstance(img, Mapping)]
     if not images:
@@ -136,7 +137,9 @@ def _images_with_alt(source_id: str, value: Any, current: Mapping[str, Any]) -> 
         raise InputError(f"product {source_id}: draft field image_alt is "
                          f"{type(value).__name__}, not text",
                          "Edit the draft in the review page (or reject it).")
-    return [{"id": img.get("id"), "alt": alts.get(i, img.get("alt") or "")}
+    # Fill gaps only: an image that already has alt text keeps it.
+    return [{"id": img.get("id"),
+             "alt": img.get("alt") if (img.get("alt") or "").strip() else alts.get(i, "")}
             for i, img in enumerate(images)]
 
 

@@ -84,16 +84,23 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Ru
     if product is not None:
         plan.store_date = product.get("date_modified_gmt")
         plan.store_hash = store_snapshot(product, rules)[1]
+    if draft.product_type == "variation" or (product or {}).get("type") == "variation":
+        plan.action = "error"
+        plan.reason = (f"product {draft.source_id} is a variation; publishing variation "
+                       "copy is not supported yet")
+        return plan
+    synced_with = (draft.snapshot or {}).get("seo_plugin", "none")
+    if draft.snapshot is not None and synced_with != rules.seo_plugin:
+        plan.action = "error"
+        plan.reason = (f"store.seo_plugin changed since sync ({synced_with} -> "
+                       f"{rules.seo_plugin}); run `enrich sync` so the snapshot and the "
+                       "drafts use the same SEO fields")
+        return plan
     conflict = conflict_of(draft, product, rules)
     if conflict is not None:
         plan.action, (plan.reason, plan.changes) = "conflict", conflict
         return plan
     assert product is not None
-    if product.get("type") == "variation" or draft.product_type == "variation":
-        plan.action = "error"
-        plan.reason = (f"product {draft.source_id} is a variation; publishing variation "
-                       "copy is not supported yet")
-        return plan
     wanted = draft.payload.get("fields")
     try:
         build = F.build_item(draft.source_id, F.effective_fields(draft.fields,

@@ -8,7 +8,7 @@ keeps the window between the conflict check and the write to one request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +60,6 @@ class PublishReport:
                 "items": [i.as_dict() for i in self.items]}
 
 
-def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i:i + size] for i in range(0, len(seq), size)]
-
-
 def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
                  limit: int | None = None) -> PublishReport:
     """The dry run: read the store, decide every approved draft, write nothing anywhere."""
@@ -71,8 +67,7 @@ def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
     rules = Rules.from_settings(settings)
     report.pending_recovery = len(R.planned_rows(ledger))
     reader = BatchWriter(ledger, store, run_id=0, mode="publish", settled=Settled())
-    drafts = R.approved_drafts(ledger, limit=limit)
-    for chunk in _chunks(drafts, 100):
+    for chunk in R.iter_approved(ledger, page=100, limit=limit):
         current = reader.read([d.source_id for d in chunk])
         for draft in chunk:
             report.items.append(plan_item(draft, current.get(draft.source_id), rules))
@@ -107,8 +102,8 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
         writer = BatchWriter(ledger, store, run_id=run_id, mode="publish",
                              settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
                              on_batch=on_batch)
-        drafts = R.approved_drafts(ledger, limit=limit)
-        for batch_no, chunk in enumerate(_chunks(drafts, batch_size), start=1):
+        pages = R.iter_approved(ledger, page=batch_size, limit=limit)
+        for batch_no, chunk in enumerate(pages, start=1):
             current = writer.read([d.source_id for d in chunk])
             plans = [plan_item(d, current.get(d.source_id), rules) for d in chunk]
             report.items.extend(plans)
@@ -116,6 +111,8 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
             if entries:
                 writer.send(entries)
             _outcomes(plans, report.settled)
+            for plan in plans:  # recorded in the ledger; keep only the report's part
+                plan.item, plan.previous = {}, {}
         exit_reason = "completed" if report.ok else "partial"
     except KeyboardInterrupt:
         exit_reason = "signal"

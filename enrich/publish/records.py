@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,35 +56,33 @@ class ApprovedDraft:
     baseline_from: str  # "sync" or "conflict" (re-approved after a conflict)
 
 
-def approved_drafts(ledger: Ledger, *, limit: int | None = None,
-                    source_ids: list[str] | None = None) -> list[ApprovedDraft]:
-    """Approved product jobs in id order, one per product (the newest job wins).
+def approved_drafts(ledger: Ledger, *, after_id: int = 0,
+                    limit: int | None = None) -> list[ApprovedDraft]:
+    """Approved product jobs with id > ``after_id``, in id order, at most ``limit``.
+
+    Paged by job id so a publish of a whole catalog never holds it in memory. Should a
+    product have two approved jobs, only the newest is published (the older one stays
+    approved and is superseded by the next sync).
 
     When the job was re-approved after a conflict, the baseline is the store state the
     conflict recorded (what the reviewer looked at), not the older sync snapshot.
     """
-    where = "j.kind = 'product' AND j.status = 'approved'"
-    args: list[Any] = []
-    if source_ids:
-        where += f" AND j.source_id IN ({','.join('?' * len(source_ids))})"
-        args += [str(s) for s in source_ids]
     rows = ledger.conn.execute(
-        f"""SELECT j.id AS job_id, j.source_id, j.payload, d.id AS draft_id, d.fields,
-                   d.edited_fields, p.type, p.name, p.snapshot, p.content_hash,
-                   p.date_modified_gmt,
-                   (SELECT previous FROM publishes c WHERE c.job_id = j.id
-                      AND c.outcome = 'conflict' ORDER BY c.id DESC LIMIT 1) AS conflict_prev
-            FROM jobs j JOIN drafts d ON d.job_id = j.id
-            LEFT JOIN products p ON p.source_id = j.source_id
-            WHERE {where} ORDER BY j.id""", args).fetchall()
-    newest: dict[str, sqlite3.Row] = {}
-    for row in rows:
-        newest[row["source_id"]] = row  # ordered by id: the last one is the newest
-    chosen = sorted(newest.values(), key=lambda r: r["job_id"])
-    if limit is not None:
-        chosen = chosen[:limit]
+        """SELECT j.id AS job_id, j.source_id, j.payload, d.id AS draft_id, d.fields,
+                  d.edited_fields, p.type, p.name, p.snapshot, p.content_hash,
+                  p.date_modified_gmt,
+                  (SELECT previous FROM publishes c WHERE c.job_id = j.id
+                     AND c.outcome = 'conflict' ORDER BY c.id DESC LIMIT 1) AS conflict_prev
+           FROM jobs j JOIN drafts d ON d.job_id = j.id
+           LEFT JOIN products p ON p.source_id = j.source_id
+           WHERE j.kind = 'product' AND j.status = 'approved' AND j.id > ?
+             AND NOT EXISTS (SELECT 1 FROM jobs n WHERE n.kind = 'product'
+                             AND n.source_id = j.source_id AND n.status = 'approved'
+                             AND n.id > j.id)
+           ORDER BY j.id LIMIT ?""",
+        (after_id, -1 if limit is None else limit)).fetchall()
     result = []
-    for row in chosen:
+    for row in rows:
         content_hash, date = row["content_hash"], row["date_modified_gmt"]
         baseline_from = "sync"
         conflict = _loads(row["conflict_prev"])
@@ -98,6 +97,21 @@ def approved_drafts(ledger: Ledger, *, limit: int | None = None,
             name=row["name"], snapshot=_loads(row["snapshot"]), content_hash=content_hash,
             date_modified_gmt=date, baseline_from=baseline_from))
     return result
+
+
+def iter_approved(ledger: Ledger, *, page: int, limit: int | None = None
+                  ) -> Iterator[list[ApprovedDraft]]:
+    """Pages of approved drafts (at most ``limit`` in all), read as they are needed."""
+    after, left = 0, limit
+    while left is None or left > 0:
+        size = page if left is None else min(page, left)
+        chunk = approved_drafts(ledger, after_id=after, limit=size)
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1].job_id
+        if left is not None:
+            left -= len(chunk)
 
 
 def insert_row(c: sqlite3.Connection, *, run_id: int, job_id: int, draft_id: int | None,
