@@ -327,3 +327,24 @@ def test_openai_drops_parameters_a_model_refuses() -> None:
     ProductCopy.model_validate(first.fields)
     ProductCopy.model_validate(second.fields)
     assert first.cost_usd > 0
+
+
+def test_server_without_usage_is_billed_on_an_estimate() -> None:
+    """Some compatible servers send no usage; a $0 cost would let a run pass its budget."""
+    from enrich.sandbox.http import Request, Response, SandboxServer
+    from enrich.sandbox.llm import SandboxLLM
+
+    model = SandboxLLM(LLMSandboxOptions(seed=0))
+
+    def front(request: Request) -> Response:
+        answer = model.handle(request)
+        body = json.loads(answer.body)
+        body.pop("usage", None)
+        return Response.json(body, status=answer.status)
+
+    with SandboxServer(front) as server:
+        llm = LLMConfig(provider="openai", model="gpt-4o-mini", base_url=server.url + "/v1")
+        result = _generate(make_provider(llm, Secrets({"OPENAI_API_KEY": KEY})), _request(81))
+    assert result.usage_estimated
+    assert result.usage.input_tokens > 1000 and result.usage.output_tokens > 20
+    assert result.cost_usd > 0

@@ -99,6 +99,7 @@ class LLMResult:
     repaired: bool = False
     http_status: int | None = None
     requests: int = 1  # HTTP requests this result took (2 when repaired)
+    usage_estimated: bool = False  # the server reported no usage; tokens are enrich's estimate
 
 
 class Provider(ABC):

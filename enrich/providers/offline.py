@@ -79,7 +79,7 @@ def _names(items: Any) -> list[str]:
         name = _clean(item.get("name") if isinstance(item, dict) else item)
         if " > " in name:  # "Clothing > Hoodies": the leaf is the useful word
             name = name.split(" > ")[-1].strip()
-        if "/" in name and not isinstance(item, dict):  # Magento "Default Category/Men/Tops"
+        if name.count("/") >= 2 and not isinstance(item, dict):  # "Default Category/Men/Tops"
             name = name.rsplit("/", 1)[-1].strip()
         seen = {n.lower() for n in out} | {"uncategorized"}
         if name and name.lower() not in seen:

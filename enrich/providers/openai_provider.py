@@ -32,18 +32,25 @@ from enrich.providers.base import (
     where,
 )
 from enrich.providers.prices import ModelPrice
+from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
 
 ENV_VAR = "OPENAI_API_KEY"
 
 
-def _usage(completion: Any) -> Usage:
+def _usage(completion: Any, messages: list[dict[str, str]]) -> tuple[Usage, bool]:
+    """The reported usage, or an estimate (flagged) when a compatible server sends none:
+    a $0 cost for tokens that were spent would let a run sail past its budget."""
     raw = getattr(completion, "usage", None)
     if raw is None:
-        return Usage()
+        choice = completion.choices[0] if getattr(completion, "choices", None) else None
+        answer = (choice.message.content or "") if choice is not None else ""
+        prompt = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages)
+        return Usage(input_tokens=prompt + REQUEST_OVERHEAD,
+                     output_tokens=estimate_tokens(answer)), True
     details = getattr(raw, "prompt_tokens_details", None)
     cached = getattr(details, "cached_tokens", None) or 0
     return Usage(input_tokens=raw.prompt_tokens or 0, output_tokens=raw.completion_tokens or 0,
-                 cached_tokens=cached)
+                 cached_tokens=cached), False
 
 
 class OpenAIProvider(Provider):
@@ -151,11 +158,13 @@ class OpenAIProvider(Provider):
                     {"role": "user", "content": request.user}]
         usage = Usage()
         repaired = False
+        estimated = False
         requests = 0
         while True:
             completion, limits, status = await self._call(request, messages)
             requests += 1
-            usage = usage + _usage(completion)
+            spent, guessed = _usage(completion, messages)
+            usage, estimated = usage + spent, estimated or guessed
             try:
                 text = self._answer(request, completion, status)
                 fields = validate_fields(request.schema, text)
@@ -190,7 +199,7 @@ class OpenAIProvider(Provider):
                 model=getattr(completion, "model", None) or self.model, provider=self.name,
                 latency_ms=(time.perf_counter() - started) * 1000.0,
                 rate_limits=None if limits.is_empty() else limits, repaired=repaired,
-                http_status=status, requests=requests)
+                http_status=status, requests=requests, usage_estimated=estimated)
 
     async def aclose(self) -> None:
         if self._owns_http:  # an injected client belongs to the caller, who closes it
