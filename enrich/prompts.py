@@ -170,6 +170,9 @@ class PromptBook:
         self._hashes: dict[str, str] = {}
         self._systems: dict[str, str] = {}
         self._category_names: dict[str, str | None] = {}
+        self._parents: dict[str, str | None] = {}
+        self._templates: dict[str, jinja2.Template] = {}
+        self._chosen: dict[tuple[Any, ...], str] = {}
 
     # -- templates --------------------------------------------------------------------------
 
@@ -219,6 +222,13 @@ class PromptBook:
         """``categories/<slug>.j2`` for the product's first category, else ``product.j2``."""
         categories = product.get("categories") or []
         first = categories[0] if isinstance(categories, list) and categories else None
+        key = ((repr(first.get("slug")), repr(first.get("name")))
+               if isinstance(first, Mapping) else (repr(first),))
+        if key not in self._chosen:
+            self._chosen[key] = self._template_for_category(first)
+        return self._chosen[key]
+
+    def _template_for_category(self, first: Any) -> str:
         candidates: list[str] = []
         if isinstance(first, Mapping):
             for value in (first.get("slug"), first.get("name")):
@@ -241,8 +251,11 @@ class PromptBook:
         return DEFAULT_TEMPLATE
 
     def _compile(self, name: str) -> jinja2.Template:
+        if name in self._templates:
+            return self._templates[name]
         try:
-            return self.env.get_template(name)
+            self._templates[name] = self.env.get_template(name)
+            return self._templates[name]
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"prompt template {exc.name or name}, line {exc.lineno}: "
                               f"{exc.message}", "Fix the template syntax.") from None
@@ -290,6 +303,11 @@ class PromptBook:
                               "Fix the template.") from None
 
     def _parent_of(self, name: str) -> str | None:
+        if name not in self._parents:
+            self._parents[name] = self._find_parent(name)
+        return self._parents[name]
+
+    def _find_parent(self, name: str) -> str | None:
         for node in self._parse(name).find_all(nodes.Extends):
             if isinstance(node.template, nodes.Const) and isinstance(node.template.value, str):
                 return node.template.value

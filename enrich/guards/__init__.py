@@ -19,6 +19,7 @@ indexed lookups (see ``duplicates.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,17 +28,13 @@ from enrich.config import GuardsConfig
 from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex, Match
 from enrich.guards.grounding import SourceNumbers, codes, quantities
 from enrich.guards.html import sanitize_html, strip_tags
-from enrich.guards.injection import (
-    SOURCE_INSTRUCTION_RE,
-    find_instructions,
-    obeyed,
-    output_marker,
-)
-from enrich.guards.text import Source, find_contacts, plain_text, squash
+from enrich.guards.injection import find_instructions, has_instruction, obeyed, output_marker
+from enrich.guards.text import Source, find_contacts, plain_text, squash, without_contacts
 
 FIELDS: tuple[str, ...] = ("name", "description", "short_description", "seo_title",
                            "meta_description", "focus_keyword", "image_alt")
 HTML_FIELDS = frozenset({"description", "short_description"})
+_DIGIT_RE = re.compile(r"\d")
 GUARDS: tuple[str, ...] = ("schema", "length", "html", "grounding", "contact", "injection",
                            "duplicate")
 LABELS: dict[str, str] = {
@@ -201,7 +198,7 @@ class _Check:
     # -- facts ------------------------------------------------------------------------------
 
     def contact(self, name: str, text: str) -> None:
-        if "@" not in text and "." not in text and not any(c.isdigit() for c in text):
+        if "@" not in text and "." not in text and not _DIGIT_RE.search(text):
             return
         urls, emails, phones = find_contacts(text)
         for url in dict.fromkeys(urls):
@@ -218,10 +215,11 @@ class _Check:
                           f"{phone}, which is not in the product data.")
 
     def grounding(self, name: str, text: str) -> None:
-        if not any(c.isdigit() for c in text):
+        if not _DIGIT_RE.search(text):
             return
+        text = without_contacts(text)
         seen: set[str] = set()
-        for q in quantities(text):
+        for q in quantities(text, contacts_removed=True):
             if q.text in seen:
                 continue
             seen.add(q.text)
@@ -229,7 +227,7 @@ class _Check:
             if problem:
                 self.flag("grounding", name, f"The {_label(name)} says “{q.text}”, but "
                           f"{problem}.")
-        for code in dict.fromkeys(codes(text)):
+        for code in dict.fromkeys(codes(text, contacts_removed=True)):
             if code.lower() not in self.numbers.codes:
                 self.flag("grounding", name, f"The {_label(name)} mentions “{code}”, which is "
                           "not in the product data.")
@@ -240,7 +238,7 @@ class _Check:
             if marker:
                 self.flag("injection", name, f"The {_label(name)} contains “{_short(marker)}”, "
                           "which reads like a message from the model, not product copy.")
-        if not SOURCE_INSTRUCTION_RE.search(self.source.text):
+        if not has_instruction(self.source.text):
             return
         instructions = find_instructions(self.source.text)
         source_lower = self.source.lower

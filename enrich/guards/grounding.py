@@ -118,6 +118,7 @@ _UNIT_MENTION_RE = re.compile(r"[(\[]\s*(?i:(?P<unit>" + _alternation([*_ALIAS, 
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12,
                  "pair": 2}
+_DIGIT_RE = re.compile(r"\d")
 _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 _KEY_FAMILIES = (("weight", "mass"), ("length", "length"), ("width", "length"),
                  ("height", "length"), ("depth", "length"), ("dimension", "length"),
@@ -166,9 +167,9 @@ def number_values(text: str) -> frozenset[Decimal]:
     return frozenset(v for v in found if v is not None)
 
 
-def quantities(text: str) -> Iterator[Quantity]:
+def quantities(text: str, *, contacts_removed: bool = False) -> Iterator[Quantity]:
     """Numbers with their units in ``text`` (addresses and phone numbers excluded)."""
-    clean = without_contacts(text)
+    clean = text if contacts_removed else without_contacts(text)
     for m in QUANTITY_RE.finditer(clean):
         if (m.lastgroup == "num" and m.end() < len(clean) and clean[m.end()].isalpha()):
             continue  # "4K", "1000XM4": a code, checked whole by codes()
@@ -186,9 +187,9 @@ def quantities(text: str) -> Iterator[Quantity]:
             yield Quantity(m.group(0).strip(), values, unit)
 
 
-def codes(text: str) -> Iterator[str]:
+def codes(text: str, *, contacts_removed: bool = False) -> Iterator[str]:
     """Letter-digit tokens that are not just a number with a unit (``64GB``, ``3rd``)."""
-    for m in CODE_RE.finditer(without_contacts(text)):
+    for m in CODE_RE.finditer(text if contacts_removed else without_contacts(text)):
         token = m.group(0)
         if not _PLAIN_QUANTITY_RE.fullmatch(token):
             yield token
@@ -214,16 +215,19 @@ class SourceNumbers:
                         else _ALIAS_CS.get(m.group("unit_cs")))
                 if unit:
                     self.mentioned_units.add(unit)
-            for q in quantities(text):
+            for word in _NUMBER_WORD_RE.findall(text):
+                self.units.setdefault(Decimal(_NUMBER_WORDS[word.lower()]), set()).add(None)
+            if not _DIGIT_RE.search(text):
+                continue
+            text = without_contacts(text)
+            for q in quantities(text, contacts_removed=True):
                 for value in q.values:
                     self.units.setdefault(value, set()).add(q.unit)
                     if q.unit is None and families:
                         self.hints.setdefault(value, set()).update(families)
                 if q.unit:
                     self.by_unit.setdefault(q.unit, set()).update(q.values)
-            for word in _NUMBER_WORD_RE.findall(text):
-                self.units.setdefault(Decimal(_NUMBER_WORDS[word.lower()]), set()).add(None)
-            self.codes.update(c.lower() for c in codes(text))
+            self.codes.update(c.lower() for c in codes(text, contacts_removed=True))
 
     def problem(self, q: Quantity) -> str | None:
         """Why the draft's quantity is not grounded (a clause), or None when it is."""

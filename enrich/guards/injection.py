@@ -65,6 +65,25 @@ OUTPUT_MARKER_RE = re.compile(
     re.IGNORECASE,
 )
 
+# Cheap substring pre-checks (lower case): a text without any of these cannot match the
+# regex above it, and almost no product text has one, so the regex rarely runs at all.
+_SOURCE_HINTS = ("ignor", "disregard", "forget", "overrid", "bypass", "you are", "instruction",
+                 "system", "assistant", "developer", "instead", "follow", "ai", "model", "gpt",
+                 "claude", "llm", "bot", "<|", "[inst", "[/inst", "<<sys", "<</sys")
+_OUTPUT_HINTS = ("as a", "i'm", "i am", "ignor", "disregard", "forget", "system", "<|",
+                 "[inst", "[/inst", "<<sys", "<</sys", "assistant", "user", "instruction",
+                 "untrusted", "human", "i can", "i won")
+
+
+def _may_hold(text: str, hints: tuple[str, ...]) -> bool:
+    lower = text.lower()
+    return any(h in lower for h in hints)
+
+
+def has_instruction(text: str) -> bool:
+    """Whether product data holds anything shaped like an instruction to a model."""
+    return _may_hold(text, _SOURCE_HINTS) and SOURCE_INSTRUCTION_RE.search(text) is not None
+
 
 @dataclass(frozen=True)
 class Instruction:
@@ -125,5 +144,8 @@ def obeyed(draft_lower: str, instruction: Instruction, source_lower: str,
 
 
 def output_marker(text: str) -> str | None:
+    """Text no product copy contains ("as an AI", role tags, a refusal), or None."""
+    if not _may_hold(text, _OUTPUT_HINTS):
+        return None
     m = OUTPUT_MARKER_RE.search(text)
     return " ".join(m.group(0).split()) if m else None
