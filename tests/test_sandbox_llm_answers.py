@@ -214,3 +214,18 @@ def test_answers_to_the_shipped_prompt_pass_the_guards_unless_injected() -> None
             flagged[product["id"]] = [f"{f.guard}:{f.field}" for f in result.flags]
     assert flagged == {products[7]["id"]: ["injection:description"]}
     assert with_images > 0
+
+
+def test_nested_invoice_fields_read_their_parent_label() -> None:
+    schema = {"type": "object", "additionalProperties": False,
+              "required": ["seller", "buyer", "totals"],
+              "properties": {
+                  "seller": {"type": "object", "properties": {"name": {"type": "string"}}},
+                  "buyer": {"type": "object", "properties": {"name": {"type": "string"}}},
+                  "totals": {"type": "object", "properties": {
+                      "net": {"type": "number"}, "vat": {"type": "number"},
+                      "gross": {"type": "number"}}}}}
+    answer = fill_schema(schema, read_grounding(invoice_prompt()))
+    assert answer == {"seller": {"name": "ACME Supplies GmbH"},
+                      "buyer": {"name": "Corner Shop Ltd"},
+                      "totals": {"net": 36.5, "vat": 6.94, "gross": 43.44}}

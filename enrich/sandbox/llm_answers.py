@@ -71,8 +71,9 @@ SKIP_KEYS = frozenset({
     "low_stock_amount", "weight_unit", "dimension_unit"})
 COPY_KEYS = ("short_description", "description")
 LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "invoice_number": ("invoice number", "invoice no", "invoice #", "invoice", "rechnungsnummer",
-                       "number", "no"),
+    "invoice_number": ("invoice number", "invoice no", "invoice nr", "invoice #", "invoice id",
+                       "rechnungsnummer", "rechnung nr", "facture n°", "facture no",
+                       "factuurnummer", "bill no", "number", "no"),
     "invoice_date": ("invoice date", "date of issue", "issue date", "date", "datum"),
     "issue_date": ("issue date", "invoice date", "date of issue", "date", "datum"),
     "due_date": ("due date", "payment due", "due", "fällig"),
@@ -92,6 +93,17 @@ LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
     "total_amount": ("total amount", "grand total", "amount due", "total"),
     "amount_due": ("amount due", "total due", "balance due", "grand total", "total"),
     "currency": ("currency",),
+    "net": ("net total", "subtotal", "net amount", "total net", "net"),
+    "net_amount": ("net amount", "net total", "subtotal", "net"),
+    "gross": ("grand total", "total due", "amount due", "gross", "total"),
+    "gross_amount": ("gross amount", "grand total", "total due", "amount due", "total"),
+    "vat": ("vat", "vat amount", "tax"),
+    "vat_amount": ("vat amount", "vat", "tax amount", "tax"),
+    "vat_id": ("vat id", "vat no", "vat number", "vat reg no", "tax id", "ust-idnr"),
+    "tax_id": ("tax id", "vat id", "vat no", "vat number", "ust-idnr"),
+    "po_number": ("po number", "purchase order", "order number", "po"),
+    "order_number": ("order number", "order no", "purchase order", "po"),
+    "iban": ("iban",),
 }
 
 
@@ -308,7 +320,7 @@ class _Filler:
         if kind == "array":
             return self._array(schema, name)
         if kind in ("number", "integer"):
-            return self._number(schema, name, kind == "integer")
+            return self._number(schema, name, kind == "integer", parent)
         if kind == "boolean":
             return self._boolean(name)
         if kind == "null":
@@ -393,21 +405,23 @@ class _Filler:
                 answer[key] = self.fill(sub, key, "line_item")
         return answer
 
-    def _number(self, schema: dict[str, Any], name: str, integer: bool) -> float | int:
+    def _number(self, schema: dict[str, Any], name: str, integer: bool,
+                parent: str = "") -> float | int:
         candidates: list[float] = []
         direct = self._product_value(name)
         if direct is not None:
             parsed = parse_number(str(direct))
             if parsed is not None:
                 candidates.append(parsed)
-        labelled = self._labelled(name)
+        labelled = self._labelled(name, parent)
         if labelled:
             candidates += [v for raw in NUMBER.findall(labelled)
                            if (v := parse_number(raw)) is not None]
         lower = name.lower()
         numbers = [v for _, v in self.g.numbers]
-        if any(w in lower for w in ("total", "amount_due", "grand")) and numbers:
-            candidates.append(max(numbers))
+        money = [v for raw, v in self.g.numbers if re.search(r"\d[.,]\d{2}$", raw)]
+        if any(w in lower for w in ("total", "amount_due", "grand", "gross")) and money:
+            candidates.append(max(money))  # the total is the largest amount, not an id
         candidates += numbers
         for value in candidates:
             if integer and not float(value).is_integer():
@@ -429,7 +443,7 @@ class _Filler:
         fmt = schema.get("format")
         lower = name.lower()
         if fmt in ("date", "date-time") or lower.endswith("date") or lower.endswith("_at"):
-            found = self._date(name)
+            found = self._date(name, parent)
             if fmt == "date-time" and found:
                 found = f"{found}T00:00:00Z"
             if found or fmt:
@@ -456,10 +470,16 @@ class _Filler:
                 html_ok or lower in COPY_KEYS):
             return _squash(str(direct))
         if g.document and not g.product:
-            labelled = self._labelled(lower)
+            labelled = self._labelled(lower, parent)
+            if labelled and re.search(r"(number|_no|_nr|_id|code)$", lower):
+                # an identifier: the first token with a digit ("No: 42 of 2024" -> "42")
+                token = next((t.strip(":#.,;") for t in labelled.split()
+                              if re.search(r"\d", t)), "")
+                labelled = token or labelled
             if labelled:
                 return labelled
-        if g.document and any(w in lower for w in ("vendor", "seller", "supplier", "issuer")):
+        if g.document and any(w in f"{parent}_{lower}" for w in ("vendor", "seller", "supplier",
+                                                                 "issuer")):
             first = next((line.strip() for line in g.document.splitlines() if line.strip()), "")
             if first:
                 return first
@@ -490,10 +510,14 @@ class _Filler:
                 return product[key]
         return None
 
-    def _labelled(self, name: str) -> str:
-        """The value after a label like ``Invoice No:`` in the document text."""
+    def _labelled(self, name: str, parent: str = "") -> str:
+        """The value after a label like ``Invoice No:`` in the document text; a nested
+        field tries its parent's name first (``seller.name`` reads as ``seller_name``)."""
         text = self.g.document or self.g.text
-        labels = (*LABEL_SYNONYMS.get(name.lower(), ()), name.lower().replace("_", " "))
+        keys = ([f"{parent}_{name}".lower()] if parent else []) + [name.lower()]
+        labels: list[str] = []
+        for key in keys:
+            labels += [*LABEL_SYNONYMS.get(key, ()), key.replace("_", " ")]
         for label in labels:
             pattern = re.compile(rf"(?im)^[ \t]*{re.escape(label)}\b[ \t]*[:#.]?[ \t]*(\S.*)$")
             match = pattern.search(text)
@@ -506,8 +530,8 @@ class _Filler:
                 return _squash(match.group(1))
         return ""
 
-    def _date(self, name: str) -> str:
-        for text in (self._labelled(name), self.g.document or self.g.text):
+    def _date(self, name: str, parent: str = "") -> str:
+        for text in (self._labelled(name, parent), self.g.document or self.g.text):
             iso = DATE_ISO.search(text)
             dmy = DATE_DMY.search(text)
             candidates = []
