@@ -206,6 +206,8 @@ def _product_from_row(row: dict[str, str], path: Path, line_no: int,
                                                ) if is_global else 0
         slug = f"pa_{attr_name.lower().replace(' ', '-')}" if is_global else attr_name
         if kind == "variation":
+            if not values:
+                continue  # "any" value: WooCommerce does not list it on the variation
             attributes.append({"id": attr_id, "name": attr_name, "slug": slug,
                                "option": values[0] if values else ""})
         else:

@@ -1,0 +1,97 @@
+"""Catalog loading (WooCommerce CSV, JSON) and synthetic supplier catalogs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from enrich.errors import InputError
+from enrich.sandbox.catalog import load_catalog, synthetic_catalog
+from enrich.sandbox.store import SandboxStore
+from tests.store_helpers import SAMPLE_CSV
+
+
+def test_woocommerce_csv_with_variations() -> None:
+    products = load_catalog(SAMPLE_CSV)
+    assert len(products) == 25
+    kinds = Counter(p["type"] for p in products)
+    assert kinds == {"simple": 14, "variation": 7, "variable": 2, "grouped": 1,
+                     "external": 1}
+    by_sku = {p["sku"]: p for p in products}
+    vneck = by_sku["woo-vneck-tee"]
+    red = by_sku["woo-vneck-tee-red"]
+    assert red["parent_id"] == vneck["id"]
+    assert red["attributes"] == [{"id": 1, "name": "Color", "slug": "pa_color",
+                                  "option": "Red"}]
+    assert vneck["categories"] == [{"name": "Tshirts"}]
+    assert vneck["short_description"] == "This is a variable product."
+    assert vneck["meta_data"] == [{"key": "_wpcom_is_markdown", "value": "1"}]
+    assert by_sku["woo-album"]["virtual"] and by_sku["woo-album"]["downloadable"]
+    assert by_sku["logo-collection"]["grouped_products"] == [
+        by_sku["woo-hoodie-with-logo"]["id"], by_sku["woo-tshirt"]["id"],
+        by_sku["woo-beanie"]["id"]]
+    store = SandboxStore(products)
+    assert store.product(vneck["id"])["variations"] == sorted(
+        p["id"] for p in products if p.get("parent_id") == vneck["id"])
+
+
+def test_json_catalog_round_trips_the_state_format(tmp_path: Path) -> None:
+    store = SandboxStore(load_catalog(SAMPLE_CSV))
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(store.products()))
+    again = SandboxStore(load_catalog(path))
+    assert again.products() == store.products()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ('{"id": 1}', "a JSON object, not an array"),
+    ("[1, 2]", "item 0 is not a JSON object"),
+    ("[{", "invalid JSON"),
+    ("Foo,Bar\n1,2\n", "not a WooCommerce product CSV"),
+    ("Type,SKU,Name,Parent\nvariation,V-1,Red,NOPE\n", "names parent 'NOPE'"),
+    ("Type,SKU,Name\nsimple,A,B,C,D\n", "line 2 has 5 cells"),
+])
+def test_bad_catalogs_name_the_file_and_record(tmp_path: Path, content: str,
+                                               fragment: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(InputError) as error:
+        load_catalog(path)
+    assert fragment in error.value.message
+    assert str(path) in error.value.message
+    assert error.value.hint
+
+
+def test_synthetic_catalog_is_sparse_like_supplier_data() -> None:
+    products = list(synthetic_catalog(4000, seed=5))
+    assert products == list(synthetic_catalog(4000, seed=5))
+    assert products != list(synthetic_catalog(4000, seed=6))
+    n = len(products)
+    full = [p for p in products if p["name"]]
+    neither = sum(1 for p in full if not p["description"] and not p["short_description"])
+    only_short = sum(1 for p in full if p["short_description"] and not p["description"])
+    only_long = sum(1 for p in full if p["description"] and not p["short_description"])
+    assert 0.20 < neither / n < 0.30
+    assert 0.11 < only_short / n < 0.19
+    assert 0.11 < only_long / n < 0.19
+    statuses = Counter(p["status"] for p in products)
+    assert statuses["draft"] and statuses["pending"] and statuses["private"]
+    assert statuses["publish"] > 0.85 * n
+    bare = [p for p in products if not p["name"]]
+    assert 0.01 < len(bare) / n < 0.04
+    assert all(p["sku"] and p["weight"] and not p["attributes"] for p in bare)
+    assert all(p["attributes"] and p["categories"] for p in full)
+    coded = [p["id"] for p in products if p["meta_data"]]
+    assert coded == list(range(10, n + 1, 10))
+
+
+def test_synthetic_catalog_is_cheap_for_100k() -> None:
+    start = time.perf_counter()
+    count = sum(1 for _ in synthetic_catalog(100_000))
+    elapsed = time.perf_counter() - start
+    assert count == 100_000
+    assert elapsed < 20, f"100,000 synthetic products took {elapsed:.1f} s"
