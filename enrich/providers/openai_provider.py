@@ -93,7 +93,7 @@ class OpenAIProvider(Provider):
     async def _call(self, request: LLMRequest, messages: list[dict[str, str]],
                     ) -> tuple[Any, RateLimitInfo, int]:
         """One HTTP request; maps every SDK failure to a ProviderError."""
-        for _ in range(3):  # at most two parameter fallbacks, never a retry of a failure
+        for _ in range(4):  # at most three parameter fallbacks, never a retry of a failure
             try:
                 raw = await self._client.chat.completions.with_raw_response.create(
                     **self._kwargs(request, messages))
@@ -141,7 +141,7 @@ class OpenAIProvider(Provider):
             return True
         return False
 
-    def _answer(self, request: LLMRequest, completion: Any, status: int) -> str:
+    def _answer(self, completion: Any) -> str:
         """The message text, or a Permanent error for a refusal or filtered answer."""
         choice = completion.choices[0] if completion.choices else None
         if choice is None:
@@ -166,7 +166,7 @@ class OpenAIProvider(Provider):
             spent, guessed = _usage(completion, messages)
             usage, estimated = usage + spent, estimated or guessed
             try:
-                text = self._answer(request, completion, status)
+                text = self._answer(completion)
                 fields = validate_fields(request.schema, text)
             except _Refused as exc:
                 raise unusable(
