@@ -3,6 +3,7 @@ batch that failed outright is re-sent only for products the store shows untouche
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 from enrich.errors import StoreUnavailable
@@ -82,3 +83,24 @@ def test_a_batch_that_failed_outright_is_resent_only_when_safe(ledger: Ledger) -
             "SELECT error FROM publishes WHERE outcome = 'error'")]
         assert any("batch request failed" in (r or "") for r in reasons), reasons
         assert stopped >= 1 or any("sent again" in (r or "") for r in reasons)
+
+
+def test_a_timed_out_batch_that_lands_late_is_not_written_twice(ledger: Ledger) -> None:
+    """The client gives up on a slow batch while the store is still applying it: publish
+    waits out the store timeout, reads back, sees the write landed, and does not re-send."""
+    with sandbox(30, seed=12) as running:
+        settings = settings_for(running, timeout_s=2.0)
+        job_ids = synced_and_approved(ledger, running, settings, approved=10)
+        approved = {source_of(ledger, j) for j in job_ids[:10]}
+        store = running.store
+
+        def slow_store_for_this_request(batch_no: int, size: int) -> None:
+            store.options.latency_ms = 1500  # the batch request will take 1.5 s ...
+            threading.Timer(0.3, lambda: setattr(store.options, "latency_ms", 0)).start()
+
+        with client_for(running, timeout_s=0.7) as client:  # ... the client waits 0.7 s
+            report = publish(ledger, client, settings, on_batch=slow_store_for_this_request)
+        assert report.counts()["written"] == 10 and report.ok
+        assert report.settled.batch_requests == 1
+        assert set(store.writes) == approved and set(store.writes.values()) == {1}
+        assert store.count("products/batch", "POST") == 1

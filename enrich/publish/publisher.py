@@ -101,6 +101,7 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
                 settle_s=settle_s)
         writer = BatchWriter(ledger, store, run_id=run_id, mode="publish",
                              settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
+                             settle_s=settle_s,
                              on_batch=on_batch)
         pages = R.iter_approved(ledger, page=batch_size, limit=limit)
         for batch_no, chunk in enumerate(pages, start=1):

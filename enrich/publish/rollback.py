@@ -153,7 +153,8 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
         rows = R.written_rows(ledger, run_id=run_id,
                               source_ids=[str(s) for s in source_ids] if source_ids else None)
         writer = BatchWriter(ledger, store, run_id=rb_run, mode="rollback",
-                             settled=report.settled, max_rounds=max_rounds, pause_s=pause_s)
+                             settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
+                             settle_s=settle_s)
         for batch_no, start in enumerate(range(0, len(rows), batch_size), start=1):
             chunk = rows[start:start + batch_size]
             current = writer.read([r.source_id for r in chunk])

@@ -99,6 +99,7 @@ class BatchWriter:
 
     def __init__(self, ledger: Ledger, store: ProductStore, *, run_id: int, mode: str,
                  settled: Settled, max_rounds: int = 3, pause_s: float = 1.0,
+                 settle_s: float = 30.0,
                  on_batch: Callable[[int, int], None] | None = None) -> None:
         self.ledger = ledger
         self.store = store
@@ -107,6 +108,7 @@ class BatchWriter:
         self.settled = settled
         self.max_rounds = max_rounds
         self.pause_s = pause_s
+        self.settle_s = settle_s
         self.on_batch = on_batch
 
     # -- outcomes ------------------------------------------------------------------------
@@ -206,6 +208,7 @@ class BatchWriter:
             if self.on_batch is not None:
                 self.on_batch(entries[0].batch_no, len(items))
             retryable = True
+            sent_at = time.monotonic()
             try:
                 results = self.store.batch_update(items)
             except StoreAuthError:
@@ -225,6 +228,10 @@ class BatchWriter:
                 why = "the batch request failed and the store did not show the write"
             if not unsure:
                 return
+            # A request the store may still be running (a timeout, a dropped connection)
+            # gets the store timeout to land before the products are read back; only then
+            # does "untouched" mean it never will.
+            time.sleep(max(0.0, self.settle_s - (time.monotonic() - sent_at)))
             untouched = self.reconcile(unsure, why)
             if not untouched:
                 return
