@@ -226,8 +226,11 @@ def _first_request_faulty(fault: str) -> tuple[httpx2.AsyncClient, list[str]]:
 
 
 @pytest.mark.parametrize("kind", PROVIDERS)
-def test_malformed_output_is_repaired_once(sandbox: Any, kind: str) -> None:
-    client, seen = _first_request_faulty("malformed")
+@pytest.mark.parametrize("fault", ["malformed", "missing"])
+def test_malformed_output_is_repaired_once(sandbox: Any, kind: str, fault: str) -> None:
+    """malformed: truncated JSON (a tool call missing a field); missing: valid JSON without a
+    required field. Either way one repair request, shown the error, fixes it."""
+    client, seen = _first_request_faulty(fault)
 
     async def go() -> LLMResult:
         provider = _provider(sandbox, kind, http_client=client)
