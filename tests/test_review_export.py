@@ -14,7 +14,7 @@ from review_helpers import SCRIPT_NAME, sample_rows, seed_sample_catalog, snapsh
 from enrich.cli.main import cli
 from enrich.ledger import Ledger
 from enrich.review.diff import tokens, word_diff
-from enrich.review.export import export_review
+from enrich.review.export import _env, export_review
 from enrich.review.queries import EXPORTS_META_PREFIX, current_text, review_items
 from enrich.review.sample import stratified_sample, stratum
 
@@ -162,8 +162,11 @@ def test_cli_export_sample_and_json(ledger: Ledger, db_path: Path, tmp_path: Pat
     assert res.exit_code == 2 and "--sample" in res.output
 
 
-def test_template_ships_inside_the_package() -> None:
+def test_template_ships_inside_the_package_and_autoescapes() -> None:
     template = resources.files("enrich.review") / "templates" / "review.html.j2"
     assert template.is_file()
+    env = _env()
+    assert env.autoescape("review.html.j2") is True  # type: ignore[operator]
+    assert "&lt;b&gt;" in env.from_string("{{ x }}").render(x="<b>")
     text = template.read_text(encoding="utf-8")
     assert "{{ data|tojson }}" in text and "innerHTML" not in text
