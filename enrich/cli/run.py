@@ -1,3 +1,136 @@
-"""placeholder."""
+"""`enrich run`, `enrich estimate`, `enrich report`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+from rich.table import Table
+
+from enrich.app import App
+from enrich.cli.render import console, echo_json, money, when
+from enrich.errors import RunStopped, UsageError
+from enrich.estimate import estimate_from_run, estimate_queue
+from enrich.providers import make_provider
+from enrich.report import run_report
+from enrich.worker import RunResult, parse_until, prompt_book, run_jobs
+from enrich.worker.progress import BarProgress, LogProgress, progress_line
+
+
+def _check_kind(kind: str) -> None:
+    if kind == "invoice":
+        raise UsageError("invoice jobs are not drafted by this version of enrich yet",
+                         "Run `enrich run --kind product`; invoice extraction is a later "
+                         "release.")
+
+
+def _execute(app: App, *, limit: int | None, until: float | None,
+             concurrency: int | None) -> RunResult:
+    ledger, settings = app.ledger, app.settings
+    if sys.stderr.isatty():
+        with BarProgress() as bar:
+            return asyncio.run(run_jobs(ledger, settings, app.secrets, limit=limit,
+                                        until=until, concurrency=concurrency,
+                                        on_progress=bar))
+    return asyncio.run(run_jobs(ledger, settings, app.secrets, limit=limit, until=until,
+                                concurrency=concurrency, on_progress=LogProgress()))
+
+
+def _summarise(result: RunResult) -> None:
+    s = result.stats
+    console.print(f"run #{result.run_id}: {result.exit_reason} ({result.message})")
+    console.print(f"  {progress_line(s)}")
+    console.print(f"  drafted {s.drafted:,} ({s.flagged:,} flagged by guards), dead {s.dead:,},"
+                  f" retries scheduled {s.retried:,}, rate-limited {s.rate_limited:,}, "
+                  f"requests {s.requests:,}, cost {money(s.cost_usd)}")
+    if result.hint:
+        console.print(f"  what to do: {result.hint}")
+
+
+@click.command("run")
+@click.option("--limit", type=click.IntRange(min=1), help="Draft at most N jobs (sample first).")
+@click.option("--until", "until_text", metavar="HH:MM", help="Stop cleanly at this local time.")
+@click.option("--kind", type=click.Choice(["product", "invoice"]), default="product",
+              show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=1, max=512),
+              help="Requests in flight (default: [llm] concurrency).")
+@click.pass_obj
+def run_command(app: App, limit: int | None, until_text: str | None, kind: str,
+                concurrency: int | None) -> None:
+    """Draft pending jobs with the configured model, within the RPM/TPM limits and budget.
+
+    Safe to stop at any moment (Ctrl-C, SIGTERM, even kill -9): run it again and it continues
+    where it stopped; nothing is drafted twice.
+    """
+    _check_kind(kind)
+    until = parse_until(until_text) if until_text else None
+    result = _execute(app, limit=limit, until=until, concurrency=concurrency)
+    _summarise(result)
+    if result.exit_reason == "fatal":
+        raise RunStopped(f"run #{result.run_id} stopped: {result.message}",
+                         result.hint or "Fix the cause and run again.")
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("estimate")
+@click.option("--sample", type=click.IntRange(min=1),
+              help="Draft N jobs for real and extrapolate from their measured usage.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def estimate_command(app: App, sample: int | None, as_json: bool) -> None:
+    """What drafting every waiting job will cost, live and in batch mode."""
+    settings = app.settings
+    if sample:
+        result = _execute(app, limit=sample, until=None, concurrency=None)
+        provider = make_provider(settings.llm, app.secrets)
+        estimate = estimate_from_run(app.ledger, provider, result.run_id)
+    else:
+        provider = make_provider(settings.llm, app.secrets)
+        estimate = estimate_queue(app.ledger, provider, prompt_book(settings),
+                                  list(settings.sync.fields), settings.llm.max_output_tokens)
+    if as_json:
+        echo_json(estimate.as_dict())
+        return
+    console.print(f"{estimate.jobs:,} waiting job(s), {estimate.provider}/{estimate.model}, "
+                  f"from {estimate.method} ({estimate.sampled:,} job(s)"
+                  + (f", {estimate.skipped} unrenderable" if estimate.skipped else "") + ")")
+    console.print(f"  tokens: ~{estimate.input_tokens:,} in, ~{estimate.output_tokens:,} out "
+                  f"(incl. {estimate.retry_buffer:.0%} for retries and repairs)")
+    console.print(f"  cost: live {money(estimate.cost_live_usd)}, "
+                  f"batch mode {money(estimate.cost_batch_usd)}")
+    if estimate.cost_live_usd > settings.llm.budget_usd:
+        console.print(f"  [yellow]over the per-run budget of {money(settings.llm.budget_usd)}"
+                      f"[/yellow]: a run will stop there; raise [llm] budget_usd or run "
+                      f"over several nights.")
+
+
+@click.command("report")
+@click.option("--run", "run_id", type=int, help="One run (default: the recent ones).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def report_command(app: App, run_id: int | None, as_json: bool) -> None:
+    """Drafted, flagged, failed, dead, retries, 429s, cost, tokens and latency, by run."""
+    data = run_report(app.ledger, run_id)
+    if as_json:
+        echo_json(data)
+        return
+    table = Table(title="drafting runs")
+    columns = ("run", "started", "exit", "jobs", "drafted", "flagged", "failed", "dead",
+               "retries", "429s", "tokens in/out/cached", "cost", "mean ms", "p95 ms")
+    for name in columns:
+        table.add_column(name, justify="right" if name not in ("started", "exit") else "left")
+    for r in [*data["runs"], {**data["total"], "id": "all", "started_at": None,
+                              "exit_reason": ""}]:
+        table.add_row(str(r["id"]), when(r["started_at"]), r["exit_reason"] or "",
+                      f"{r['jobs']:,}", f"{r['drafted']:,}", f"{r['flagged']:,}",
+                      f"{r['failed']:,}", f"{r['dead']:,}", f"{r['retries']:,}",
+                      f"{r['http_429']:,}",
+                      f"{r['tokens_in']:,}/{r['tokens_out']:,}/{r['tokens_cached']:,}",
+                      money(r["cost_usd"]), str(r["mean_latency_ms"] or "-"),
+                      str(r["p95_latency_ms"] or "-"))
+    console.print(table)
+
+
+COMMANDS = [run_command, estimate_command, report_command]

@@ -21,6 +21,8 @@ _rate = click.FloatRange(0.0, 1.0)
               help="Share of requests answered 500.")
 @click.option("--overload-rate", type=_rate, default=0.0, show_default=True,
               help="Share answered 529 overloaded (503 on the OpenAI route).")
+@click.option("--rate-limit-rate", type=_rate, default=0.0, show_default=True,
+              help="Share answered 429 with retry-after: 1, besides --rpm/--tpm.")
 @click.option("--malformed-rate", type=_rate, default=0.0, show_default=True,
               help="Share of answers whose JSON is truncated or misses a required field.")
 @click.option("--timeout-rate", type=_rate, default=0.0, show_default=True,
@@ -32,7 +34,8 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--gullible/--no-gullible", default=True, show_default=True,
               help="Obey instructions injected into the product data (to test the guards).")
 def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
-                fail_rate: float, overload_rate: float, malformed_rate: float,
+                fail_rate: float, overload_rate: float, rate_limit_rate: float,
+                malformed_rate: float,
                 timeout_rate: float, drop_rate: float, seed: int, gullible: bool) -> None:
     """Serve a fake OpenAI and Anthropic API on 127.0.0.1 for trials, tests and benchmarks.
 
@@ -45,7 +48,8 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
     try:
         options = LLMSandboxOptions(
             latency_ms=latency_ms, rpm=rpm, tpm=tpm, fail_rate=fail_rate,
-            overload_rate=overload_rate, malformed_rate=malformed_rate,
+            overload_rate=overload_rate, rate_limit_rate=rate_limit_rate,
+            malformed_rate=malformed_rate,
             timeout_rate=timeout_rate, drop_rate=drop_rate, seed=seed, gullible=gullible)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

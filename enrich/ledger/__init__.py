@@ -9,6 +9,7 @@ from enrich.ledger.ledger import (
     Job,
     LeaseLost,
     Ledger,
+    owner_id,
 )
 from enrich.ledger.states import JobStatus, check_transition, sources_of
 
@@ -23,5 +24,6 @@ __all__ = [
     "LeaseLost",
     "Ledger",
     "check_transition",
+    "owner_id",
     "sources_of",
 ]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,6 +41,21 @@ from enrich.ledger.states import (
 )
 
 KINDS = ("product", "invoice")
+
+
+def owner_id() -> str:
+    """A lease owner name that says which process on which machine holds the job."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class LeaseLost(LedgerError):
@@ -425,6 +442,48 @@ class Ledger:
     def reclaim_expired(self, now: float | None = None) -> int:
         """Return expired leases to pending now (claim does this too)."""
         return int(self._write(lambda c: self._expire_leases(c, _now() if now is None else now)))
+
+    def next_due_at(self, kind: str | None = None) -> float | None:
+        """When the next waiting job (pending or failed, in backoff) becomes claimable."""
+        claimable = tuple(s.value for s in CLAIMABLE)
+        sql = (f"SELECT MIN(next_attempt_at) FROM jobs WHERE status IN "
+               f"({_placeholders(claimable)})" + (" AND kind = ?" if kind else ""))
+        row = self.conn.execute(sql, (*claimable, *((kind,) if kind else ()))).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def reclaim_dead_owners(self, is_alive: Any = None) -> int:
+        """Return leases held by crashed processes on this host at once, not at lease expiry.
+
+        Owners are ``host:pid:nonce`` (see ``owner_id``); a lease whose process no longer
+        exists on this machine cannot be finished by anyone, so waiting for it helps nobody.
+        """
+        alive = is_alive or _pid_alive
+        host = socket.gethostname()
+        owners = [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT lease_owner FROM jobs WHERE status = 'processing'")]
+        dead = []
+        for owner in owners:
+            parts = (owner or "").rsplit(":", 2)
+            if len(parts) == 3 and parts[0] == host and parts[1].isdigit() \
+                    and not alive(int(parts[1])):
+                dead.append(owner)
+        if not dead:
+            return 0
+
+        def go(c: sqlite3.Connection) -> int:
+            t = _now()
+            rows = c.execute(
+                f"UPDATE jobs SET status = 'pending', last_error = 'process ' || lease_owner || "
+                f"' died while holding the job', lease_owner = NULL, lease_expires_at = NULL, "
+                f"updated_at = ? WHERE status = 'processing' AND lease_owner IN "
+                f"({_placeholders(dead)}) RETURNING id, run_id", (t, *dead)).fetchall()
+            c.executemany(
+                "INSERT INTO attempts (job_id, run_id, started_at, finished_at, outcome, "
+                "error_class, error) VALUES (?, ?, ?, ?, 'lost', 'WorkerDied', ?)",
+                [(r[0], r[1], t, t, "the worker process died during the attempt")
+                 for r in rows])
+            return len(rows)
+        return int(self._write(go))
 
     def extend_lease(self, job_ids: Sequence[int], owner: str,
                      lease_s: float | None = None) -> int:

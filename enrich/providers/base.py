@@ -107,6 +107,8 @@ class Provider(ABC):
 
     name: str
     model: str
+    #: False for providers that call no service (offline): no RPM/TPM pacing applies.
+    paced: bool = True
 
     def __init__(self, model: str, price: ModelPrice) -> None:
         self.model = model

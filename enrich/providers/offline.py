@@ -331,6 +331,7 @@ class OfflineProvider(Provider):
     """Deterministic copy from the snapshot; see the module docstring for its promises."""
 
     name = "offline"
+    paced = False
 
     def __init__(self) -> None:
         super().__init__(OFFLINE_MODEL, OFFLINE_PRICE)

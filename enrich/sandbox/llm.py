@@ -81,6 +81,7 @@ class LLMSandboxOptions:
     tpm: int | None = None
     fail_rate: float = 0.0
     overload_rate: float = 0.0
+    rate_limit_rate: float = 0.0  # random 429s with retry-after: 1 (besides --rpm/--tpm)
     malformed_rate: float = 0.0
     timeout_rate: float = 0.0
     drop_rate: float = 0.0
@@ -93,14 +94,17 @@ class LLMSandboxOptions:
 
     def __post_init__(self) -> None:
         rates = {"fail_rate": self.fail_rate, "overload_rate": self.overload_rate,
+                 "rate_limit_rate": self.rate_limit_rate,
                  "malformed_rate": self.malformed_rate, "timeout_rate": self.timeout_rate,
                  "drop_rate": self.drop_rate}
         for name, value in rates.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        hard = self.fail_rate + self.overload_rate + self.timeout_rate + self.drop_rate
+        hard = (self.fail_rate + self.overload_rate + self.timeout_rate + self.drop_rate
+                + self.rate_limit_rate)
         if hard > 1.0:
-            raise ValueError(f"fail, overload, timeout and drop rates add up to {hard} > 1")
+            raise ValueError(f"fail, overload, rate-limit, timeout and drop rates add up to "
+                             f"{hard} > 1")
         for name, limit in (("rpm", self.rpm), ("tpm", self.tpm)):
             if limit is not None and limit <= 0:
                 raise ValueError(f"{name} must be a positive number of units per minute")
@@ -269,6 +273,9 @@ class SandboxLLM:
             self._closing.wait(self.options.latency_ms / 1000)
 
         failure = fault if fault in ("500", "503", "529", "timeout", "drop") else self._roll(call)
+        if failure == "429":
+            self._record(call, "rate_limited")
+            return self._rate_limited(call, "requests", 1.0, 1)
         if failure is not None:
             return self._failure(call, failure)
 
@@ -304,7 +311,8 @@ class SandboxLLM:
         point = call.draw
         for rate, failure in ((o.fail_rate, "500"),
                               (o.overload_rate, "529" if call.route == "anthropic" else "503"),
-                              (o.timeout_rate, "timeout"), (o.drop_rate, "drop")):
+                              (o.timeout_rate, "timeout"), (o.drop_rate, "drop"),
+                              (o.rate_limit_rate, "429")):
             if point < rate:
                 return failure
             point -= rate

@@ -1,0 +1,103 @@
+"""`enrich estimate`: what drafting the queue will cost, before anything is spent.
+
+Rendering every prompt of a 500,000-product queue would take minutes, so the estimate renders
+an evenly spread sample of the waiting jobs (all of them when there are few), counts its
+tokens with the provider's estimator, and scales up. ``--sample N`` instead drafts N jobs for
+real and extrapolates from their measured usage, which also captures the model's real output
+length and the cache hits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from enrich.errors import EnrichError
+from enrich.ledger import Ledger
+from enrich.prompts import PromptBook
+from enrich.providers import Provider, estimate_output_tokens, estimate_prompt_tokens
+
+#: Extra spend allowed for retries of failed requests and repairs of invalid output.
+RETRY_BUFFER = 0.10
+RENDER_SAMPLE = 400
+
+
+@dataclass
+class Estimate:
+    jobs: int
+    method: str  # "rendered prompts" | "measured sample"
+    sampled: int
+    skipped: int  # sampled jobs that could not be rendered (they would fail, not cost)
+    input_tokens: int
+    output_tokens: int
+    cost_live_usd: float
+    cost_batch_usd: float
+    retry_buffer: float
+    provider: str
+    model: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _waiting_ids(ledger: Ledger) -> list[tuple[int, str, str]]:
+    return [(r[0], r[1], r[2]) for r in ledger.conn.execute(
+        "SELECT id, source_id, payload FROM jobs WHERE kind = 'product' "
+        "AND status IN ('pending', 'failed') ORDER BY id")]
+
+
+def estimate_queue(ledger: Ledger, provider: Provider, prompts: PromptBook,
+                   default_fields: list[str], max_output_tokens: int,
+                   sample: int = RENDER_SAMPLE) -> Estimate:
+    """Token and cost estimate for every waiting product job, from rendered prompts."""
+    waiting = _waiting_ids(ledger)
+    step = max(1, len(waiting) // sample) if waiting else 1
+    chosen = waiting[::step][:sample]
+    tokens_in = tokens_out = rendered = skipped = 0
+    for _job_id, source_id, payload in chosen:
+        product = ledger.get_product(source_id)
+        fields = (json.loads(payload or "{}") or {}).get("fields") or default_fields
+        if product is None:
+            skipped += 1
+            continue
+        try:
+            prompt = prompts.render_product(product["snapshot"], fields, source_id=source_id)
+        except EnrichError:
+            skipped += 1
+            continue
+        schema = prompt.output_model.model_json_schema()
+        tokens_in += estimate_prompt_tokens(prompt.system, prompt.user, schema)
+        tokens_out += estimate_output_tokens(schema, max_output_tokens)
+        rendered += 1
+    scale = len(waiting) / rendered if rendered else 0.0
+    total_in = round(tokens_in * scale * (1 + RETRY_BUFFER))
+    total_out = round(tokens_out * scale * (1 + RETRY_BUFFER))
+    return Estimate(
+        jobs=len(waiting), method="rendered prompts", sampled=rendered, skipped=skipped,
+        input_tokens=total_in, output_tokens=total_out,
+        cost_live_usd=round(provider.estimate_cost(total_in, total_out), 6),
+        cost_batch_usd=round(provider.estimate_cost(total_in, total_out, batch=True), 6),
+        retry_buffer=RETRY_BUFFER, provider=provider.name, model=provider.model)
+
+
+def estimate_from_run(ledger: Ledger, provider: Provider, run_id: int) -> Estimate:
+    """Extrapolate the remaining queue from what a real (sample) run measured."""
+    row = ledger.conn.execute(
+        "SELECT COUNT(DISTINCT job_id), COALESCE(SUM(tokens_in), 0), "
+        "COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_usd), 0) FROM attempts "
+        "WHERE run_id = ?", (run_id,)).fetchone()
+    measured_jobs, tokens_in, tokens_out, cost = int(row[0]), int(row[1]), int(row[2]), row[3]
+    waiting = len(_waiting_ids(ledger))
+    per_job = 1 / measured_jobs if measured_jobs else 0.0
+    total_in = round(tokens_in * per_job * waiting * (1 + RETRY_BUFFER))
+    total_out = round(tokens_out * per_job * waiting * (1 + RETRY_BUFFER))
+    live = float(cost) * per_job * waiting * (1 + RETRY_BUFFER)
+    list_price = provider.estimate_cost(total_in, total_out)
+    batch_ratio = (provider.estimate_cost(total_in, total_out, batch=True) / list_price
+                   if list_price else 1.0)
+    return Estimate(
+        jobs=waiting, method="measured sample", sampled=measured_jobs, skipped=0,
+        input_tokens=total_in, output_tokens=total_out, cost_live_usd=round(live, 6),
+        cost_batch_usd=round(live * batch_ratio, 6), retry_buffer=RETRY_BUFFER,
+        provider=provider.name, model=provider.model)

@@ -1,0 +1,144 @@
+"""Staying under the provider's limits: token buckets, a shared pause, and backoff.
+
+The buckets pace requests *before* they are sent, so a run at the configured RPM/TPM does not
+rely on 429s to find the limit. When the provider says otherwise (a 429 with retry-after, or
+rate-limit headers showing little remaining), every request pauses, not just the one that
+was told, because they all draw on the same quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+
+from enrich.providers import RateLimitInfo
+
+#: Fraction of the window's quota below which the worker pauses until the window resets.
+LOW_REMAINING = 0.02
+
+
+class TokenBucket:
+    """``rate`` units a second, bursting to ``capacity``."""
+
+    def __init__(self, rate: float, capacity: float, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, capacity)
+        self._clock = clock
+        self._level = self.capacity
+        self._at = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._level = min(self.capacity, self._level + (now - self._at) * self.rate)
+        self._at = now
+
+    def wait_for(self, units: float) -> float:
+        """Seconds until ``units`` are available (0 if they are now)."""
+        self._refill()
+        units = min(units, self.capacity)
+        return 0.0 if self._level >= units else (units - self._level) / self.rate
+
+    def take(self, units: float) -> None:
+        self._refill()
+        self._level -= min(units, self.capacity)
+
+
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute pacing shared by every in-flight request."""
+
+    def __init__(self, max_rpm: int, max_tpm: int, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # One second of burst: smooth pacing that still lets a refill go out at once.
+        self.requests = TokenBucket(max_rpm / 60.0, max_rpm / 60.0, clock)
+        self.tokens = TokenBucket(max_tpm / 60.0, max_tpm / 60.0, clock)
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.waited_s = 0.0
+        self.pauses = 0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` (a 429's retry-after, a window running out)."""
+        until = self._clock() + max(0.0, seconds)
+        if until > self._paused_until:
+            self._paused_until = until
+            self.pauses += 1
+
+    def observe(self, info: RateLimitInfo | None) -> None:
+        """Slow down on our own when the provider says the window is nearly used up."""
+        if info is None:
+            return
+        for limit, remaining, reset in (
+                (info.requests_limit, info.requests_remaining, info.reset_requests_s),
+                (info.tokens_limit, info.tokens_remaining, info.reset_tokens_s)):
+            if limit and remaining is not None and remaining <= max(1, limit * LOW_REMAINING):
+                self.pause(reset if reset is not None else 1.0)
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait for a request slot and ``tokens``; callers are served in arrival order."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                wait = max(self._paused_until - now, self.requests.wait_for(1),
+                           self.tokens.wait_for(tokens))
+                if wait <= 0:
+                    self.requests.take(1)
+                    self.tokens.take(tokens)
+                    return
+                self.waited_s += wait
+                await asyncio.sleep(wait)
+
+
+def retry_delay(attempt: int, retry_after: float | None = None, *, base_s: float = 2.0,
+                cap_s: float = 300.0) -> float:
+    """Exponential backoff with full jitter, never sooner than the server asked.
+
+    The retry loop itself is the ledger's (a failed job waits in ``failed`` until
+    ``next_attempt_at``), so it survives a crash; this only computes the wait.
+    """
+    ceiling = min(cap_s, base_s * (2 ** max(0, attempt - 1)))
+    delay = random.uniform(0, ceiling)
+    return max(delay, retry_after or 0.0)
+
+
+class Breaker:
+    """Trips when more than ``threshold`` of the last ``window`` attempts failed."""
+
+    def __init__(self, window: int, threshold: float) -> None:
+        self.window = window
+        self.threshold = threshold
+        self._outcomes: list[bool] = []
+
+    def record(self, failed: bool) -> None:
+        self._outcomes.append(failed)
+        if len(self._outcomes) > self.window:
+            del self._outcomes[0]
+
+    @property
+    def failure_rate(self) -> float:
+        return sum(self._outcomes) / len(self._outcomes) if self._outcomes else 0.0
+
+    @property
+    def tripped(self) -> bool:
+        return len(self._outcomes) >= self.window and self.failure_rate > self.threshold
+
+
+class Budget:
+    """Spend so far plus what in-flight requests may cost; refuses what would pass the cap."""
+
+    def __init__(self, cap_usd: float, spent_usd: float = 0.0) -> None:
+        self.cap = cap_usd
+        self.spent = spent_usd
+        self.reserved = 0.0
+
+    def reserve(self, estimate: float) -> bool:
+        if self.spent + self.reserved + estimate > self.cap:
+            return False
+        self.reserved += estimate
+        return True
+
+    def settle(self, estimate: float, actual: float) -> None:
+        self.reserved = max(0.0, self.reserved - estimate)
+        self.spent += actual

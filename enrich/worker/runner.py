@@ -1,0 +1,493 @@
+"""The worker: claim → render → call → guard → record, for as long as there is work.
+
+One asyncio task per in-flight job, at most ``concurrency`` of them, each holding a lease in
+the ledger. What happens to a job after each kind of outcome:
+
+    ok / guard flags   → drafted (flags stored with the draft)
+    429                → back to pending after retry-after; every request pauses; no attempt used
+    5xx, 529, timeout  → failed, retried after exponential backoff with jitter; dead after
+                         ``max_attempts``
+    400, refusal, bad output after one repair → dead at once, reason kept
+    401/403, quota, unknown model, template error → the run stops (nothing else can succeed)
+
+The run also stops on the error-rate breaker, the budget, ``--until``, ``--limit`` and
+SIGINT/SIGTERM; each stop lets in-flight requests finish within a grace period, then gives
+the leases of anything unfinished back, so nothing is lost and nothing is drafted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from enrich.config import Settings
+from enrich.errors import (
+    ConfigError,
+    EnrichError,
+    FatalProviderError,
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+    RetryableProviderError,
+    UnusableOutput,
+)
+from enrich.guards import check_draft
+from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
+from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
+from enrich.prompts import PromptBook, RenderedPrompt
+from enrich.providers import (
+    LLMRequest,
+    Provider,
+    estimate_output_tokens,
+    estimate_prompt_tokens,
+    rate_limit_tokens,
+)
+from enrich.worker.limits import Breaker, Budget, RateLimiter, retry_delay
+
+#: Stops after which in-flight requests are still worth finishing (they are paid for).
+_GRACEFUL = {"limit", "until", "signal", "budget", "breaker"}
+
+EXIT_REASONS = ("completed", "limit", "until", "signal", "budget", "breaker", "fatal")
+
+
+@dataclass
+class RunStats:
+    """Counts of this run, for progress lines, the summary and the runs table."""
+
+    total: int = 0  # jobs waiting when the run started (for the ETA)
+    drafted: int = 0
+    flagged: int = 0
+    retried: int = 0  # failed attempts that will be retried
+    dead: int = 0
+    rate_limited: int = 0
+    discarded: int = 0  # results dropped because the lease had moved on
+    requests: int = 0
+    cost_usd: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def done(self) -> int:
+        return self.drafted + self.dead
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def eta_s(self) -> float | None:
+        if self.done == 0 or self.total <= self.done:
+            return None
+        return self.elapsed_s / self.done * (self.total - self.done)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("started")
+        data["done"] = self.done
+        return data
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    exit_reason: str
+    message: str
+    hint: str
+    stats: RunStats
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_reason in ("completed", "limit", "until") and self.stats.dead == 0
+
+
+ProgressCallback = Callable[[RunStats], None]
+
+
+class Worker:
+    """Drafts the ledger's pending product jobs with one provider."""
+
+    def __init__(self, ledger: Ledger, settings: Settings, provider: Provider,
+                 prompts: PromptBook, *, limit: int | None = None, until: float | None = None,
+                 concurrency: int | None = None, grace_s: float = 30.0,
+                 duplicates: DuplicateIndex | None = None,
+                 on_progress: ProgressCallback | None = None,
+                 handle_signals: bool = True) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.llm = settings.llm
+        self.provider = provider
+        self.prompts = prompts
+        self.limit = limit
+        self.until = until
+        self.concurrency = concurrency or self.llm.concurrency
+        self.grace_s = grace_s
+        self.duplicates = duplicates
+        self.on_progress = on_progress
+        self.handle_signals = handle_signals
+        self.owner = owner_id()
+        self.limiter = RateLimiter(self.llm.max_rpm, self.llm.max_tpm)
+        self.breaker = Breaker(self.llm.breaker_window, self.llm.breaker_threshold)
+        self.budget = Budget(self.llm.budget_usd)
+        self.stats = RunStats()
+        self.run_id = 0
+        self._stop: tuple[str, str, str] | None = None  # reason, message, hint
+        self._claimed = 0
+        self._in_flight: dict[asyncio.Task[None], Job] = {}
+        self._wake = asyncio.Event()
+        #: CPU seconds spent in ledger calls (bench/worker.py reports the share).
+        self.ledger_cpu_s = 0.0
+
+    # -- control ----------------------------------------------------------------------------
+
+    def stop(self, reason: str, message: str, hint: str = "") -> None:
+        """Stop claiming; the first reason given is the one reported."""
+        if self._stop is None:
+            self._stop = (reason, message, hint)
+        self._wake.set()
+
+    def _ledger(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        t0 = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.ledger_cpu_s += time.process_time() - t0
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        params = {"provider": self.provider.name, "model": self.provider.model,
+                  "limit": self.limit, "until": self.until, "concurrency": self.concurrency,
+                  "max_rpm": self.llm.max_rpm, "max_tpm": self.llm.max_tpm,
+                  "budget_usd": self.llm.budget_usd, "owner": self.owner}
+        self.run_id = self._ledger(self.ledger.start_run, "run", params)
+        self._ledger(self.ledger.reclaim_dead_owners)
+        counts = self._ledger(self.ledger.counts)["product"]
+        self.stats.total = counts["pending"] + counts["failed"]
+        if self.limit is not None:
+            self.stats.total = min(self.stats.total, self.limit)
+        loop = asyncio.get_running_loop()
+        installed = self._install_signals(loop)
+        extender = asyncio.create_task(self._extend_leases())
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            extender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await extender
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            self._ledger(self.ledger.release_all, self.owner)
+            reason, message, hint = self._stop or ("completed", "queue empty", "")
+            self._ledger(self.ledger.finish_run, self.run_id, exit_reason=reason,
+                         counts=self.stats.as_dict())
+            self._progress()
+        return RunResult(self.run_id, reason, message, hint, self.stats)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        if not self.handle_signals:
+            return []
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread: the caller handles signals
+        return installed
+
+    def _on_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        if self._stop is not None and self._stop[0] == "signal":
+            for task in self._in_flight:  # a second signal: do not wait for the grace period
+                task.cancel()
+            return
+        self.stop("signal", f"stopped by {name}",
+                  "Run `enrich run` again to continue where this run stopped.")
+
+    async def _claim_loop(self) -> None:
+        while self._stop is None:
+            if self.until is not None and time.time() >= self.until:
+                self.stop("until", "reached the --until time",
+                          "Run again (e.g. tomorrow night) to continue.")
+                break
+            if self.limit is not None and self._claimed >= self.limit:
+                if not self._in_flight:
+                    self.stop("limit", f"drafted the --limit of {self.limit} job(s)",
+                              "Review them (`enrich review export`), then run again.")
+                    break
+                await self._wait_any()
+                continue
+            free = self.concurrency - len(self._in_flight)
+            if free <= 0:
+                await self._wait_any()
+                continue
+            want = free if self.limit is None else min(free, self.limit - self._claimed)
+            jobs = self._ledger(self.ledger.claim, self.owner, want, kind="product")
+            if not jobs:
+                if self._in_flight:
+                    await self._wait_any(timeout=1.0)
+                    continue
+                due = self._ledger(self.ledger.next_due_at, "product")
+                if due is None:
+                    break  # nothing left at all: completed
+                wait = due - time.time()
+                if self.until is not None:
+                    wait = min(wait, self.until - time.time())
+                await self._sleep(max(0.05, min(wait, 5.0)))
+                continue
+            for job in jobs:
+                self._claimed += 1
+                task = asyncio.create_task(self._process(job))
+                self._in_flight[task] = job
+
+    async def _wait_any(self, timeout: float | None = None) -> None:
+        if not self._in_flight:
+            return
+        self._wake.clear()
+        waker = asyncio.create_task(self._wake.wait())
+        done, _ = await asyncio.wait([*self._in_flight, waker], timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        waker.cancel()
+        self._reap(done)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    def _reap(self, done: set[asyncio.Future[Any]]) -> None:
+        for task in done:
+            job = self._in_flight.pop(task, None)  # type: ignore[call-overload]
+            if job is None:
+                continue
+            if not task.cancelled() and task.exception() is not None:
+                # A bug, not a provider error: stop rather than loop over every record.
+                exc = task.exception()
+                self.stop("fatal", f"job {job.id}: unexpected {type(exc).__name__}: {exc}",
+                          "This is a bug in enrich; run with ENRICH_DEBUG=1 and report it.")
+
+    async def _drain(self) -> None:
+        """Let in-flight requests finish (within the grace period), then cancel the rest."""
+        if not self._in_flight:
+            return
+        hard = self._stop is not None and self._stop[0] not in _GRACEFUL
+        timeout = 0.0 if hard else self.grace_s
+        if timeout > 0:
+            done, _ = await asyncio.wait(list(self._in_flight), timeout=timeout)
+            self._reap(done)
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            done, _ = await asyncio.wait(list(self._in_flight))
+            for task in done:
+                self._in_flight.pop(task, None)  # type: ignore[call-overload]
+
+    async def _extend_leases(self) -> None:
+        interval = max(1.0, self.settings.ledger.lease_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            ids = [job.id for job in self._in_flight.values()]
+            if ids:
+                self._ledger(self.ledger.extend_lease, ids, self.owner)
+
+    # -- one job ----------------------------------------------------------------------------
+
+    def _render(self, job: Job) -> tuple[RenderedPrompt, dict[str, Any]]:
+        product = self._ledger(self.ledger.get_product, job.source_id)
+        if product is None:
+            raise PermanentProviderError(
+                f"job {job.id}: product {job.source_id} is not in the ledger's snapshot",
+                hint="Run `enrich sync` so the product is snapshotted, then retry the job.",
+                error_class="MissingSnapshot")
+        fields = job.payload.get("fields") or list(self.settings.sync.fields)
+        snapshot = product["snapshot"]
+        return self.prompts.render_product(snapshot, fields, source_id=job.source_id), snapshot
+
+    async def _process(self, job: Job) -> None:
+        started = time.time()
+        try:
+            rendered, snapshot = self._render(job)
+        except ConfigError as exc:  # a template or field-list problem: every job would fail
+            self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
+            self.stop("fatal", f"job {job.id}: {exc.message}", exc.hint)
+            return
+        except PermanentProviderError as exc:
+            self._dead(job, started, exc)
+            return
+        except EnrichError as exc:
+            self._dead(job, started, PermanentProviderError(
+                f"job {job.id}: {exc.message}", hint=exc.hint, error_class=type(exc).__name__))
+            return
+        schema = rendered.output_model.model_json_schema()
+        max_out = self.llm.max_output_tokens
+        estimate = self.provider.estimate_cost(
+            estimate_prompt_tokens(rendered.system, rendered.user, schema),
+            estimate_output_tokens(schema, max_out))
+        if not self.budget.reserve(estimate):
+            self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
+            self.stop("budget", f"stopped before spending past the budget of "
+                      f"${self.llm.budget_usd:.2f} (${self.budget.spent:.4f} spent this run)",
+                      "Raise [llm] budget_usd, or run again to continue under a new budget.")
+            return
+        try:
+            if self.provider.paced:
+                await self.limiter.acquire(rate_limit_tokens(rendered.system, rendered.user,
+                                                             max_out))
+            if self._stop is not None and self._stop[0] not in _GRACEFUL:
+                self.budget.settle(estimate, 0.0)
+                self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
+                return
+            request = LLMRequest(system=rendered.system, user=rendered.user,
+                                 schema=rendered.output_model, job_id=job.id,
+                                 temperature=self.llm.temperature, max_output_tokens=max_out,
+                                 source=snapshot)
+            self.stats.requests += 1
+            try:
+                result = await asyncio.wait_for(self.provider.generate(request),
+                                                timeout=self.llm.timeout_s * 2 + 5)
+            except TimeoutError:
+                raise RetryableProviderError(
+                    f"job {job.id}: no answer within {self.llm.timeout_s * 2 + 5:.0f} s",
+                    error_class="Timeout") from None
+        except RateLimited as exc:
+            self.budget.settle(estimate, 0.0)
+            self._rate_limited(job, started, exc)
+            return
+        except RetryableProviderError as exc:
+            self.budget.settle(estimate, 0.0)
+            self._retry_or_die(job, started, exc)
+            return
+        except PermanentProviderError as exc:
+            self.budget.settle(estimate, float(getattr(exc, "cost_usd", 0.0) or 0.0))
+            self.breaker.record(True)
+            self._dead(job, started, exc)
+            self._check_breaker()
+            return
+        except FatalProviderError as exc:
+            self.budget.settle(estimate, 0.0)
+            self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True,
+                         attempt=Attempt(started, "released", error_class=exc.error_class,
+                                         error=exc.message, http_status=exc.status))
+            self.stop("fatal", exc.message, exc.hint)
+            return
+        except asyncio.CancelledError:
+            self.budget.settle(estimate, 0.0)
+            self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True,
+                         reason="the run stopped before the answer came")
+            raise
+        self.budget.settle(estimate, result.cost_usd)
+        self.limiter.observe(result.rate_limits)
+        self.breaker.record(False)
+        self.stats.requests += result.requests - 1
+        self._record_draft(job, started, rendered, snapshot, result)
+
+    def _record_draft(self, job: Job, started: float, rendered: RenderedPrompt,
+                      snapshot: dict[str, Any], result: Any) -> None:
+        guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
+                            duplicates=self.duplicates, expected=rendered.fields,
+                            source_id=job.source_id)
+        flags = guard.flag_dicts()
+        usage = result.usage
+        attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,
+                          latency_ms=result.latency_ms, tokens_in=usage.input_tokens,
+                          tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens,
+                          cost_usd=result.cost_usd)
+        draft = DraftRecord(
+            fields=guard.fields, template_name=rendered.template_name,
+            template_hash=rendered.template_hash, provider=result.provider, model=result.model,
+            params={"temperature": self.llm.temperature,
+                    "max_output_tokens": self.llm.max_output_tokens, "mode": "live",
+                    "repaired": result.repaired, "cache_write_tokens": usage.cache_write_tokens},
+            flags=flags)
+        self.stats.cost_usd += result.cost_usd
+        self.stats.tokens_in += usage.input_tokens
+        self.stats.tokens_out += usage.output_tokens
+        self.stats.tokens_cached += usage.cached_tokens
+        try:
+            self._ledger(self.ledger.complete, job.id, self.owner, draft, attempt,
+                         run_id=self.run_id)
+        except LeaseLost:
+            self.stats.discarded += 1
+            return
+        self.stats.drafted += 1
+        self.stats.flagged += bool(flags)
+        if self.duplicates is not None:
+            for name in DUPLICATE_FIELDS:
+                text = guard.fields.get(name)
+                if isinstance(text, str):
+                    self.duplicates.add(job.id, job.source_id, text, field=name)
+        self._progress()
+
+    def _attempt(self, started: float, outcome: str, exc: ProviderError) -> Attempt:
+        attempt = Attempt(started, outcome, error_class=exc.error_class, error=exc.message,
+                          http_status=exc.status, latency_ms=(time.time() - started) * 1000)
+        if isinstance(exc, UnusableOutput):  # refused or unrepairable, but billed
+            usage = exc.usage
+            attempt.tokens_in = getattr(usage, "input_tokens", 0)
+            attempt.tokens_out = getattr(usage, "output_tokens", 0)
+            attempt.tokens_cached = getattr(usage, "cached_tokens", 0)
+            attempt.cost_usd = exc.cost_usd
+            self.stats.cost_usd += exc.cost_usd
+        return attempt
+
+    def _rate_limited(self, job: Job, started: float, exc: RateLimited) -> None:
+        wait = exc.retry_after if exc.retry_after is not None else 1.0
+        self.limiter.pause(wait)
+        self.stats.rate_limited += 1
+        try:
+            self._ledger(self.ledger.release, job.id, self.owner, delay_s=wait,
+                         refund_attempt=True, reason=f"rate limited: {exc.message}",
+                         attempt=self._attempt(started, "rate_limited", exc),
+                         run_id=self.run_id)
+        except LeaseLost:
+            self.stats.discarded += 1
+
+    def _retry_or_die(self, job: Job, started: float, exc: RetryableProviderError) -> None:
+        self.breaker.record(True)
+        delay = retry_delay(job.attempts, exc.retry_after)
+        try:
+            status = self._ledger(self.ledger.fail, job.id, self.owner,
+                                  self._attempt(started, "retry", exc),
+                                  max_attempts=self.llm.max_attempts, retry_in_s=delay,
+                                  run_id=self.run_id)
+        except LeaseLost:
+            self.stats.discarded += 1
+            return
+        if status == "dead":
+            self.stats.dead += 1
+        else:
+            self.stats.retried += 1
+        self._progress()
+        self._check_breaker()
+
+    def _dead(self, job: Job, started: float, exc: ProviderError) -> None:
+        try:
+            self._ledger(self.ledger.fail, job.id, self.owner,
+                         self._attempt(started, "dead", exc),
+                         max_attempts=self.llm.max_attempts, permanent=True,
+                         run_id=self.run_id)
+        except LeaseLost:
+            self.stats.discarded += 1
+            return
+        self.stats.dead += 1
+        self._progress()
+
+    def _check_breaker(self) -> None:
+        if self.breaker.tripped:
+            self.stop("breaker",
+                      f"{self.breaker.failure_rate:.0%} of the last {self.breaker.window} "
+                      f"attempts failed (limit {self.breaker.threshold:.0%})",
+                      "See `enrich jobs list --status failed` and `enrich report` for the "
+                      "errors; fix the cause (provider outage, bad base_url, model), then run "
+                      "again.")
