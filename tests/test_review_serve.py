@@ -114,3 +114,16 @@ def test_server_listens_on_loopback_only(db_path: Path) -> None:
         assert server.server.url.startswith("http://127.0.0.1:")
         host, _port = server.server._server.server_address[:2]
         assert host == "127.0.0.1"
+
+
+def test_cli_serve_on_a_busy_port_says_what_to_do(ledger: Ledger, db_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from enrich.cli.main import cli
+
+    with ReviewServer(db_path, port=0) as busy:
+        res = CliRunner().invoke(cli, ["--db", str(db_path), "review", "serve", "--port",
+                                       str(busy.port)])
+    assert res.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{busy.port}" in res.output
+    assert "--port 0" in res.output

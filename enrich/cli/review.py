@@ -9,6 +9,7 @@ import click
 
 from enrich.app import App
 from enrich.cli.render import echo_json
+from enrich.errors import UsageError
 from enrich.review.decisions import (
     ApplyResult,
     apply_decisions,
@@ -172,9 +173,9 @@ def serve_command(app: App, port: int | None, statuses: tuple[str, ...], flagged
                               seed=seed, lease_s=app.settings.ledger.lease_s,
                               guards=app.settings.guards)
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on 127.0.0.1:{chosen}: {exc.strerror} "
-            "(pass --port with another port, or 0 for any free one)") from None
+        raise UsageError(f"cannot listen on 127.0.0.1:{chosen}: {exc.strerror}",
+                         "Pass --port with another port, or --port 0 for any free one.") \
+            from None
     click.echo(f"review page: {server.url}")
     click.echo("decisions are written to the ledger as you make them; Ctrl-C to stop")
     sys.stdout.flush()
