@@ -95,3 +95,47 @@ def test_synthetic_catalog_is_cheap_for_100k() -> None:
     elapsed = time.perf_counter() - start
     assert count == 100_000
     assert elapsed < 20, f"100,000 synthetic products took {elapsed:.1f} s"
+
+
+def test_wordpress_wxr_export_matches_the_csv_catalog() -> None:
+    wxr = load_catalog(SAMPLE_CSV.with_suffix(".xml"))
+    csv_products = load_catalog(SAMPLE_CSV)
+    assert Counter(p["type"] for p in wxr) == Counter(p["type"] for p in csv_products)
+    assert {p["sku"] for p in wxr} == {p["sku"] for p in csv_products}
+    by_sku = {p["sku"]: p for p in wxr}
+    red = by_sku["woo-vneck-tee-red"]
+    assert red["parent_id"] == by_sku["woo-vneck-tee"]["id"]
+    assert red["attributes"][0]["option"] == "Red"
+    store = SandboxStore(wxr)
+    parent = store.product(by_sku["woo-vneck-tee"]["id"])
+    assert len(parent["variations"]) == 3
+    assert parent["price"] == "15"
+    assert parent["date_created_gmt"] == "2019-01-16T13:01:52"
+
+
+def test_other_shops_csv_through_common_column_names(tmp_path: Path) -> None:
+    path = tmp_path / "shopify.csv"
+    path.write_text(
+        "Handle,Title,Body (HTML),Vendor,Product Category,Published,Variant SKU,"
+        "Variant Price,Variant Inventory Qty\n"
+        "oak-mug,Oak Mug,<p>Turned oak.</p>,Acme,Kitchen > Mugs,TRUE,MUG-1,12.50,4\n"
+        "oak-mug,,,,,,MUG-2,13.00,1\n"
+        "tea-tin,Tea Tin,,Acme,Kitchen,FALSE,TIN-1,5,0\n")
+    products = load_catalog(path)
+    assert [(p["name"], p["sku"], p["regular_price"], p["status"]) for p in products] == [
+        ("Oak Mug", "MUG-1", "12.50", "publish"), ("Tea Tin", "TIN-1", "5", "draft")]
+    assert products[0]["categories"] == [{"name": "Mugs"}]
+    assert products[0]["description"] == "<p>Turned oak.</p>"
+    assert products[0]["stock_quantity"] == 4
+
+
+def test_bad_wxr_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "export.xml"
+    path.write_text("<rss><channel><item><title>x</title></item></channel></rss>")
+    with pytest.raises(InputError) as error:
+        load_catalog(path)
+    assert "no product items" in error.value.message
+    path.write_text("<rss><channel>")
+    with pytest.raises(InputError) as error:
+        load_catalog(path)
+    assert "not well-formed XML" in error.value.message

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,12 @@ CSV_TRUE = {"1", "yes", "true", "y"}
 
 def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
     """Products of a catalog file as wc/v3 product dicts (variations included, typed
-    ``variation`` with ``parent_id``). CSV rows get ids from ``first_id`` in file order;
-    JSON products keep theirs."""
+    ``variation`` with ``parent_id``).
+
+    Formats: a JSON array of wc/v3 products (ids kept), WooCommerce's product CSV (ids from
+    ``first_id`` in file order; other shops' CSV exports are read through common column
+    names such as ``title``/``price``/``body (html)``), or a WordPress WXR export (ids kept).
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -49,6 +54,8 @@ def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
     if stripped.startswith("{"):
         raise InputError(f"catalog {path}: a JSON object, not an array of products",
                          hint="Wrap the products in a JSON array.")
+    if stripped.startswith("<"):
+        return _products_from_wxr(raw, path)
     return _products_from_csv(text, path, first_id)
 
 
@@ -92,14 +99,23 @@ def _products_from_csv(text: str, path: Path, first_id: int) -> list[dict[str, A
     except StopIteration:
         return []
     columns = [h.strip().lower() for h in header]
-    if "name" not in columns and "sku" not in columns:
+    if not set(columns) & {"name", "sku", "title", "product name", "product_name",
+                           "variant sku"}:
         raise InputError(f"catalog {path}: not a WooCommerce product CSV (no Name or SKU "
                          "column)", hint="Export products from WooCommerce > Products > "
                                          "Export, or pass a JSON array.")
     rows: list[dict[str, str]] = []
+    handles: set[str] = set()
     for line_no, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
             continue
+        if "handle" in columns and len(values) == len(columns):
+            # other shops' exports: extra rows of a handle carry images/variants only
+            handle = values[columns.index("handle")].strip()
+            title = values[columns.index("title")].strip() if "title" in columns else "x"
+            if handle in handles and not title:
+                continue
+            handles.add(handle)
         if len(values) > len(columns):
             raise InputError(f"catalog {path}: line {line_no} has {len(values)} cells for "
                              f"{len(columns)} columns", hint="Check the quoting of that row.")
@@ -146,22 +162,26 @@ def _product_from_row(row: dict[str, str], path: Path, line_no: int,
     types = [t.strip().lower() for t in _cell(row, "Type").split(",") if t.strip()]
     kind = next((t for t in types if t in ("simple", "variable", "grouped", "external",
                                            "variation")), "simple")
-    published = _cell(row, "Published")
-    status = {"1": "publish", "0": "draft", "-1": "private"}.get(published, "publish")
-    name = _cell(row, "Name")
+    published = _cell(row, "Published", "Status", "product_online").lower()
+    status = {"1": "publish", "true": "publish", "active": "publish", "0": "draft",
+              "false": "draft", "draft": "draft", "2": "draft", "archived": "private",
+              "-1": "private"}.get(published, "publish")
+    name = _cell(row, "Name", "Title", "Product Name", "product_name")
     product: dict[str, Any] = {
         "name": name,
         "type": kind,
         "status": status,
-        "sku": _cell(row, "SKU"),
+        "sku": _cell(row, "SKU", "Variant SKU", "product_code"),
         "featured": _cell(row, "Is featured?").lower() in CSV_TRUE,
         "catalog_visibility": _cell(row, "Visibility in catalog") or "visible",
-        "short_description": _csv_text(_cell(row, "Short description")),
-        "description": _csv_text(_cell(row, "Description")),
+        "short_description": _csv_text(_cell(row, "Short description", "short_description",
+                                                  "Summary", "Excerpt")),
+        "description": _csv_text(_cell(row, "Description", "Body (HTML)", "body_html",
+                                            "long_description")),
         "tax_status": _cell(row, "Tax status") or "taxable",
         "tax_class": _cell(row, "Tax class"),
-        "regular_price": _cell(row, "Regular price"),
-        "sale_price": _cell(row, "Sale price"),
+        "regular_price": _cell(row, "Regular price", "regular_price", "price", "Variant Price"),
+        "sale_price": _cell(row, "Sale price", "sale_price", "special_price"),
         "weight": _cell(row, "Weight (lbs)", "Weight (kg)", "Weight (oz)", "Weight (g)",
                         "Weight"),
         "dimensions": {
@@ -180,7 +200,7 @@ def _product_from_row(row: dict[str, str], path: Path, line_no: int,
         "backorders": {"1": "yes", "notify": "notify"}.get(_cell(row, "Backorders allowed?"),
                                                            "no"),
     }
-    stock = _cell(row, "Stock")
+    stock = _cell(row, "Stock", "qty", "quantity", "Variant Inventory Qty")
     if stock:
         product["manage_stock"] = True
         product["stock_quantity"] = _int(stock, 0)
@@ -188,8 +208,9 @@ def _product_from_row(row: dict[str, str], path: Path, line_no: int,
     product["stock_status"] = ("outofstock" if in_stock == "0" else
                                "onbackorder" if in_stock == "backorder" else "instock")
     categories = []
-    for entry in _split_list(_cell(row, "Categories")):
-        leaf = entry.split(">")[-1].strip()
+    for entry in _split_list(_cell(row, "Categories", "category", "Product Category")
+                             .replace("\n", ",")):
+        leaf = re.split(r"[>/]", entry)[-1].strip()
         if leaf:
             categories.append({"name": leaf})
     product["categories"] = categories
@@ -314,3 +335,106 @@ def synthetic_catalog(n: int, seed: int = 0) -> Iterator[dict[str, Any]]:
         if i % 10 == 0:
             product["meta_data"].append({"key": "supplier_code", "value": f"SC{i}"})
         yield product
+
+
+# --- WordPress export (WXR) ------------------------------------------------------------------
+
+_WP = "{http://wordpress.org/export/1.2/}"
+_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
+_EXCERPT = "{http://wordpress.org/export/1.2/excerpt/}encoded"
+
+
+def _products_from_wxr(raw: bytes, path: Path) -> list[dict[str, Any]]:
+    """Products and variations of a WordPress WXR export (Tools > Export > Products)."""
+    import xml.etree.ElementTree as ET
+
+    from enrich.sandbox.store_products import INTERNAL_META_KEYS
+
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise InputError(f"catalog {path}: not well-formed XML ({exc})",
+                         hint="Export the products again from WordPress.") from exc
+    products: list[dict[str, Any]] = []
+    attribute_ids: dict[str, int] = {}
+    for item in root.iter("item"):
+        post_type = (item.findtext(f"{_WP}post_type") or "").strip()
+        if post_type not in ("product", "product_variation"):
+            continue
+        post_id = (item.findtext(f"{_WP}post_id") or "").strip()
+        if not post_id.isdigit():
+            raise InputError(f"catalog {path}: an item has no numeric wp:post_id",
+                             hint="Export the products again from WordPress.")
+        meta = {(m.findtext(f"{_WP}meta_key") or "").strip(): m.findtext(f"{_WP}meta_value")
+                or "" for m in item.findall(f"{_WP}postmeta")}
+        terms: dict[str, list[str]] = {}
+        for category in item.findall("category"):
+            terms.setdefault(category.get("domain", ""), []).append(category.text or "")
+        variation = post_type == "product_variation"
+        product: dict[str, Any] = {
+            "id": int(post_id),
+            "name": item.findtext("title") or "",
+            "slug": item.findtext(f"{_WP}post_name") or "",
+            "status": item.findtext(f"{_WP}status") or "publish",
+            "menu_order": _int(item.findtext(f"{_WP}menu_order") or "0", 0),
+            "date_created_gmt": (item.findtext(f"{_WP}post_date_gmt") or "").replace(" ", "T"),
+            "type": "variation" if variation else next(
+                (t for t in terms.get("product_type", []) if t in
+                 ("simple", "grouped", "external", "variable")), "simple"),
+            "description": (meta.get("_variation_description", "") if variation
+                            else item.findtext(_CONTENT) or ""),
+            "short_description": "" if variation else item.findtext(_EXCERPT) or "",
+            "sku": meta.get("_sku", ""),
+            "regular_price": meta.get("_regular_price", ""),
+            "sale_price": meta.get("_sale_price", ""),
+            "weight": meta.get("_weight", ""),
+            "dimensions": {"length": meta.get("_length", ""), "width": meta.get("_width", ""),
+                           "height": meta.get("_height", "")},
+            "tax_status": meta.get("_tax_status") or "taxable",
+            "tax_class": meta.get("_tax_class", ""),
+            "manage_stock": meta.get("_manage_stock") == "yes",
+            "stock_status": meta.get("_stock_status") or "instock",
+            "backorders": meta.get("_backorders") or "no",
+            "virtual": meta.get("_virtual") == "yes",
+            "downloadable": meta.get("_downloadable") == "yes",
+            "purchase_note": meta.get("_purchase_note", ""),
+            "featured": "featured" in terms.get("product_visibility", []),
+            "categories": [{"name": n} for n in terms.get("product_cat", [])],
+            "tags": [{"name": n} for n in terms.get("product_tag", [])],
+            "meta_data": [{"key": k, "value": v} for k, v in meta.items()
+                          if k and k not in INTERNAL_META_KEYS and not k.startswith(
+                              ("attribute_", "_wc_", "_product_", "_price", "_edit_"))],
+        }
+        if product["manage_stock"]:
+            product["stock_quantity"] = _int(meta.get("_stock") or "0", 0)
+        if variation:
+            product["parent_id"] = _int(item.findtext(f"{_WP}post_parent") or "0", 0)
+            product["attributes"] = [
+                {"id": attribute_ids.setdefault(k[len("attribute_"):],
+                                                len(attribute_ids) + 1),
+                 "name": _attribute_label(k[len("attribute_"):]),
+                 "slug": k[len("attribute_"):], "option": v.replace("-", " ").title()}
+                for k, v in meta.items() if k.startswith("attribute_") and v]
+        else:
+            product["attributes"] = [
+                {"id": attribute_ids.setdefault(domain, len(attribute_ids) + 1),
+                 "name": _attribute_label(domain), "slug": domain, "position": position,
+                 "visible": True, "variation": product["type"] == "variable",
+                 "options": options}
+                for position, (domain, options) in enumerate(
+                    (d, o) for d, o in terms.items() if d.startswith("pa_"))]
+        products.append(product)
+    if not products:
+        raise InputError(f"catalog {path}: no product items in this XML",
+                         hint="Export with Tools > Export > Products in WordPress.")
+    ids = {p["id"] for p in products}
+    for product in products:
+        if product["type"] == "variation" and product.get("parent_id") not in ids:
+            raise InputError(f"catalog {path}: variation {product['id']} names parent "
+                             f"{product.get('parent_id')}, which is not in the file",
+                             hint="Include the parent product, or drop the variation.")
+    return products
+
+
+def _attribute_label(taxonomy: str) -> str:
+    return taxonomy.removeprefix("pa_").replace("-", " ").replace("_", " ").title()

@@ -18,9 +18,11 @@ import math
 import os
 import random
 import re
+import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -338,7 +340,11 @@ class SandboxStore:
             time.sleep(self.options.latency_ms / 1000)
         response = self._fault(request, method)
         if response is None:
-            response = self._serve(request, method, route)
+            try:
+                response = self._serve(request, method, route)
+            except Exception:  # a sandbox bug must look like the store's own fatal, not a hang
+                traceback.print_exc(file=sys.stderr)
+                response = Response.json(FATAL_BODY, 500, list(COMMON_HEADERS))
         with self._lock:
             self.counts[(method, route_name)] += 1
             self.request_log.append(LoggedRequest(method, route_name, request.path,
