@@ -441,6 +441,22 @@ def test_rpm_limit_counts_down_then_429_with_retry_after(http: httpx.Client) -> 
         assert 40 <= (reset_at - datetime.now(UTC)).total_seconds() <= 61
 
 
+def test_waiting_the_announced_retry_after_is_enough(http: httpx.Client) -> None:
+    """A client that waits what the 429 says gets through: the headers are truthful."""
+    with serve_llm(LLMSandboxOptions(rpm=240)) as s:  # refills one request every 250 ms
+        admitted = 0
+        response = _post(http, s, "anthropic", _claude_body())
+        while response.status_code == 200:
+            admitted += 1
+            response = _post(http, s, "anthropic", _claude_body())
+        assert response.status_code == 429 and admitted >= 240
+        wait_ms = int(response.headers["retry-after-ms"])
+        assert 0 < wait_ms <= 250
+        time.sleep(wait_ms / 1000)
+        assert _post(http, s, "anthropic", _claude_body()).status_code == 200
+        assert s.llm.count("anthropic", "ok") == admitted + 1
+
+
 def test_tpm_limit_charges_prompt_and_output_tokens(http: httpx.Client) -> None:
     body = _openai_body()
     with serve_llm(LLMSandboxOptions(tpm=2_000)) as s:

@@ -29,6 +29,8 @@ _rate = click.FloatRange(0.0, 1.0)
               help="Share of requests held past the client's timeout, then closed.")
 @click.option("--drop-rate", type=_rate, default=0.0, show_default=True,
               help="Share of connections closed without an answer.")
+@click.option("--timeout-s", type=click.FloatRange(min=0), default=120.0, show_default=True,
+              help="How long a timeout fault holds the connection before closing it.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the fault draws: the same requests fail the same way.")
 @click.option("--gullible/--no-gullible", default=True, show_default=True,
@@ -36,7 +38,8 @@ _rate = click.FloatRange(0.0, 1.0)
 def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
                 fail_rate: float, overload_rate: float, rate_limit_rate: float,
                 malformed_rate: float,
-                timeout_rate: float, drop_rate: float, seed: int, gullible: bool) -> None:
+                timeout_rate: float, drop_rate: float, timeout_s: float, seed: int,
+                gullible: bool) -> None:
     """Serve a fake OpenAI and Anthropic API on 127.0.0.1 for trials, tests and benchmarks.
 
     Point the OpenAI SDK at URL/v1 and the Anthropic SDK at URL; any API key works except
@@ -50,7 +53,8 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
             latency_ms=latency_ms, rpm=rpm, tpm=tpm, fail_rate=fail_rate,
             overload_rate=overload_rate, rate_limit_rate=rate_limit_rate,
             malformed_rate=malformed_rate,
-            timeout_rate=timeout_rate, drop_rate=drop_rate, seed=seed, gullible=gullible)
+            timeout_rate=timeout_rate, drop_rate=drop_rate, timeout_s=timeout_s, seed=seed,
+            gullible=gullible)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 
