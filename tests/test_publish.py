@@ -302,3 +302,21 @@ def test_plan_publish_reads_only(ledger: Ledger) -> None:
         assert [i.action for i in report.items] == ["write"] * 5
         assert running.store.count(method="POST") == 0
         assert ledger.counts()["product"]["approved"] == 5
+
+
+def test_wrong_keys_stop_publish_with_what_to_check_and_no_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WOO_CONSUMER_KEY", KEY)
+    monkeypatch.setenv("WOO_CONSUMER_SECRET", "cs_wrong_secret_value")
+    with sandbox(10) as running:
+        cfg = _config(tmp_path, running.url)
+        with Ledger(tmp_path / "ledger.db") as ledger:
+            synced_and_approved(ledger, running, settings_for(running), approved=3)
+        result = CliRunner().invoke(cli, ["--config", str(cfg), "publish"])
+        assert result.exit_code == 2
+        assert "WOO_CONSUMER_SECRET" in result.output or "secret" in result.output.lower()
+        assert "cs_wrong_secret_value" not in result.output
+        assert running.store.writes == {}
+        with Ledger(tmp_path / "ledger.db") as ledger:
+            assert ledger.counts()["product"]["approved"] == 3
+            assert ledger.last_run("publish")["exit_reason"] == "error"

@@ -120,6 +120,9 @@ def test_rollback_of_chosen_products_only(ledger: Ledger) -> None:
             assert store.product(pid)["description"] != originals[pid]["description"]
         assert [ledger.get_job(j).status for j in job_ids[:5]] == \
             ["published"] * 3 + ["rolled_back"] * 2
+        with client_for(running) as client:
+            nothing = rollback(ledger, client, settings, source_ids=[str(pids[3]), "999"])
+        assert nothing.items == [] and nothing.not_found == [str(pids[3]), "999"]
 
 
 def test_rollback_needs_a_publish_run_or_products(ledger: Ledger) -> None:
@@ -153,3 +156,5 @@ def test_rollback_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         done = runner.invoke(cli, ["--config", str(cfg), "rollback", "--run", str(run_id)])
         assert done.exit_code == 0, done.output
         assert "rolled_back: 3" in done.output
+        nothing = runner.invoke(cli, ["--config", str(cfg), "rollback", "--product", "1"])
+        assert nothing.exit_code == 0 and "no published write to undo" in nothing.output

@@ -115,6 +115,9 @@ def _render_rollback(report: RollbackReport) -> None:
         if row["reason"] and (row.get("outcome") or row["action"]) in ("conflict", "error"):
             console.print(Text(f"{row['source_id']} {row.get('outcome') or row['action']}: "
                                f"{row['reason']}", style="yellow"))
+    if report.not_found:
+        console.print(Text("no published write to undo for product(s): "
+                           + ", ".join(report.not_found), style="yellow"))
     console.print(", ".join(f"{k}: {v}" for k, v in report.counts().items()),
                   highlight=False)
 

@@ -52,6 +52,8 @@ class RollbackReport:
     settled: Settled = field(default_factory=Settled)
     recovered: Settled = field(default_factory=Settled)
     exit_reason: str = "completed"
+    #: Product ids asked for that have no published write to undo.
+    not_found: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out = {"selected": len(self.items), "restore": 0, "nothing": 0, "conflict": 0,
@@ -72,7 +74,8 @@ class RollbackReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "dry_run": self.dry_run, "counts": self.counts(),
-                "exit_reason": self.exit_reason, "items": [i.as_dict() for i in self.items]}
+                "exit_reason": self.exit_reason, "not_found": self.not_found,
+                "items": [i.as_dict() for i in self.items]}
 
 
 def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[RollbackItem, dict]:
@@ -131,6 +134,8 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
     rows = R.written_rows(ledger, run_id=run_id,
                           source_ids=[str(s) for s in source_ids] if source_ids else None)
     report = RollbackReport(run_id=None, dry_run=dry_run)
+    found = {r.source_id for r in rows}
+    report.not_found = [str(s) for s in source_ids or () if str(s) not in found]
     reader = BatchWriter(ledger, store, run_id=0, mode="rollback", settled=Settled())
     if dry_run:
         for start in range(0, len(rows), 100):
