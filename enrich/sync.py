@@ -537,6 +537,8 @@ class _Previous:
     content_hash: str
     state: str
     missing: tuple[str, ...]
+    reason: str | None
+    date_modified_gmt: str | None
 
 
 def _previous(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, _Previous]:
@@ -544,9 +546,10 @@ def _previous(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, _Previous]
         return {}
     marks = ",".join("?" * len(source_ids))
     rows = ledger.conn.execute(
-        f"SELECT source_id, content_hash, state, missing FROM products "
-        f"WHERE source_id IN ({marks})", list(source_ids)).fetchall()
-    return {r[0]: _Previous(r[1], r[2], tuple(json.loads(r[3]) if r[3] else ())) for r in rows}
+        f"SELECT source_id, content_hash, state, missing, reason, date_modified_gmt "
+        f"FROM products WHERE source_id IN ({marks})", list(source_ids)).fetchall()
+    return {r[0]: _Previous(r[1], r[2], tuple(json.loads(r[3]) if r[3] else ()), r[4], r[5])
+            for r in rows}
 
 
 def _open_jobs(ledger: Ledger, source_id: str, input_hash: str | None = None) -> list[int]:
@@ -583,22 +586,37 @@ _ROW_COLUMNS = ("source_id, parent_id, type, sku, name, status, snapshot, conten
                 "date_modified_gmt, state, missing, reason")
 
 
-def _stored_records(ledger: Ledger, fingerprints: frozenset[str] | None,
+_AFFECTED = (
+    "EXISTS (SELECT 1 FROM json_each(products.snapshot, '$.fingerprints') j "
+    "WHERE j.key IN (SELECT value FROM json_each(?)) AND ("
+    " (j.value IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
+    "   (SELECT 1 FROM json_each(products.missing) m WHERE m.value = j.key))"
+    " OR (j.value IN (SELECT value FROM json_each(?)) AND EXISTS "
+    "   (SELECT 1 FROM json_each(products.missing) m WHERE m.value = j.key))))")
+
+
+def _stored_records(ledger: Ledger, change: tuple[Sequence[str], frozenset[str],
+                                                  frozenset[str]] | None,
                     chunk: int = 500) -> Iterator[list[Record]]:
-    """Stored products (all, or those holding one of ``fingerprints``), in chunks."""
+    """Stored products, in chunks: all, or those a boilerplate change can affect.
+
+    ``change`` is (fields checked, texts that became boilerplate, texts that stopped being
+    boilerplate): a product is affected when a checked field holds an entering text and is
+    not yet missing, or holds a leaving text and is missing.
+    """
     last = ""
     while True:
-        if fingerprints is None:
+        if change is None:
             rows = ledger.conn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM products WHERE source_id > ? AND state != 'invalid'"
                 f" ORDER BY source_id LIMIT ?", (last, chunk)).fetchall()
         else:
+            fields, entering, leaving = change
             rows = ledger.conn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM products WHERE source_id > ? AND state != 'invalid'"
-                f" AND EXISTS (SELECT 1 FROM json_each(products.snapshot, '$.fingerprints') j "
-                f"WHERE j.value IN (SELECT value FROM json_each(?))) "
-                f"ORDER BY source_id LIMIT ?",
-                (last, json.dumps(sorted(fingerprints)), chunk)).fetchall()
+                f" AND {_AFFECTED} ORDER BY source_id LIMIT ?",
+                (last, json.dumps(list(fields)), json.dumps(sorted(entering)),
+                 json.dumps(sorted(leaving)), chunk)).fetchall()
         if not rows:
             return
         last = rows[-1][0]
@@ -614,12 +632,14 @@ def _payload(record: Record) -> dict[str, Any]:
 
 
 def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
-           *, count: bool) -> int:
+           *, count: bool, prev: dict[str, _Previous] | None = None) -> int:
     """Jobs first, then product rows; returns how many products changed state or input."""
-    prev = _previous(ledger, [r.source_id for r in records])
+    if prev is None:
+        prev = _previous(ledger, [r.source_id for r in records])
     items: list[EnqueueItem] = []
     to_supersede: list[int] = []
     changed = 0
+    rows: list[Record] = []
     for r in records:
         p = prev.get(r.source_id)
         same_input = p is not None and p.content_hash == r.content_hash
@@ -630,8 +650,11 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
             if same:
                 summary.unchanged += 1
         if same:
+            if p is not None and p.date_modified_gmt != r.date_modified_gmt:
+                rows.append(r)  # same copy, newer date (a stock change): keep the date fresh
             continue
         changed += 1
+        rows.append(r)
         if p is not None and p.state != "complete":
             if same_input:
                 # Same content, new decision (rules or boilerplate changed): the job with this
@@ -654,8 +677,8 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
         counts = ledger.enqueue_many(items)
         summary.queued += counts.queued + counts.revived
         summary.superseded += counts.superseded
-    if records:
-        ledger.upsert_products(r.row() for r in records)
+    if rows:
+        ledger.upsert_products(r.row() for r in rows)
     return changed
 
 
@@ -722,14 +745,17 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
     summary.run_id = ledger.start_run("sync", params)
     try:
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary,
-                                         cursor=cursor, limit=limit, progress=progress)
+                                         cursor=cursor, limit=limit, progress=progress,
+                                         reuse=not rules_changed)
         boilerplate = _boilerplate_counts(ledger, rules.boilerplate_min_products)
         summary.boilerplate_texts = len(boilerplate)
         if rules_changed:
             stored = _stored_records(ledger, None)
+        elif boilerplate != previous_bp:
+            stored = _stored_records(ledger, (rules.fields, boilerplate - previous_bp,
+                                              previous_bp - boilerplate))
         else:
-            stored = _stored_records(ledger, boilerplate ^ previous_bp) \
-                if boilerplate != previous_bp else iter(())
+            stored = iter(())
         for chunk in stored:
             for r in chunk:
                 apply_evaluation(r, rules, boilerplate)
@@ -770,8 +796,10 @@ def _catalog_states(ledger: Ledger) -> dict[str, int]:
 
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
             summary: SyncSummary, *, cursor: str | None, limit: int | None,
-            progress: Callable[[SyncProgress], None] | None,
+            progress: Callable[[SyncProgress], None] | None, reuse: bool,
             ) -> tuple[str | None, datetime | None]:
+    """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
+    the boilerplate set it was decided with are the ones in force)."""
     max_seen: str | None = None
     server_start: datetime | None = None
     read = 0
@@ -793,11 +821,19 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 summary.limit_reached = True
             records: list[Record] = []
             for raw in raws:
-                records.extend(_records_for(client, raw, rules, boilerplate, summary))
+                records.extend(_records_for(client, raw, rules, summary))
                 modified = raw.get("date_modified_gmt") if isinstance(raw, dict) else None
                 if isinstance(modified, str) and (max_seen is None or modified > max_seen):
                     max_seen = modified
-            _write(ledger, records, summary, count=True)
+            prev = _previous(ledger, [r.source_id for r in records])
+            for r in records:
+                p = prev.get(r.source_id)
+                if reuse and p is not None and p.content_hash == r.content_hash \
+                        and r.state != "invalid" and p.state != "invalid":
+                    r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
+                else:
+                    apply_evaluation(r, rules, boilerplate)
+            _write(ledger, records, summary, count=True, prev=prev)
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, page.total))
             if summary.limit_reached:
@@ -813,8 +849,9 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
     return max_seen, server_start
 
 
-def _records_for(client: WooClient, raw: Any, rules: Rules, boilerplate: frozenset[str],
+def _records_for(client: WooClient, raw: Any, rules: Rules,
                  summary: SyncSummary) -> list[Record]:
+    """Snapshots of a product (and its variations when configured), not yet decided."""
     try:
         record = build_record(raw, rules)
     except ValueError as exc:
@@ -823,7 +860,7 @@ def _records_for(client: WooClient, raw: Any, rules: Rules, boilerplate: frozens
         if len(summary.invalid_examples) < 20:
             summary.invalid_examples.append(f"skipped {exc}")
         return []
-    out = [apply_evaluation(record, rules, boilerplate)]
+    out = [record]
     if rules.variations and record.type == "variable" and record.state != "invalid":
         for variation in client.iter_variations(int(record.source_id)):
             try:
@@ -835,7 +872,7 @@ def _records_for(client: WooClient, raw: Any, rules: Rules, boilerplate: frozens
                     summary.invalid_examples.append(
                         f"skipped a variation of product {record.source_id}: {exc}")
                 continue
-            out.append(apply_evaluation(v, rules, boilerplate))
+            out.append(v)
     return out
 
 
