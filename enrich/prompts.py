@@ -38,7 +38,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from enrich.config import GuardsConfig, PromptsConfig
+from enrich.config import GuardsConfig, PromptsConfig, Settings
 from enrich.errors import ConfigError
 
 DEFAULT_TEMPLATE = "product.j2"
@@ -173,6 +173,14 @@ class PromptBook:
         self._parents: dict[str, str | None] = {}
         self._templates: dict[str, jinja2.Template] = {}
         self._chosen: dict[tuple[Any, ...], str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PromptBook:
+        """The run's prompts: ``[prompts]`` (dir relative to config.toml), ``[guards]``
+        limits, and ``[sync] fields`` as the fields the system part describes."""
+        folder = settings.resolve(settings.prompts.dir) if settings.prompts.dir else None
+        return cls(settings.prompts, limits=settings.guards, all_fields=settings.sync.fields,
+                   user_dir=folder)
 
     # -- templates --------------------------------------------------------------------------
 

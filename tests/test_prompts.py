@@ -215,8 +215,9 @@ def test_init_folder_points_config_at_its_prompts(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "store" / "config.toml")
     folder = settings.resolve(settings.prompts.dir or "")
     (folder / "_examples.j2").write_text("LOCAL EXAMPLES\n", encoding="utf-8")
-    book = PromptBook(settings.prompts.model_copy(update={"dir": str(folder)}),
-                      limits=settings.guards)
+    book = PromptBook.from_settings(settings)  # cwd is elsewhere: dir resolves by the file
+    assert book.user_dir == folder
+    assert book.all_fields == tuple(f for f in FIELDS if f in settings.sync.fields)
     assert "LOCAL EXAMPLES" in book.render_product(woo_product("Cap"), COPY).system
 
 
