@@ -57,9 +57,6 @@ def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: 
     """Why ``product`` (the store's now) may not be written over, or None when it may."""
     if product is None:
         return "the product no longer exists in the store", []
-    if draft.content_hash is None:
-        return ("the product was never synced into this ledger (no snapshot to compare "
-                "with)", [])
     snapshot, content_hash = store_snapshot(product, rules)
     date = product.get("date_modified_gmt")
     if content_hash != draft.content_hash:
@@ -88,6 +85,11 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Ru
         plan.action = "error"
         plan.reason = (f"product {draft.source_id} is a variation; publishing variation "
                        "copy is not supported yet")
+        return plan
+    if draft.content_hash is None:
+        plan.action = "error"
+        plan.reason = ("the product was never synced into this ledger, so there is no "
+                       "snapshot to check the store against; run `enrich sync`")
         return plan
     synced_with = (draft.snapshot or {}).get("seo_plugin", "none")
     if draft.snapshot is not None and synced_with != rules.seo_plugin:

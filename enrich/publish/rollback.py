@@ -33,12 +33,13 @@ class RollbackItem:
     publish_row: int
     publish_run: int
     action: str  # restore | nothing | conflict | error
+    name: str | None = None
     changes: list[dict[str, Any]] = field(default_factory=list)  # {field, old, new}
     reason: str | None = None
     outcome: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "source_id": self.source_id,
+        return {"job_id": self.job_id, "source_id": self.source_id, "name": self.name,
                 "publish_row": self.publish_row, "publish_run": self.publish_run,
                 "action": self.action, "outcome": self.outcome, "changes": self.changes,
                 "reason": self.reason}
@@ -81,7 +82,8 @@ class RollbackReport:
 def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[RollbackItem, dict]:
     """The rollback decision for one published product, and the item that restores it."""
     item = RollbackItem(job_id=row.job_id, source_id=row.source_id, publish_row=row.id,
-                        publish_run=row.run_id, action="restore")
+                        publish_run=row.run_id, action="restore",
+                        name=(product or {}).get("name"))
     restore = dict(row.previous.get("item") or {})
     if not row.written:
         item.action = "nothing"
