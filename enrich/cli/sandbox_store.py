@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +12,11 @@ import click
 
 from enrich.errors import EnrichError, UsageError
 from enrich.sandbox.store import StoreOptions, serve_store
+from enrich.sandbox.store_auth import ApiKey
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command("store")
@@ -32,12 +38,16 @@ from enrich.sandbox.store import StoreOptions, serve_store
               help="Requests per second before 429 with Retry-After.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for faults and synthetic data.")
+@click.option("--key", "extra_keys", multiple=True, metavar="CK:CS[:PERMISSIONS]",
+              help="Another API key (permissions read, write or read_write; repeatable), "
+                   "e.g. a read-only key to see the store refuse writes.")
 @click.option("--https", is_flag=True,
               help="Serve HTTPS with a self-signed certificate (Basic and query keys work "
                    "only over HTTPS; plain HTTP needs OAuth 1.0a, as on a real store).")
 def store_command(port: int, catalog: Path | None, synthetic: int | None, state: Path | None,
                   consumer_key: str, consumer_secret: str, latency_ms: int, fail_rate: float,
-                  rate_limit: float | None, seed: int, https: bool) -> None:
+                  rate_limit: float | None, seed: int, extra_keys: tuple[str, ...],
+                  https: bool) -> None:
     """Serve a WooCommerce REST v3 store on 127.0.0.1 to try enrich without the live shop.
 
     It follows the real store's contract (paging headers, error bodies, meta_data merging,
@@ -54,9 +64,18 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
         source = synthetic_catalog(synthetic, seed)  # streamed: never held twice
     else:
         raise click.UsageError("pass --catalog PATH, --synthetic N, or an existing --state FILE")
+    keys = []
+    for spec in extra_keys:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not all(parts[:2]) or (
+                len(parts) == 3 and parts[2] not in ("read", "write", "read_write")):
+            raise click.BadParameter(f"{spec!r}: expected CK:CS or CK:CS:read|write|read_write",
+                                     param_hint="--key")
+        keys.append(ApiKey(parts[0], parts[1], parts[2] if len(parts) == 3  # type: ignore[arg-type]
+                           else "read_write"))
     options = StoreOptions(consumer_key=consumer_key, consumer_secret=consumer_secret,
                            latency_ms=latency_ms, fail_rate=fail_rate, rate_limit=rate_limit,
-                           seed=seed, state_path=state)
+                           seed=seed, state_path=state, extra_keys=tuple(keys))
     try:
         with serve_store(source, options=options, port=port, https=https) as running:
             click.echo(f"WooCommerce sandbox store: {running.url}  ({len(running.store)} "
@@ -64,6 +83,8 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
             click.echo(f"  REST API:        {running.api_url}")
             click.echo(f"  consumer key:    {consumer_key}")
             click.echo(f"  consumer secret: {consumer_secret}")
+            for key in keys:
+                click.echo(f"  extra key:       {key.consumer_key} ({key.permissions})")
             if running.ca_path is not None:
                 click.echo(f"  certificate:     {running.ca_path} (trust it: store.verify_tls)")
             else:
@@ -72,6 +93,7 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
             if state is not None:
                 click.echo(f"  state file:      {state}")
             click.echo("Press Ctrl-C to stop.")
+            signal.signal(signal.SIGTERM, _stop)  # a service manager stops it cleanly too
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
