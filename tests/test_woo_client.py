@@ -141,11 +141,15 @@ def test_basic_over_https_with_the_sandbox_ca() -> None:
     assert "consumer_secret" not in log[0].query
 
 
-def test_query_keys_over_https() -> None:
-    with serve_store([product(1)], options=options(), https=True) as srv:
+def test_query_keys_over_https_follow_links_without_doubling_keys() -> None:
+    items = [product(i) for i in range(1, 251)]
+    with serve_store(items, options=options(), https=True) as srv:
         with client(srv.url, auth="query", verify=str(srv.ca_path)) as woo:
-            assert _ids(list(woo.iter_product_pages())) == [1]
-        assert "consumer_key=" in srv.store.request_log[0].query
+            assert _ids(list(woo.iter_product_pages())) == list(range(1, 251))
+        queries = [e.query for e in srv.store.request_log]
+    assert len(queries) == 3
+    assert all(q.count("consumer_key=") == 1 and q.count("consumer_secret=") == 1
+               for q in queries)
 
 
 def test_auto_falls_back_to_query_when_the_host_strips_authorization() -> None:
