@@ -95,7 +95,7 @@ def test_sigkill_mid_publish_then_rerun_writes_nothing_twice_and_loses_nothing(
                 "SELECT outcome, COUNT(*) FROM publishes GROUP BY outcome").fetchall())
             assert outcomes == {"written": 250}
             killed_run = ledger.list_runs("publish")[-1]
-            assert killed_run["exit_reason"] is None  # it never finished
+            assert killed_run["exit_reason"] == "signal"  # closed by the run that took over
         for pid in list(approved)[:10]:
             assert store.product(pid)["description"] == draft_text(str(pid), "description")
 

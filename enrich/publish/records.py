@@ -262,6 +262,10 @@ def acquire_lock(ledger: Ledger, run_id: int) -> None:
                 f"another publish or rollback (run {holder.get('run_id')}, pid "
                 f"{holder['pid']}) is writing to the store from this ledger",
                 "Wait for it to finish; if that process is gone, run the command again.")
+        if holder and holder.get("run_id") is not None:
+            # The holder died without finishing its run (SIGKILL, power loss): say so.
+            c.execute("UPDATE runs SET finished_at = ?, exit_reason = 'signal' "
+                      "WHERE id = ? AND finished_at IS NULL", (time.time(), holder["run_id"]))
         c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
                   "SET value = excluded.value",
                   (LOCK_KEY, _dumps({"pid": os.getpid(), "run_id": run_id})))
