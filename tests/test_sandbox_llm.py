@@ -411,6 +411,25 @@ def _seconds(duration: str) -> float:
     return float(minutes or 0) * 60 + float(seconds)
 
 
+def test_model_lookup_in_both_formats() -> None:
+    """A preflight check can ask whether the configured model exists before any spend."""
+    with serve_llm(LLMSandboxOptions(models=frozenset({OPENAI_MODEL, CLAUDE_MODEL}))) as s:
+        client = _openai(s)
+        assert {m.id for m in client.models.list()} == {OPENAI_MODEL, CLAUDE_MODEL}
+        assert client.models.retrieve(OPENAI_MODEL).owned_by == "enrich-sandbox"
+        with pytest.raises(openai.NotFoundError) as info:
+            client.models.retrieve("gpt-nope")
+        assert info.value.code == "model_not_found"
+        claude = _claude(s)
+        assert claude.models.retrieve(CLAUDE_MODEL).type == "model"
+        with pytest.raises(anthropic.NotFoundError):
+            claude.models.retrieve("claude-nope")
+        with pytest.raises(anthropic.AuthenticationError):
+            _claude(s, key="sk-invalid").models.list()
+        assert s.llm.counters == {"anthropic": {"auth_error": 1, "models": 2},
+                                  "openai": {"models": 3}}
+
+
 # -- limits -----------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ Routes (on 127.0.0.1 only)::
 
     POST /v1/chat/completions   OpenAI    (SDK base_url = <url>/v1)
     POST /v1/messages           Anthropic (SDK base_url = <url>)
+    GET  /v1/models[/{id}]      model list / lookup, in the caller's format
     GET  /health                {"status": "ok"}: for scripts waiting for the server
 
 Auth: any non-empty key is accepted (``Authorization: Bearer`` or ``x-api-key``), except
@@ -69,6 +70,8 @@ FAULTS = ("401", "400", "404", "429", "quota", "500", "503", "529", "timeout", "
           "malformed", "missing", "refusal")
 INVALID_KEYS = frozenset({"sk-invalid", "sk-ant-invalid", "invalid"})
 NO_QUOTA_KEYS = frozenset({"sk-no-quota", "sk-ant-no-quota"})
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "claude-haiku-4-5",
+                  "claude-sonnet-4-6", "claude-opus-4-6")
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 
 
@@ -160,7 +163,7 @@ class SandboxLLM:
         """Requests by route and outcome, e.g. ``{"openai": {"ok": 3, "rate_limited": 1}}``.
 
         Outcomes: ok, malformed, refusal, rate_limited, quota, server_error, overloaded,
-        timeout, dropped, auth_error, bad_request, not_found.
+        timeout, dropped, auth_error, bad_request, not_found, models (a model lookup).
         """
         with self._lock:
             found: dict[str, dict[str, int]] = {}
@@ -198,6 +201,9 @@ class SandboxLLM:
     def handle(self, request: Request) -> Response:
         if request.method == "GET" and request.path == "/health":
             return Response.json({"status": "ok"})
+        if request.method == "GET" and (request.path == "/v1/models"
+                                        or request.path.startswith("/v1/models/")):
+            return self._models(request)
         route = ROUTES.get(request.path)
         if route is None:
             return self._unknown_url(request)
@@ -290,6 +296,38 @@ class SandboxLLM:
         if call.route == "openai":
             headers.append(("openai-processing-ms", str(self.options.latency_ms)))
         return Response.json(body_out, 200, headers)
+
+    def _models(self, request: Request) -> Response:
+        """``GET /v1/models[/{id}]`` in the caller's format (the Anthropic SDK sends
+        ``anthropic-version``), so a preflight check can ask whether a model exists."""
+        call = _Call("anthropic" if "anthropic-version" in request.headers else "openai",
+                     request)
+        self._draw(call)
+        key = self._api_key(request)
+        if not key or key in INVALID_KEYS:
+            self._record(call, "auth_error")
+            return self._auth_error(call, key)
+        self._record(call, "models")
+        known = sorted(self.options.models) if self.options.models is not None else list(
+            DEFAULT_MODELS)
+        wanted = request.path[len("/v1/models/"):] if request.path.startswith(
+            "/v1/models/") else None
+        if wanted is not None and self.options.models is not None and wanted not in known:
+            call.ask = Ask(route=call.route, model=wanted, system="", user="", prompt_tokens=0)
+            return self._model_not_found(call)
+        ids = [wanted] if wanted is not None else known
+        if call.route == "openai":
+            items: list[dict[str, Any]] = [{"id": i, "object": "model", "created": 1700000000,
+                                            "owned_by": "enrich-sandbox"} for i in ids]
+            return Response.json(items[0] if wanted is not None else {"object": "list",
+                                                                      "data": items})
+        items = [{"type": "model", "id": i, "display_name": i, "lifecycle": "active",
+                  "created_at": "2025-01-01T00:00:00Z"} for i in ids]
+        if wanted is not None:
+            return Response.json(items[0])
+        return Response.json({"data": items, "has_more": False,
+                              "first_id": ids[0] if ids else None,
+                              "last_id": ids[-1] if ids else None})
 
     # -- pieces --------------------------------------------------------------------------
 
