@@ -246,13 +246,20 @@ class _Check:
         for name, (_raw, plain) in texts.items():
             lower = squash(plain)
             for instruction in instructions:
-                payload = obeyed(lower, instruction, source_lower, spans)
-                if payload:
-                    self.flag("injection", name, f"The {_label(name)} contains “{payload}”, "
+                found = obeyed(lower, instruction, source_lower, spans)
+                if found is None:
+                    continue
+                phrase, kind = found
+                if kind == "payload":
+                    self.flag("injection", name, f"The {_label(name)} contains “{phrase}”, "
                               "which an instruction hidden in the product data asked for "
                               f"(“{_short(instruction.text)}”). The model may have followed "
                               "it; rewrite this field.")
-                    break
+                else:
+                    self.flag("injection", name, f"The {_label(name)} repeats “{phrase}” from "
+                              "an instruction hidden in the product data "
+                              f"(“{_short(instruction.text)}”); rewrite this field.")
+                break
 
 
 def as_guards_config(limits: GuardsConfig | Mapping[str, Any] | None) -> GuardsConfig:

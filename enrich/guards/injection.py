@@ -32,7 +32,6 @@ SOURCE_INSTRUCTION_RE = re.compile(
     r"|\binstead\s*,?\s*(?:" + _VERBS + r")\b"
     r"|\b(?:ai|assistant|model|chatgpt|gpt|claude|llm|bot)\s*[:,]\s*(?:please\s+)?(?:"
     + _VERBS + r"|ignore)\b"
-    r"|\bdo\s+not\s+follow\b"
     r"|<\|[a-z_]+\|>|\[/?INST\]|<</?SYS>>)",
     re.IGNORECASE,
 )
@@ -43,7 +42,9 @@ _SET_RE = re.compile(r"\b(?:set|change|make)\s+(?:the\s+)?[\w ]{1,40}?\s+(?:to|=
                      re.IGNORECASE)
 _CAPS_RE = re.compile(r"(?:[A-Z0-9][A-Z0-9%$€£!&+-]*[ \t]*){2,}")
 _LEADING_RE = re.compile(r"^(?:(?:and|then|instead|now|only|just|the\s+words?|the\s+text|"
-                         r"this|following)\b[\s,:]*)+", re.IGNORECASE)
+                         r"this|that|following)\b[\s,:]*)+", re.IGNORECASE)
+_ECHO_WORD_RE = re.compile(r"\w+|%")
+_ECHO_WORDS = 5
 _STOP = frozenset({"a", "an", "the", "and", "or", "it", "this", "that", "text", "words",
                    "copy", "description", "product", "instead", "only"})
 
@@ -68,7 +69,7 @@ OUTPUT_MARKER_RE = re.compile(
 # Cheap substring pre-checks (lower case): a text without any of these cannot match the
 # regex above it, and almost no product text has one, so the regex rarely runs at all.
 _SOURCE_HINTS = ("ignor", "disregard", "forget", "overrid", "bypass", "you are", "instruction",
-                 "system", "assistant", "developer", "instead", "follow", "ai", "model", "gpt",
+                 "system", "assistant", "developer", "instead", "ai", "model", "gpt",
                  "claude", "llm", "bot", "<|", "[inst", "[/inst", "<<sys", "<</sys")
 _OUTPUT_HINTS = ("as a", "i'm", "i am", "ignor", "disregard", "forget", "system", "<|",
                  "[inst", "[/inst", "<<sys", "<</sys", "assistant", "user", "instruction",
@@ -130,16 +131,24 @@ def find_instructions(text: str) -> list[Instruction]:
 
 
 def obeyed(draft_lower: str, instruction: Instruction, source_lower: str,
-           spans_lower: str) -> str | None:
-    """The payload the draft repeats, when the data uses it only inside instructions.
+           spans_lower: str) -> tuple[str, str] | None:
+    """(phrase, "payload" | "echo") when the draft follows or repeats the instruction.
 
-    ``spans_lower`` is every instruction of the source (squashed): a phrase that the data
-    also uses elsewhere (a product really named so) is not evidence of obedience.
+    A payload counts only when the data uses it nowhere outside its instructions
+    (``spans_lower`` holds them all): a product really named so is not evidence. An echo is
+    five or more consecutive words of the instruction itself.
     """
     for payload in instruction.payloads:
         lower = squash(payload)
         if lower in draft_lower and source_lower.count(lower) <= spans_lower.count(lower):
-            return payload
+            return payload, "payload"
+    words = _ECHO_WORD_RE.findall(instruction.text.lower())
+    if len(words) >= _ECHO_WORDS:
+        draft_words = " " + " ".join(_ECHO_WORD_RE.findall(draft_lower)) + " "
+        for i in range(len(words) - _ECHO_WORDS + 1):
+            window = " ".join(words[i:i + _ECHO_WORDS])
+            if f" {window} " in draft_words:
+                return window, "echo"
     return None
 
 
