@@ -142,6 +142,8 @@ def _record_plans(ledger: Ledger, run_id: int, batch_no: int,
                                      plan.item, previous, batch_no))
             elif plan.action == "conflict":
                 previous["changes"] = plan.changes
+                previous["seen_at_conflict"] = {"content_hash": plan.store_hash,
+                                                "date_modified_gmt": plan.store_date}
                 R.insert_row(c, **common, written=plan.item, previous=previous,
                              outcome="conflict", error=plan.reason)
                 R.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.CONFLICT,

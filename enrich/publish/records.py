@@ -8,7 +8,9 @@ stays the one guard.
 A ``publishes`` row is the backup and the write-ahead record at once. It is committed with
 outcome ``planned`` before the batch request that carries it is sent; ``written`` holds the
 item body sent (without id) and ``previous`` holds ``{"item": <the store's values for the
-same keys>, "date_modified_gmt": <the store's before the write>}``. After the store answers,
+same keys>, "date_modified_gmt": <the store's before the write>, "content_hash": <sync's
+hash of the product then>}`` (a conflict row adds ``changes`` and ``seen_at_conflict``; a
+rollback row adds ``publish_row``, the publish it undoes). After the store answers,
 the row becomes ``written`` / ``error`` / ``conflict`` (rollback rows: ``rolled_back``). A
 row still ``planned`` when no publish is running is the trace of a crash; ``recover``
 settles it by reading the store.
@@ -64,8 +66,9 @@ def approved_drafts(ledger: Ledger, *, after_id: int = 0,
     product have two approved jobs, only the newest is published (the older one stays
     approved and is superseded by the next sync).
 
-    When the job was re-approved after a conflict, the baseline is the store state the
-    conflict recorded (what the reviewer looked at), not the older sync snapshot.
+    When the job was re-approved after a conflict found by the check before writing, the
+    baseline is the store state that conflict recorded (``seen_at_conflict``: what the
+    reviewer looked at), not the older sync snapshot.
     """
     rows = ledger.conn.execute(
         """SELECT j.id AS job_id, j.source_id, j.payload, d.id AS draft_id, d.fields,
@@ -85,10 +88,10 @@ def approved_drafts(ledger: Ledger, *, after_id: int = 0,
     for row in rows:
         content_hash, date = row["content_hash"], row["date_modified_gmt"]
         baseline_from = "sync"
-        conflict = _loads(row["conflict_prev"])
-        if conflict and conflict.get("content_hash"):
-            content_hash = conflict["content_hash"]
-            date = conflict.get("date_modified_gmt")
+        seen = (_loads(row["conflict_prev"]) or {}).get("seen_at_conflict")
+        if seen and seen.get("content_hash"):
+            content_hash = seen["content_hash"]
+            date = seen.get("date_modified_gmt")
             baseline_from = "conflict"
         result.append(ApprovedDraft(
             job_id=row["job_id"], draft_id=row["draft_id"], source_id=row["source_id"],
