@@ -166,7 +166,6 @@ class PromptBook:
             keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
         )
         self.env.filters["untrusted"] = fence
-        self.env.filters["tojson_plain"] = lambda v: json.dumps(v, ensure_ascii=False)
         self._hashes: dict[str, str] = {}
         self._systems: dict[str, str] = {}
         self._category_names: dict[str, str | None] = {}

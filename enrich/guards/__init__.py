@@ -97,10 +97,6 @@ def _label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _short(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
@@ -159,8 +155,9 @@ class _Check:
             self.flag("schema", "image_alt", "The image alt texts should be a list, one per "
                       f"image, but came as {type(value).__name__}; they were dropped.")
             return []
-        items = [v if isinstance(v, str) else str(v) for v in value if v is not None]
-        if any(not isinstance(v, str) for v in value):
+        # None stays as an empty alt text so the list still lines up with the images.
+        items = ["" if v is None else v if isinstance(v, str) else str(v) for v in value]
+        if any(v is not None and not isinstance(v, str) for v in value):
             self.flag("schema", "image_alt", "Some image alt texts were not text; they were "
                       "turned into text.")
         return items
