@@ -158,3 +158,33 @@ def test_rollback_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert "rolled_back: 3" in done.output
         nothing = runner.invoke(cli, ["--config", str(cfg), "rollback", "--product", "1"])
         assert nothing.exit_code == 0 and "no published write to undo" in nothing.output
+
+
+def test_an_interrupted_rollback_is_finished_by_the_next_one(ledger: Ledger) -> None:
+    with sandbox(20, seed=8) as running:
+        settings = settings_for(running, batch_size=4)
+        job_ids = synced_and_approved(ledger, running, settings, approved=8)
+        pids = [source_of(ledger, j) for j in job_ids[:8]]
+        store = running.store
+        originals = {pid: store.product(pid) for pid in pids}
+
+        def stop_before_the_second_batch(batch_no: int, size: int) -> None:
+            if batch_no == 2:
+                raise KeyboardInterrupt
+
+        with client_for(running) as client:
+            published = publish(ledger, client, settings)
+            with pytest.raises(KeyboardInterrupt):
+                rollback(ledger, client, settings, run_id=published.run_id,
+                         on_batch=stop_before_the_second_batch)
+            assert ledger.last_run("rollback")["exit_reason"] == "signal"
+            assert [ledger.get_job(j).status for j in job_ids[:8]] == \
+                ["rolled_back"] * 4 + ["published"] * 4
+            report = rollback(ledger, client, settings, run_id=published.run_id,
+                              settle_s=0.0)
+        assert report.recovered.requeued == [str(p) for p in pids[4:]]
+        assert report.counts()["rolled_back"] == 4
+        assert {ledger.get_job(j).status for j in job_ids[:8]} == {"rolled_back"}
+        for pid in pids:
+            assert _without_dates(store.product(pid)) == _without_dates(originals[pid])
+            assert store.writes[pid] == 2  # one publish, one rollback: nothing twice

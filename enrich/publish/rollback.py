@@ -11,7 +11,7 @@ product is reported, not rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +120,8 @@ def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[Rollback
 def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
              run_id: int | None = None, source_ids: Sequence[str] | None = None,
              dry_run: bool = False, max_rounds: int = 3, pause_s: float = 1.0,
-             settle_s: float | None = None) -> RollbackReport:
+             settle_s: float | None = None,
+             on_batch: Callable[[int, int], None] | None = None) -> RollbackReport:
     """Restore what publish run ``run_id`` (or the last publish of ``source_ids``) replaced."""
     batch_size = settings.publish.batch_size
     if settle_s is None:
@@ -161,7 +162,7 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
                               source_ids=[str(s) for s in source_ids] if source_ids else None)
         writer = BatchWriter(ledger, store, run_id=rb_run, mode="rollback",
                              settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
-                             settle_s=settle_s)
+                             settle_s=settle_s, on_batch=on_batch)
         for batch_no, start in enumerate(range(0, len(rows), batch_size), start=1):
             chunk = rows[start:start + batch_size]
             current = writer.read([r.source_id for r in chunk])
