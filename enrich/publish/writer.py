@@ -253,8 +253,10 @@ class BatchWriter:
                     unsure.append(entry)
                     continue
                 result_id, product, error, verified = result_parts(results[i])
-                if result_id is not None and str(result_id) != entry.source_id:
-                    unsure.append(entry)
+                returned_id = (product or {}).get("id", result_id)
+                if any(x is not None and str(x) != entry.source_id
+                       for x in (result_id, returned_id)):
+                    unsure.append(entry)  # the store answered for another product
                 elif product is not None:
                     self._confirm(c, entry, product.get("date_modified_gmt"))
                 elif verified:
