@@ -114,7 +114,7 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
             _outcomes(plans, report.settled)
             for plan in plans:  # recorded in the ledger; keep only the report's part
                 plan.item, plan.previous = {}, {}
-        exit_reason = "completed" if report.ok else "partial"
+        exit_reason = "completed"  # conflicts and errors are outcomes; see report.ok
     except KeyboardInterrupt:
         exit_reason = "signal"
         raise

@@ -209,7 +209,7 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
                     item.reason = report.settled.errors.get(item.source_id,
                                                             "not confirmed by the store")
             report.items += decided
-        exit_reason = "completed" if report.ok else "partial"
+        exit_reason = "completed"  # conflicts and errors are outcomes; see report.ok
     except KeyboardInterrupt:
         exit_reason = "signal"
         raise
