@@ -391,3 +391,18 @@ def test_secret_never_in_repr_or_messages() -> None:
         woo.get_products([1])
     assert "cannot connect" in str(info.value) and SECRET not in str(info.value)
     woo.close()
+
+
+def test_a_link_to_another_host_is_not_followed() -> None:
+    """A misconfigured home URL must not make the client send keys elsewhere."""
+    def foreign_links(request: Request, handle) -> Response:  # type: ignore[no-untyped-def]
+        response = handle(request)
+        response.headers = [(k, v.replace("127.0.0.1", "shop.example.com") if k == "Link"
+                             else v) for k, v in response.headers]
+        return response
+
+    with interposed_store([product(i) for i in range(1, 251)]) as (url, store, inter):
+        inter.hook = foreign_links
+        with client(url) as woo:
+            assert _ids(list(woo.iter_product_pages())) == list(range(1, 251))
+        assert [dict(parse_qsl(e.query))["page"] for e in store.request_log] == ["1", "2", "3"]
