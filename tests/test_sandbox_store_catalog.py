@@ -139,3 +139,21 @@ def test_bad_wxr_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         load_catalog(path)
     assert "not well-formed XML" in error.value.message
+
+
+def test_catalog_images_become_attachments() -> None:
+    store = SandboxStore(load_catalog(SAMPLE_CSV))
+    hoodie = next(p for p in store.products() if p["name"] == "Hoodie")
+    images = hoodie["images"]
+    assert len(images) == 4  # the Hoodie row lists four image URLs
+    assert [set(i) for i in images] == [{"id", "date_created", "date_created_gmt",
+                                         "date_modified", "date_modified_gmt", "src", "name",
+                                         "alt"}] * 4
+    assert images[0]["src"].endswith("hoodie-2.jpg") and images[0]["name"] == "hoodie-2"
+    ids = [i["id"] for i in images]
+    assert len(set(ids)) == 4 and not set(ids) & {p["id"] for p in store.products()}
+    edited = store.edit(hoodie["id"], images=[{"id": ids[1], "alt": "Blue hoodie"},
+                                              {"src": "https://example.test/new.png"}])
+    assert edited["images"][0]["src"] == images[1]["src"]
+    assert edited["images"][0]["alt"] == "Blue hoodie"
+    assert edited["images"][1]["name"] == "new" and edited["images"][1]["id"] not in ids

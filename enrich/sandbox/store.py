@@ -42,6 +42,7 @@ from enrich.sandbox.store_products import (
     coerce_batch_item,
     compute_price,
     decimal_value,
+    fmt_time,
     format_decimal,
     merge_meta,
     parse_naive,
@@ -210,6 +211,7 @@ class SandboxStore:
         self._category_by_name: dict[str, int] = {UNCATEGORIZED["name"]: UNCATEGORIZED["id"]}
         self._next_id = 1
         self._next_meta_id = 1
+        self._attachments: dict[int, dict[str, Any]] = {}
         self._version = 0  # any write
         self._struct_version = 0  # writes that change membership, status, category or date
         self._sort_cache: dict[tuple[str, str, str], tuple[int, list[int]]] = {}
@@ -264,6 +266,42 @@ class SandboxStore:
                 raise ValueError(f"variation {variation['id']}: parent_id {parent} is not a "
                                  "product of this catalog")
             self._children.setdefault(parent, []).append(variation["id"])
+        for product in self._products.values():  # attachments take ids after the products
+            if product.get("images"):
+                product["images"] = self._attach(product["images"], product["_created"])
+            if isinstance(product.get("image"), dict):
+                product["image"] = self._attach([product["image"]], product["_created"])[0]
+
+    def _attach(self, images: list[Any], when: int) -> list[dict[str, Any]]:
+        """Images as WooCommerce returns them: attachments with id, dates, src, name, alt.
+
+        An image given by a known attachment id is that attachment (a new name or alt
+        updates it); one given by src becomes a new attachment, as a sideload would.
+        """
+        out = []
+        for image in images:
+            if not isinstance(image, dict):
+                continue
+            aid = image.get("id")
+            known = self._attachments.get(aid) if isinstance(aid, int) else None
+            if known is None:
+                aid = aid if isinstance(aid, int) and aid > 0 and aid not in self._products \
+                    else self._next_id
+                self._next_id = max(self._next_id, aid + 1)
+                src = str(image.get("src") or "")
+                stem = src.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+                stamp_local = fmt_time(self._site.local(when))
+                stamp_gmt = fmt_time(when)
+                known = {"id": aid, "date_created": stamp_local, "date_created_gmt": stamp_gmt,
+                         "date_modified": stamp_local, "date_modified_gmt": stamp_gmt,
+                         "src": src, "name": stem, "alt": ""}
+                known.update({k: v for k, v in image.items()  # e.g. from a state file
+                              if k in known and k != "id" and isinstance(v, str)})
+            known = {**known, **{k: image[k] for k in ("name", "alt") if
+                                 isinstance(image.get(k), str)}}
+            self._attachments[known["id"]] = known
+            out.append(dict(known))
+        return out
 
     def _register_categories(self, product: dict[str, Any]) -> None:
         resolved = []
@@ -489,14 +527,12 @@ class SandboxStore:
                 ) -> dict[str, Any]:
         """The wc/v3 object; ``copy_values`` when the caller may keep and mutate it."""
         only = frozenset(f.partition(".")[0] for f in fields) if fields else None
-        children = self._children.get(product["id"], [])
-        prices = [self._products[c].get("price", "") for c in children
-                  if c in self._products] if product.get("type") == "variable" else []
-        variation_ids = sorted(children, key=lambda c: (self._products[c].get("menu_order", 0),
-                                                        c))
+        children = self._children.get(product["id"])
+        variations = sorted((self._products[c] for c in children),
+                            key=lambda v: (v.get("menu_order", 0), v["id"])) if children else []
         related = self._related_ids(product) if only is None or "related_ids" in only else []
-        return render_product(product, context, base, self._site, related, variation_ids,
-                              prices, copy_values=copy_values, only=only)
+        return render_product(product, context, base, self._site, related, variations,
+                              copy_values=copy_values, only=only)
 
     def _render_variation(self, variation: dict[str, Any], base: str) -> dict[str, Any]:
         parent = self._products.get(variation["parent_id"], {})
@@ -891,8 +927,9 @@ class SandboxStore:
             # An image sent by id is the existing attachment (src, name kept); a new alt
             # or name updates it, as WooCommerce does.
             known = {img.get("id"): img for img in p.get("images") or []}
-            p["images"] = [{**known.get(x.get("id"), {}), **x} for x in fields["images"]
-                           if isinstance(x, dict)]
+            merged = [{**known.get(x.get("id"), {}), **x} for x in fields["images"]
+                      if isinstance(x, dict)]
+            p["images"] = self._attach(merged, self._now())
         if isinstance(fields.get("image"), dict) or ("image" in fields and
                                                      fields["image"] is None):
             p["image"] = fields["image"]

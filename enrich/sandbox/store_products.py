@@ -362,20 +362,32 @@ def _amount_html(value: str) -> str:
             'Price-currencySymbol" translate="no">&#36;</span>' + value + "</bdi></span>")
 
 
-def price_html(product: dict[str, Any]) -> str:
-    price = product.get("price")
+def price_html(price: Any, regular: Any, on_sale: bool) -> str:
+    """``get_price_html()`` of a simple product (USD, two decimals)."""
     if not isinstance(price, str):
         return _amount_html("1.00")
     if price == "":
         return ""
-    if product.get("on_sale"):
-        regular = money(product.get("regular_price"))
+    if on_sale:
+        regular_text = money(regular)
         sale = money(price)
-        return (f'<del aria-hidden="true">{_amount_html(regular)}</del> <span class="screen-'
-                f'reader-text">Original price was: &#036;{regular}.</span><ins aria-hidden='
-                f'"true">{_amount_html(sale)}</ins><span class="screen-reader-text">Current '
-                f"price is: &#036;{sale}.</span>")
+        return (f'<del aria-hidden="true">{_amount_html(regular_text)}</del> <span class="'
+                f'screen-reader-text">Original price was: &#036;{regular_text}.</span><ins '
+                f'aria-hidden="true">{_amount_html(sale)}</ins><span class="screen-reader-text'
+                f'">Current price is: &#036;{sale}.</span>')
     return _amount_html(money(price))
+
+
+def range_price_html(low: float, high: float) -> str:
+    """``get_price_html()`` of a variable product whose variations differ in price."""
+    def amount(value: float) -> str:
+        return _amount_html(f"{value:.2f}").replace(
+            'class="woocommerce-Price-amount amount"',
+            'class="woocommerce-Price-amount amount" aria-hidden="true"', 1)
+
+    return (f'{amount(low)} <span aria-hidden="true">&ndash;</span> {amount(high)}<span '
+            f'class="screen-reader-text">Price range: &#36;{low:.2f} through &#36;{high:.2f}'
+            "</span>")
 
 
 # --- records -------------------------------------------------------------------------------
@@ -493,18 +505,31 @@ def compute_price(product: dict[str, Any], now: int) -> None:
 
 
 def render_product(product: dict[str, Any], context: str, base: str, site: SiteTime,
-                   related_ids: list[int], variation_ids: list[int],
-                   variation_prices: list[str], *, copy_values: bool = True,
-                   only: frozenset[str] | None = None) -> dict[str, Any]:
-    """The wc/v3 product object, in the real key order, for view or edit context."""
+                   related_ids: list[int], variations: list[dict[str, Any]], *,
+                   copy_values: bool = True, only: frozenset[str] | None = None
+                   ) -> dict[str, Any]:
+    """The wc/v3 product object, in the real key order, for view or edit context.
+
+    ``variations`` are the product's variation records in menu order (a variable product
+    takes its price, sale flag and price range from them).
+    """
     p = product
     pid = p["id"]
     out: dict[str, Any] = {}
     price = p.get("price", "")
+    on_sale = bool(p.get("on_sale"))
+    html: str | None = None
     if p.get("type") == "variable":
-        numbers = sorted(x for x in (decimal_value(v) for v in variation_prices)
+        numbers = sorted(x for x in (decimal_value(v.get("price")) for v in variations)
                          if x is not None)
         price = _trim_number(numbers[0]) if numbers else ""
+        on_sale = any(v.get("on_sale") for v in variations)
+        if numbers and numbers[0] != numbers[-1]:
+            html = range_price_html(numbers[0], numbers[-1])
+        elif numbers:
+            html = _amount_html(f"{numbers[0]:.2f}")
+        else:
+            html = ""
     view = context != "edit"
     for key in PRODUCT_KEYS:
         if only is not None and key not in only:
@@ -528,6 +553,12 @@ def render_product(product: dict[str, Any], context: str, base: str, site: SiteT
                         else p["short_description"])
         elif key == "price":
             out[key] = price
+        elif key == "on_sale":
+            out[key] = on_sale
+        elif key == "average_rating":
+            rating = p.get("average_rating")
+            number = decimal_value(rating) if isinstance(rating, str) else None
+            out[key] = f"{number:.2f}" if view and number is not None else rating
         elif key == "purchasable":
             out[key] = price != "" and p.get("status") != "trash"
         elif key == "backorders_allowed":
@@ -538,11 +569,12 @@ def render_product(product: dict[str, Any], context: str, base: str, site: SiteT
             out[key] = not p.get("virtual", False) if key == "shipping_required" else (
                 not p.get("virtual", False) and p.get("tax_status") in ("taxable", "shipping"))
         elif key == "price_html":
-            out[key] = price_html(p | {"price": price})
+            out[key] = html if html is not None else price_html(
+                price, p.get("regular_price"), on_sale)
         elif key == "related_ids":
             out[key] = list(related_ids)
         elif key == "variations":
-            out[key] = list(variation_ids)
+            out[key] = [v["id"] for v in variations]
         elif key == "has_options":
             out[key] = p.get("type") == "variable" or bool(p.get("grouped_products"))
         else:
