@@ -34,14 +34,13 @@ What it takes care of, so callers do not have to:
 
 from __future__ import annotations
 
-import contextlib
 import json
+import queue
 import random
 import re
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -494,35 +493,68 @@ class WooClient:
                                   page.total_pages, len(data))
         return page, (next_url if data else None)
 
+    def _page_chain(self, path: str, params: dict[str, Any],
+                    keep_status: frozenset[str] | None) -> Iterator[tuple[ProductPage, bool]]:
+        """Pages in order, each with whether another follows; one request at a time."""
+        page, next_url = self._get_page(self.api_url + path, params, keep_status)
+        seen = 1
+        while True:
+            last = next_url is None or (page.total_pages is not None
+                                        and seen >= page.total_pages + 1)
+            yield page, not last  # past its own total +1 the store is looping: stop
+            if last:
+                return
+            assert next_url is not None
+            page, next_url = self._get_page(next_url, None, keep_status)
+            seen += 1
+
     def _iter_pages(self, path: str, params: dict[str, Any],
                     keep_status: frozenset[str] | None = None) -> Iterator[ProductPage]:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="woo-prefetch") \
-            if self.prefetch else None
-        pending: Future[tuple[ProductPage, str | None]] | None = None
-        try:
-            page, next_url = self._get_page(self.api_url + path, params, keep_status)
-            seen = 1
-            while True:
-                if next_url is not None and executor is not None:
-                    pending = executor.submit(self._get_page, next_url, None, keep_status)
+        """Pages in order; with ``prefetch``, a reader thread stays one page ahead.
+
+        The reader asks for the next page as soon as it has the previous one, so the store
+        is never idle while the caller works on a page, and never has more than one of our
+        requests at a time. At most two pages wait in memory.
+        """
+        chain = self._page_chain(path, params, keep_status)
+        if not self.prefetch:
+            for page, _more in chain:
                 yield page
-                if next_url is None:
+            return
+        pages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def hand_over(item: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                try:
+                    pages.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                for page, more in chain:
+                    if not hand_over(("page", page)) or not more:
+                        break
+                hand_over(("end", None))
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                hand_over(("error", exc))
+
+        reader = threading.Thread(target=read, name="woo-pages", daemon=True)
+        reader.start()
+        try:
+            while True:
+                kind, value = pages.get()
+                if kind == "error":
+                    raise value
+                if kind == "end":
                     return
-                seen += 1
-                if page.total_pages is not None and seen > page.total_pages + 1:
-                    return  # the store keeps linking past its own total: stop, do not loop
-                if pending is not None:
-                    page, next_url = pending.result()
-                    pending = None
-                else:
-                    page, next_url = self._get_page(next_url, None, keep_status)
+                yield value
         finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(Exception):  # the caller stopped early
-                    pending.result()
-            if executor is not None:
-                executor.shutdown(wait=True)
+            stop.set()
+            reader.join(timeout=1.0)  # it may be mid-request; it exits when that ends
 
     def iter_product_pages(self, *, modified_after: str | None = None,
                            statuses: Sequence[str] = DEFAULT_STATUSES,
