@@ -222,6 +222,8 @@ class SandboxStore:
         self._fault_rng = random.Random(self.options.seed)
         self._rate_window = (-1, 0)
         self.counts: Counter[tuple[str, str]] = Counter()
+        # full passes over the catalog (sorts and filter scans): paging must not add any
+        self.scans: Counter[str] = Counter()
         #: API writes applied per product id (PUT and batch updates; not ``edit()``), so tests
         #: can check that no product was written twice.
         self.writes: Counter[int] = Counter()
@@ -596,6 +598,7 @@ class SandboxStore:
         if cached is not None and cached[0] == version:
             return cached[1]
         products = self._products
+        self.scans["sort"] += 1
         parents = [pid for pid, p in products.items() if p.get("type") != "variation"]
         sort_key: Callable[[int], Any]
         if orderby == "id":
@@ -704,6 +707,7 @@ class SandboxStore:
         if cached is not None and cached[0] == version:
             return cached[1]
         products = self._products
+        self.scans["filter"] += 1
         if q.sku:
             found = {self._sku[s] for s in q.sku if s in self._sku}
             ordered = [pid for pid in self._all_sorted(q) if pid in found]
