@@ -221,6 +221,10 @@ def test_variations_endpoint() -> None:
             after = client.get(f"{PRODUCTS}/{parent['id']}").json()["date_modified_gmt"]
             assert after >= before
             assert client.get(f"{PRODUCTS}/999999/variations").json() == []
+            # the product list never holds variations, even when asked for by include=
+            listed_ids = client.get(PRODUCTS, params={
+                "include": f"{parent['id']},{vid}", "orderby": "include"}).json()
+            assert [p["id"] for p in listed_ids] == [parent["id"]]
             other = next(p for p in variable if p["name"] == "V-Neck T-Shirt")
             wrong = client.get(f"{PRODUCTS}/{other['id']}/variations/{vid}")
             assert wrong.status_code == 404

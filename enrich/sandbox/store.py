@@ -590,7 +590,8 @@ class SandboxStore:
         if orderby in ("include", "post__in") and include:
             position = {pid: i for i, pid in enumerate(include)}
             # WordPress ignores ``order`` for post__in ordering: always the include order
-            return sorted((pid for pid in dict.fromkeys(include) if pid in self._products),
+            return sorted((pid for pid in dict.fromkeys(include) if pid in self._products
+                           and self._products[pid].get("type") != "variation"),
                           key=lambda pid: position[pid])
         key = (orderby, order, "")
         version = self._struct_version if orderby in ("date", "id", "random") else self._version
