@@ -281,3 +281,14 @@ def test_paging_sorts_and_scans_once_per_query_until_a_write(client: httpx.Clien
     added = Counter(store.scans) - before
     # a text write keeps the id order cached; the modified_after result is rebuilt once
     assert added == Counter({"filter": 1}), added
+
+
+def test_method_override_for_hosts_that_block_put(client: httpx.Client) -> None:
+    by_header = client.post(f"{PRODUCTS}/7", json={"name": "Override header"},
+                            headers={"X-HTTP-Method-Override": "PUT"})
+    by_param = client.post(f"{PRODUCTS}/7", params={"_method": "PATCH"},
+                           json={"short_description": "Override param"})
+    assert by_header.status_code == by_param.status_code == 200
+    stored = client.get(f"{PRODUCTS}/7", params={"context": "edit"}).json()
+    assert (stored["name"], stored["short_description"]) == ("Override header",
+                                                             "Override param")

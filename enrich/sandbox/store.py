@@ -374,6 +374,11 @@ class SandboxStore:
 
     def handle(self, request: Request) -> Response:
         method = request.method.upper()
+        if method == "POST":  # WordPress honours these, for hosts that block PUT/DELETE
+            override = (request.headers.get("x-http-method-override")
+                        or request.arg("_method") or "").upper()
+            if override in ("PUT", "PATCH", "DELETE", "GET"):
+                method = override
         route = _match_route(request.path, method)
         route_name = route.name if route else "unknown"
         if self.options.latency_ms:
@@ -409,7 +414,9 @@ class SandboxStore:
             if self.options.fail_rate > 0:
                 draw = self._fault_rng.random()
                 if draw < self.options.fail_rate:
-                    if self._fault_rng.random() < 0.25:
+                    # a WAF refuses methods it does not like: 501 only for PUT/PATCH/DELETE
+                    if self._fault_rng.random() < 0.25 and request.method.upper() in (
+                            "PUT", "PATCH", "DELETE"):
                         body = ("<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>"
                                 "<head>\n<title>501 Method Not Implemented</title>\n</head>"
                                 f"<body>\n<h1>Method Not Implemented</h1>\n<p>{method} to "
