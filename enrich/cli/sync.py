@@ -73,6 +73,9 @@ def render_summary(summary: SyncSummary) -> None:
                       "(store.seo_plugin = \"none\": no SEO plugin to hold them)")
     for example in summary.invalid_examples[:5]:
         console.print(f"[red]invalid[/red] {escape(example)}", highlight=False)
+    if summary.invalid or summary.needs_data:
+        console.print("fix these in the store, then sync again; list them with "
+                      "`enrich jobs list --status invalid` / `--status needs_data`.")
     if summary.missed:
         console.print(f"{summary.missed:,} product(s) listed when paging began were not received "
                       "(deleted while syncing?); the next sync reads that range again.")
