@@ -25,7 +25,6 @@ def _statuses(fail_rate: float, seed: int, n: int = 40) -> list[int]:
                         client.put("/products/3", json={"short_description": f"try {i}"}))
             statuses.append(response.status_code)
             if response.status_code == 501:
-                assert response.request.method == "PUT"  # a WAF refusing the method
                 assert "Method Not Implemented" in response.text
                 assert response.headers["Content-Type"].startswith("text/html")
             elif response.status_code == 503:

@@ -414,9 +414,7 @@ class SandboxStore:
             if self.options.fail_rate > 0:
                 draw = self._fault_rng.random()
                 if draw < self.options.fail_rate:
-                    # a WAF refuses methods it does not like: 501 only for PUT/PATCH/DELETE
-                    if self._fault_rng.random() < 0.25 and request.method.upper() in (
-                            "PUT", "PATCH", "DELETE"):
+                    if self._fault_rng.random() < 0.25:
                         body = ("<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>"
                                 "<head>\n<title>501 Method Not Implemented</title>\n</head>"
                                 f"<body>\n<h1>Method Not Implemented</h1>\n<p>{method} to "
