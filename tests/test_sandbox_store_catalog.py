@@ -157,3 +157,11 @@ def test_catalog_images_become_attachments() -> None:
     assert edited["images"][0]["src"] == images[1]["src"]
     assert edited["images"][0]["alt"] == "Blue hoodie"
     assert edited["images"][1]["name"] == "new" and edited["images"][1]["id"] not in ids
+
+
+def test_invalid_utf8_catalog_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"Type,SKU,Name\nsimple,A-1,Chair\nsimple,A-2,Caf\xe9 table\n")
+    with pytest.raises(InputError) as error:
+        load_catalog(path)
+    assert "line 3: not valid UTF-8 (byte 0xe9" in error.value.message

@@ -95,3 +95,20 @@ def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert "stopped" in out
+
+
+def test_non_ascii_and_lone_surrogates_are_served_and_saved(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    catalog = [{"id": 1, "name": "Café “Oak” chair", "description": "bad \udcff byte"}]
+    with serve_store(catalog, options=StoreOptions(state_path=state), https=True) as running, \
+            _client(running) as client:
+        got = client.get("/products/1", params={"context": "edit"})
+        assert got.status_code == 200
+        assert b"\\u00e9" in got.content  # escaped as WordPress's json_encode does
+        assert got.json()["name"] == "Café “Oak” chair"
+        assert got.json()["description"] == "bad \udcff byte"
+        assert client.put("/products/1", json={"short_description": "ünïcode"}
+                          ).status_code == 200
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    assert saved[0]["short_description"] == "ünïcode"
+    assert saved[0]["description"] == "bad \udcff byte"

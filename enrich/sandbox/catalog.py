@@ -38,7 +38,13 @@ def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
         raise InputError(f"catalog {path}: cannot be read ({exc.strerror})",
                          hint="Pass --catalog with a JSON array of products or a "
                               "WooCommerce product CSV.") from exc
-    text = raw.decode("utf-8-sig", errors="strict") if raw else ""
+    try:
+        text = raw.decode("utf-8-sig") if raw else ""
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputError(f"catalog {path}: line {line}: not valid UTF-8 (byte "
+                         f"0x{raw[exc.start]:02x} at offset {exc.start})",
+                         hint="Save the file as UTF-8 (WooCommerce exports are).") from exc
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:

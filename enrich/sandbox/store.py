@@ -441,7 +441,11 @@ class SandboxStore:
         if allow:
             headers.append(("Allow", allow))
         headers += NO_CACHE if authed else [("Vary", "Origin")]
-        return Response.json(body, status, headers)
+        # WordPress's json_encode escapes non-ASCII as \uXXXX: the same data, and a lone
+        # surrogate in a product (bad data a sync must report) still makes valid JSON.
+        payload = json.dumps(body, separators=(",", ":")).encode("ascii")
+        return Response(status, payload,
+                         [("Content-Type", "application/json; charset=UTF-8"), *headers])
 
     def _serve(self, request: Request, method: str, route: _Route | None) -> Response:
         outcome = self._auth.authenticate(request)
@@ -826,8 +830,7 @@ class SandboxStore:
         for pid, product in self._products.items():
             cached = self._state_json.get(pid)
             if cached is None:
-                cached = json.dumps(self._render(product, "edit", self.base_url),
-                                    ensure_ascii=False)
+                cached = json.dumps(self._render(product, "edit", self.base_url))
                 self._state_json[pid] = cached
             parts.append(cached)
         path.parent.mkdir(parents=True, exist_ok=True)
