@@ -63,7 +63,7 @@ _FIELD_HELP: dict[str, str] = {
 }
 
 # Keys that are noise for copy writing (and cost tokens) in a WooCommerce product.
-_NOISE_KEYS = frozenset({"_links", "price_html", "meta_data"})
+_NOISE_KEYS = frozenset({"_links", "price_html", "meta_data", "fingerprints"})
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _FENCE_WORD_RE = re.compile(r"untrusted[\W_]*product[\W_]*data", re.IGNORECASE)
 _FENCE_TAG_RE = re.compile(r"<(?=[\s/\\]*untrusted)", re.IGNORECASE)
