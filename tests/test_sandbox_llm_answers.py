@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from typing import Any, Literal
 
@@ -229,3 +230,52 @@ def test_nested_invoice_fields_read_their_parent_label() -> None:
     assert answer == {"seller": {"name": "ACME Supplies GmbH"},
                       "buyer": {"name": "Corner Shop Ltd"},
                       "totals": {"net": 36.5, "vat": 6.94, "gross": 43.44}}
+
+
+def _random_schema(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    kind = rng.choice(["string", "string", "number", "integer", "boolean", "enum", "array",
+                       "object", "nullable"] if depth < 3 else ["string", "number", "boolean"])
+    if kind == "string":
+        low = rng.choice([0, 0, 5, 40, 130])
+        node: dict[str, Any] = {"type": "string", "minLength": low}
+        if rng.random() < 0.6:
+            node["maxLength"] = low + rng.choice([0, 3, 20, 200])
+        return node
+    if kind in ("number", "integer"):
+        node = {"type": kind}
+        if rng.random() < 0.5:
+            node["minimum"] = rng.choice([0, 1, 50, 1000])
+        if rng.random() < 0.5:
+            node["maximum"] = node.get("minimum", 0) + rng.choice([0, 5, 100])
+        if rng.random() < 0.2 and "minimum" not in node and "maximum" not in node:
+            node["exclusiveMinimum"] = 0
+        return node
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "enum":
+        return {"type": "string", "enum": rng.sample(["red", "navy", "large", "cm", "x"], 3)}
+    if kind == "nullable":
+        return {"anyOf": [_random_schema(rng, depth + 1), {"type": "null"}]}
+    if kind == "array":
+        low = rng.choice([0, 1, 3])
+        return {"type": "array", "items": _random_schema(rng, depth + 1), "minItems": low,
+                "maxItems": low + rng.choice([0, 2])}
+    names = rng.sample(["name", "description", "color", "size", "total", "quantity", "tags",
+                        "seo_title", "notes", "price", "lines", "currency", "flag"],
+                       rng.randint(1, 5))
+    properties = {n: _random_schema(rng, depth + 1) for n in names}
+    return {"type": "object", "properties": properties, "required": names,
+            "additionalProperties": False}
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_random_schemas_are_always_satisfied(seed: int) -> None:
+    rng = random.Random(seed)
+    schema = {"type": "object", "additionalProperties": False, "required": ["item"],
+              "properties": {"item": _random_schema(rng)}, "$defs": {}}
+    if rng.random() < 0.3:  # the same node reached through a $ref, as pydantic writes it
+        schema["$defs"]["Item"] = schema["properties"]["item"]
+        schema["properties"]["item"] = {"$ref": "#/$defs/Item"}
+    prompt = product_prompt() if seed % 2 else invoice_prompt()
+    answer = fill_schema(schema, read_grounding(prompt))
+    assert schema_errors(answer, schema) == [], json.dumps(schema)

@@ -344,7 +344,9 @@ class _Filler:
                 return chosen
             count = max(low, min(1, high))
             return [self._object(items, name) for _ in range(count)]
-        if items.get("type") in ("string", None) and "enum" not in items:
+        plain_string = items.get("type") == "string" or (items.get("type") is None and not any(
+            k in items for k in ("anyOf", "oneOf", "const", "properties")))
+        if plain_string and "enum" not in items:
             values = self._string_list(name)
             picked: list[Any] = []
             for value in values:
@@ -354,9 +356,12 @@ class _Filler:
                 if value and value not in picked:
                     picked.append(value)
             words = iter(_words_of(self.g))
+            fallback = self.g.name or "item"
+            attempts = 0
             while len(picked) < low:
-                extra = _fit(next(words, f"item {len(picked) + 1}"), items)
-                if extra not in picked:
+                extra = _fit(next(words, fallback), items, pad=_padding(self.g))
+                attempts += 1
+                if extra not in picked or attempts > 50 + low:  # repeats beat a short list
                     picked.append(extra)
             return picked
         count = max(low, min(1, high))
@@ -396,9 +401,10 @@ class _Filler:
                     value = numbers[-1]
                 else:
                     value = numbers[0]
-                if "integer" in kinds and "number" not in kinds:
+                integer = "integer" in kinds and "number" not in kinds
+                if integer:
                     value = int(value) if float(value).is_integer() else math.floor(value)
-                answer[key] = _clamp(value, sub)
+                answer[key] = _clamp(value, sub, integer)
             elif "string" in kinds and "enum" not in sub and "format" not in sub:
                 answer[key] = _fit(label, sub)
             else:
@@ -428,10 +434,7 @@ class _Filler:
                 continue
             if _in_range(value, schema):
                 return int(value) if integer else value
-        fallback = schema.get("minimum", schema.get("exclusiveMinimum", 0))
-        if "exclusiveMinimum" in schema and "minimum" not in schema:
-            fallback = fallback + 1 if integer else fallback + 0.01
-        return int(fallback) if integer else float(fallback)
+        return _lowest(schema, integer)
 
     def _boolean(self, name: str) -> bool:
         value = self._product_value(name)
@@ -796,7 +799,8 @@ def _fit(value: str, schema: dict[str, Any], pad: list[str] | None = None) -> st
                 value = f"{value} {word}".strip()
             index += 1
     if high is not None and len(value) > int(high):
-        value = _cut(value, int(high))
+        cut = _cut(value, int(high))
+        value = cut if len(cut) >= low else value[: int(high)]  # mid-word beats too short
     return value
 
 
@@ -812,7 +816,9 @@ def _fit_html(value: str, schema: dict[str, Any], pad: list[str]) -> str:
             value += f"<p>{html.escape(phrase, quote=False)}</p>"
         index += 1
     if high is not None and len(value) > int(high):
-        value = _cut(value, int(high))
+        plain = _squash(_strip_tags(value))  # too long for markup: plain text, cut
+        cut = _cut(plain, int(high))
+        value = cut if len(cut) >= low else plain[: int(high)]
     return value
 
 
@@ -828,8 +834,25 @@ def _cut(value: str, limit: int) -> str:
     return cut.rstrip(" ,;:-|")
 
 
-def _clamp(value: float, schema: dict[str, Any]) -> float:
-    return value if _in_range(value, schema) else schema.get("minimum", value)
+def _clamp(value: float, schema: dict[str, Any], integer: bool) -> float:
+    return value if _in_range(value, schema) else _lowest(schema, integer)
+
+
+def _lowest(schema: dict[str, Any], integer: bool) -> float | int:
+    """The number to give when the data has none that fits: the least the schema allows
+    (zero when it allows zero), so an empty answer never looks like a fact."""
+    if "minimum" in schema:
+        low: float = schema["minimum"]
+        value = math.ceil(low) if integer else low
+    elif "exclusiveMinimum" in schema:
+        low = schema["exclusiveMinimum"]
+        value = math.floor(low) + 1 if integer else low + 0.01
+    else:
+        value = 0
+    high = schema.get("maximum")
+    if high is not None and value > high:
+        value = math.floor(high) if integer else high
+    return int(value) if integer else float(value)
 
 
 def _in_range(value: float, schema: dict[str, Any]) -> bool:
