@@ -292,3 +292,49 @@ def test_method_override_for_hosts_that_block_put(client: httpx.Client) -> None:
     stored = client.get(f"{PRODUCTS}/7", params={"context": "edit"}).json()
     assert (stored["name"], stored["short_description"]) == ("Override header",
                                                              "Override param")
+
+
+def test_trash_without_force_and_listing_by_status(client: httpx.Client) -> None:
+    trashed = client.delete(f"{PRODUCTS}/15")
+    assert trashed.status_code == 200 and trashed.json()["status"] == "trash"
+    assert client.get(f"{PRODUCTS}/15").json()["status"] == "trash"
+    assert client.get(PRODUCTS).headers["X-WP-Total"] == "1049"
+    assert [p["id"] for p in client.get(PRODUCTS, params={"status": "trash"}).json()] == [15]
+    assert client.delete(f"{PRODUCTS}/15", params={"force": "true"}).status_code == 200
+    assert client.get(f"{PRODUCTS}/15").status_code == 404
+
+
+def test_routes_trailing_slash_and_bad_context(client: httpx.Client) -> None:
+    assert client.get(f"{PRODUCTS}/3/").status_code == 200
+    bad = client.get(f"{PRODUCTS}/3", params={"context": "bogus"})
+    assert bad.status_code == 400
+    assert bad.json()["data"]["params"] == {"context": "context is not one of view and edit."}
+    assert client.get("/productz").json()["code"] == "rest_no_route"
+    assert client.delete(PRODUCTS).json()["code"] == "rest_no_route"
+
+
+def test_variation_batch_create_update_delete() -> None:
+    from tests.store_helpers import SAMPLE_CSV
+
+    with serve_store(SAMPLE_CSV, https=True) as served:
+        assert served.ca_path is not None
+        with httpx.Client(base_url=served.api_url, verify=client_context(served.ca_path),
+                          auth=(served.consumer_key, served.consumer_secret)) as client:
+            parent = client.get(PRODUCTS, params={"sku": "woo-vneck-tee"}).json()[0]
+            vids = parent["variations"]
+            response = client.post(f"{PRODUCTS}/{parent['id']}/variations/batch", json={
+                "create": [{"regular_price": "30", "sku": "woo-vneck-tee-gold",
+                            "attributes": [{"id": 1, "option": "Gold"}]}],
+                "update": [{"id": vids[0], "regular_price": "21"}, {"id": 999999}],
+                "delete": [vids[1]]})
+            assert response.status_code == 200
+            body = response.json()
+            assert body["create"][0]["sku"] == "woo-vneck-tee-gold"
+            assert body["update"][0]["regular_price"] == "21"
+            assert body["update"][1]["error"]["code"] == \
+                "woocommerce_rest_product_variation_invalid_id"
+            assert body["delete"][0]["id"] == vids[1]
+            after = client.get(f"{PRODUCTS}/{parent['id']}").json()
+            assert sorted(after["variations"]) == sorted(
+                [vids[0], vids[2], body["create"][0]["id"]])
+            assert after["price"] == "15"  # the lowest variation price (blue) now
