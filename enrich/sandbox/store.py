@@ -1,14 +1,15 @@
 """A local WooCommerce REST v3 store that behaves like the recorded real one.
 
 ``SandboxStore.handle`` is the whole store: faults (latency, rate limit, 503/501), key
-authentication, routing, the products/variations/batch endpoints and the state file. It is
+authentication, routing and the read endpoints live here; writes, batches and the state
+file in ``store_writes.py``; product records and rendering in ``store_products.py``. It is
 a product feature (``enrich sandbox store`` lets a shop owner try enrich without touching the
 live shop) and the server every WooCommerce test talks to, so it reproduces the contract in
 ``../shared/woocommerce-contract/`` including its traps, rather than an idealised API.
 
-Known simplifications: ``related_ids`` are chosen
-deterministically from the same category rather than at random; a Link header echoes
-``oauth_signature`` with its ``=`` padding percent-encoded (the real one drops it).
+Known simplifications: ``related_ids`` are chosen deterministically from the same category
+rather than at random; a Link header echoes ``oauth_signature`` with its ``=`` padding
+percent-encoded (the real one drops it); JSON escapes non-ASCII like WordPress but not "/".
 """
 
 from __future__ import annotations
