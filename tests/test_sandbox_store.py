@@ -256,7 +256,7 @@ def test_late_pages_cost_the_same_in_a_ten_times_bigger_store() -> None:
     params = {"orderby": "id", "order": "asc", "context": "edit"}
     small = _median_page_s(3_000, params)
     big = _median_page_s(30_000, params)
-    assert big < 2.5 * small + 0.02, f"page of 100: {big * 1000:.0f} ms at 30k vs " \
+    assert big < 3 * small + 0.03, f"page of 100: {big * 1000:.0f} ms at 30k vs " \
                                      f"{small * 1000:.0f} ms at 3k"
 
 
