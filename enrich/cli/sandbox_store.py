@@ -92,6 +92,9 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
                            "Basic auth)")
             if state is not None:
                 click.echo(f"  state file:      {state}")
+            click.echo(f"Point enrich at it: store.url = \"{running.url}\" in config.toml, "
+                       f"then WOO_CONSUMER_KEY={consumer_key} "
+                       f"WOO_CONSUMER_SECRET={consumer_secret} enrich sync")
             click.echo("Press Ctrl-C to stop.")
             signal.signal(signal.SIGTERM, _stop)  # a service manager stops it cleanly too
             try:
