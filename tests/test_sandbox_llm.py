@@ -392,6 +392,19 @@ def test_unknown_fault_name_is_a_400_naming_the_choices(http: httpx.Client,
     assert "refusal" in response.json()["error"]["message"]
 
 
+def test_a_sandbox_failure_is_a_500_that_names_it(http: httpx.Client,
+                                                  sandbox: RunningLLM) -> None:
+    """A schema the filler cannot read must not hang up silently (a retryable drop)."""
+    body = _claude_body()
+    body["tools"][0]["input_schema"] = {"type": "object", "properties": {
+        "title": {"type": "string", "minLength": "long"}}}
+    response = _post(http, sandbox, "anthropic", body)
+    assert response.status_code == 500
+    assert response.json()["error"]["message"].startswith(
+        "enrich sandbox internal error: ValueError")
+    assert sandbox.llm.count("anthropic", "internal_error") == 1
+
+
 def test_unknown_model_list_paths_and_health(http: httpx.Client) -> None:
     with serve_llm(LLMSandboxOptions(models=frozenset({OPENAI_MODEL}))) as s:
         with pytest.raises(openai.NotFoundError) as info:

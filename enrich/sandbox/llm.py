@@ -163,7 +163,8 @@ class SandboxLLM:
         """Requests by route and outcome, e.g. ``{"openai": {"ok": 3, "rate_limited": 1}}``.
 
         Outcomes: ok, malformed, refusal, rate_limited, quota, server_error, overloaded,
-        timeout, dropped, auth_error, bad_request, not_found, models (a model lookup).
+        timeout, dropped, auth_error, bad_request, not_found, models (a model lookup),
+        internal_error (a bug in the sandbox itself, answered as a 500 naming it).
         """
         with self._lock:
             found: dict[str, dict[str, int]] = {}
@@ -214,8 +215,16 @@ class SandboxLLM:
         with self._lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        call = _Call(route, request)
         try:
-            return self._handle(_Call(route, request))
+            return self._handle(call)
+        except DropConnection:
+            raise
+        except Exception as exc:  # a sandbox bug: say so in a 500 rather than hang up
+            self._record(call, "internal_error")
+            return self._error(call, 500, f"enrich sandbox internal error: "
+                               f"{type(exc).__name__}: {exc}",
+                               kind="server_error" if route == "openai" else "api_error")
         finally:
             with self._lock:
                 self.in_flight -= 1
