@@ -72,16 +72,25 @@ def wpautop(text: str, br: bool = True) -> str:
     return text
 
 
+# The rules of wp-includes/formatting.php wptexturize() that product copy meets, in its
+# order: ellipses, trademark, dashes, dimensions (24x36), primes after digits (15" = inches),
+# then apostrophes and curly quotes.
+_START = r"(?:(?<=^)|(?<=[\s(\[{\"-]))"
 _TEXTURIZE_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\.\.\."), "&#8230;"),
-    (re.compile(r"(?<=\s)---(?=\s)"), "&#8212;"),
-    (re.compile(r"(?<=\s)--(?=\s)"), "&#8211;"),
-    (re.compile(r"(?<=\s)-(?=\s)"), "&#8211;"),
+    (re.compile(r" \(tm\)", re.I), " &#8482;"),
+    (re.compile(r"---"), "&#8212;"),
+    (re.compile(r"(?:(?<=^)|(?<=\s))--(?=$|\s)"), "&#8212;"),
+    (re.compile(r"(?<!xn)--"), "&#8211;"),
+    (re.compile(r"(?:(?<=^)|(?<=\s))-(?=$|\s)"), "&#8211;"),
+    (re.compile(r"\b(\d[\d.,]*)x(\d[\d.,]*)\b"), r"\1&#215;\2"),
+    (re.compile(r"(?<=\d)\""), "&#8243;"),
+    (re.compile(r"(?<=\d)'"), "&#8242;"),
     (re.compile(r"(?<=\w)'(?=\w)"), "&#8217;"),
-    (re.compile(r"(?<![\w])'(?=\w)"), "&#8216;"),
-    (re.compile(r"(?<=[\w.,!?])'"), "&#8217;"),
-    (re.compile(r'(?<![\w])"(?=\S)'), "&#8220;"),
-    (re.compile(r'(?<=\S)"'), "&#8221;"),
+    (re.compile(_START + r"'"), "&#8216;"),
+    (re.compile(r"'"), "&#8217;"),
+    (re.compile(_START + r'"'), "&#8220;"),
+    (re.compile(r'"'), "&#8221;"),
 ]
 
 
