@@ -196,11 +196,14 @@ def read_grounding(prompt: str, *, gullible: bool = True) -> Grounding:
     products = PRODUCT_FENCE.findall(prompt)
     documents = DOCUMENT_FENCE.findall(prompt)
     product: dict[str, Any] = {}
+    readable: list[str] = []  # the record as a model reads it: JSON strings decoded
     for chunk in products:
         try:
             data = json.loads(chunk)
         except ValueError:
+            readable.append(_unescape_json_text(chunk))
             continue
+        readable.extend(_strings_in(data))
         if isinstance(data, dict):
             product.update(data)
         elif isinstance(data, list):
@@ -212,8 +215,19 @@ def read_grounding(prompt: str, *, gullible: bool = True) -> Grounding:
     text = "\n".join(fenced) if fenced else prompt
     grounding = Grounding(product=product, document=document, text=text)
     if gullible:
-        grounding.injection = find_injection(_unescape_json_text(text))
+        readable.extend(documents)
+        grounding.injection = find_injection("\n".join(readable) if fenced else prompt)
     return grounding
+
+
+def _strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings_in(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings_in(item)]
+    return []
 
 
 def find_injection(text: str) -> str | None:
@@ -226,7 +240,7 @@ def find_injection(text: str) -> str | None:
     if quoted:
         return quoted.group("q").strip()
     rest = LEADING_VERB.sub("", rest).strip()
-    rest = re.split(r"[\"}\]]|</", rest)[0].strip().rstrip(".,;")
+    rest = re.split(r"[\"}\]]|</untrusted", rest)[0].strip().rstrip(".,;")
     return rest[:200] or None
 
 
