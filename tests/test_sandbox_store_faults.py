@@ -72,3 +72,20 @@ def test_latency_is_added_to_every_request() -> None:
         start = time.perf_counter()
         assert client.get("/products").status_code == 200
         assert time.perf_counter() - start >= 0.15
+
+
+def test_drop_rate_closes_connections_unanswered() -> None:
+    options = StoreOptions(drop_rate=0.5, seed=4)
+    outcomes = []
+    with serve_store(synthetic_catalog(5), options=options) as running:
+        for _ in range(16):
+            with httpx.Client(base_url=running.api_url, timeout=5,
+                              auth=OAuth1(running.consumer_key, running.consumer_secret)
+                              ) as client:
+                try:
+                    outcomes.append(client.get("/products").status_code)
+                except httpx.TransportError:
+                    outcomes.append(0)
+        logged = [e.status for e in running.store.request_log]
+    assert outcomes == logged  # each dropped request is logged with status 0
+    assert 0 in outcomes and 200 in outcomes

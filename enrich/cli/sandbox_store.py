@@ -34,6 +34,8 @@ def _stop(signum: int, frame: object) -> None:
               help="Delay added to every request.")
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of requests answered 503 (a quarter of them 501, as WAFs do).")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of requests whose connection is closed without an answer.")
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Requests per second before 429 with Retry-After.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -46,8 +48,8 @@ def _stop(signum: int, frame: object) -> None:
                    "only over HTTPS; plain HTTP needs OAuth 1.0a, as on a real store).")
 def store_command(port: int, catalog: Path | None, synthetic: int | None, state: Path | None,
                   consumer_key: str, consumer_secret: str, latency_ms: int, fail_rate: float,
-                  rate_limit: float | None, seed: int, extra_keys: tuple[str, ...],
-                  https: bool) -> None:
+                  drop_rate: float, rate_limit: float | None, seed: int,
+                  extra_keys: tuple[str, ...], https: bool) -> None:
     """Serve a WooCommerce REST v3 store on 127.0.0.1 to try enrich without the live shop.
 
     It follows the real store's contract (paging headers, error bodies, meta_data merging,
@@ -74,7 +76,8 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
         keys.append(ApiKey(parts[0], parts[1], parts[2] if len(parts) == 3  # type: ignore[arg-type]
                            else "read_write"))
     options = StoreOptions(consumer_key=consumer_key, consumer_secret=consumer_secret,
-                           latency_ms=latency_ms, fail_rate=fail_rate, rate_limit=rate_limit,
+                           latency_ms=latency_ms, fail_rate=fail_rate, drop_rate=drop_rate,
+                           rate_limit=rate_limit,
                            seed=seed, state_path=state, extra_keys=tuple(keys))
     try:
         with serve_store(source, options=options, port=port, https=https) as running:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enrich.sandbox.http import Request, Response, SandboxServer
+from enrich.sandbox.http import DropConnection, Request, Response, SandboxServer
 from enrich.sandbox.store_auth import ApiKey, Authenticator, AuthError, permission_error
 from enrich.sandbox.store_products import (
     UNCATEGORIZED,
@@ -73,6 +73,7 @@ class StoreOptions:
     consumer_secret: str = "cs_sandbox"
     latency_ms: int = 0
     fail_rate: float = 0.0
+    drop_rate: float = 0.0  # share of requests whose connection is closed unanswered
     rate_limit: float | None = None
     seed: int = 0
     state_path: Path | None = None
@@ -89,11 +90,16 @@ class StoreOptions:
 
 @dataclass(frozen=True)
 class LoggedRequest:
+    """One request the store saw; ``status`` 0 when its connection was dropped."""
+
     method: str
     route: str
     path: str
     query: str
     status: int
+
+
+_DROPPED = Response(0)
 
 
 @dataclass
@@ -326,6 +332,8 @@ class SandboxStore(StoreWrites):
             self.counts[(method, route_name)] += 1
             self.request_log.append(LoggedRequest(method, route_name, request.path,
                                                   request.raw_query, response.status))
+        if response is _DROPPED:
+            raise DropConnection
         return response
 
     def _fault(self, request: Request, method: str) -> Response | None:
@@ -358,6 +366,8 @@ class SandboxStore(StoreWrites):
                             "Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n"
                             "</body>\r\n</html>\r\n")
                     return Response(503, body.encode(), [("Content-Type", "text/html")])
+            if self.options.drop_rate > 0 and self._fault_rng.random() < self.options.drop_rate:
+                return _DROPPED  # the connection closes before the request is handled
         return None
 
     def _respond(self, status: int, body: Any, request: Request, *, authed: bool,
