@@ -536,12 +536,12 @@ def _outcomes(http: httpx.Client,
 
 def test_random_faults_are_reproducible_under_a_seed(http: httpx.Client) -> None:
     options = LLMSandboxOptions(fail_rate=0.2, overload_rate=0.2, drop_rate=0.1,
-                                malformed_rate=0.3, seed=7)
+                                rate_limit_rate=0.1, malformed_rate=0.3, seed=7)
     first = _outcomes(http, options)
     assert first == _outcomes(http, options)
     assert first != _outcomes(http, LLMSandboxOptions(**{**options.__dict__, "seed": 8}))
     kinds = {status for status, _ in first}
-    assert {0, 200, 500, 503} <= kinds
+    assert {0, 200, 429, 500, 503} <= kinds
     assert (200, "broken") in first and (200, "json") in first
 
 

@@ -33,10 +33,11 @@ Faults, in the order a request meets them:
 2. ``--rpm``/``--tpm``: 429 with ``retry-after`` (whole seconds, rounded up) and
    ``retry-after-ms`` when a bucket lacks room; nothing is taken from the buckets then.
 3. Random faults at ``fail_rate`` (500), ``overload_rate`` (Anthropic 529, OpenAI 503),
-   ``timeout_rate``, ``drop_rate``, then ``malformed_rate`` on the answers. Each draw is a
-   hash of the seed, the route, the request body and how many times that body was seen
-   before, so a run is reproducible under ``--seed`` whatever the concurrency, and a retry
-   of the same request draws again.
+   ``timeout_rate``, ``drop_rate``, ``rate_limit_rate`` (429 with ``retry-after: 1``,
+   answered before the buckets and the latency), then ``malformed_rate`` on the answers.
+   Each draw is a hash of the seed, the route, the request body and how many times that
+   body was seen before, so a run is reproducible under ``--seed`` whatever the
+   concurrency, and a retry of the same request draws again.
 """
 
 from __future__ import annotations
@@ -273,7 +274,12 @@ class SandboxLLM:
         if fault == "429":
             self._record(call, "rate_limited")
             wait = float(call.request.headers.get(RETRY_AFTER_HEADER) or 1)
-            return self._rate_limited(call, "requests", wait, 1)
+            return self._rate_limited(call, "requests", wait, 1, why=f"forced by {FAULT_HEADER}")
+
+        failure = fault if fault in ("500", "503", "529", "timeout", "drop") else self._roll(call)
+        if failure == "429":  # a random 429 answers at once, like a real one: no bucket, no wait
+            self._record(call, "rate_limited")
+            return self._rate_limited(call, "requests", 1.0, 1, why="sandbox --rate-limit-rate")
 
         if self.limiter.enabled:
             admitted = self.limiter.admit(ask.prompt_tokens)
@@ -287,10 +293,6 @@ class SandboxLLM:
         if self.options.latency_ms:
             self._closing.wait(self.options.latency_ms / 1000)
 
-        failure = fault if fault in ("500", "503", "529", "timeout", "drop") else self._roll(call)
-        if failure == "429":
-            self._record(call, "rate_limited")
-            return self._rate_limited(call, "requests", 1.0, 1)
         if failure is not None:
             return self._failure(call, failure)
 
@@ -502,7 +504,8 @@ class SandboxLLM:
                            kind="rate_limit_error",
                            details={"error_code": "enforced_spend_limit_reached"})
 
-    def _rate_limited(self, call: _Call, limit: str, wait: float, requested: int) -> Response:
+    def _rate_limited(self, call: _Call, limit: str, wait: float, requested: int,
+                      why: str = "") -> Response:
         extra: list[tuple[str, str]] = []
         if math.isfinite(wait):
             extra = [("retry-after", str(max(1, math.ceil(wait)))),
@@ -511,9 +514,9 @@ class SandboxLLM:
         state = call.limits
         cap = (state.requests_limit if limit == "requests" else state.tokens_limit) if state \
             else None
-        if cap is None:  # forced by the header, no limit configured
-            message = (f"Rate limit reached for {model} (forced by {FAULT_HEADER}: 429). "
-                       f"Please try again in {wait:.3f}s.")
+        if why:  # forced or random: not a configured limit
+            message = (f"Rate limit reached for {model} ({why}). Please try again in "
+                       f"{wait:.3f}s.")
             if call.route == "openai":
                 return self._error(call, 429, message, kind=limit, code="rate_limit_exceeded",
                                    extra=extra)
