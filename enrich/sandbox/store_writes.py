@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ class StoreWrites:
     _next_id: int
     _version: int
     _struct_version: int
+    writes: Counter[int]
 
     # provided by SandboxStore
     def _render(self, product: dict[str, Any], context: str, base: str, *,
