@@ -114,6 +114,8 @@ class LLMConfig(_Section):
     max_rpm: int = Field(default=500, ge=1)
     max_tpm: int = Field(default=200_000, ge=1)
     max_attempts: int = Field(default=4, ge=1, le=50)
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
     budget_usd: float = Field(default=5.0, ge=0)
     timeout_s: float = Field(default=60.0, gt=0)
     temperature: float = Field(default=0.4, ge=0, le=2)

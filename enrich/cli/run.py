@@ -12,9 +12,10 @@ from enrich.app import App
 from enrich.cli.render import console, echo_json, money, when
 from enrich.errors import RunStopped, UsageError
 from enrich.estimate import estimate_from_run, estimate_queue
+from enrich.prompts import PromptBook
 from enrich.providers import make_provider
 from enrich.report import run_report
-from enrich.worker import RunResult, parse_until, prompt_book, run_jobs
+from enrich.worker import RunResult, parse_until, run_jobs
 from enrich.worker.progress import BarProgress, LogProgress, progress_line
 
 
@@ -88,7 +89,7 @@ def estimate_command(app: App, sample: int | None, as_json: bool) -> None:
         estimate = estimate_from_run(app.ledger, provider, result.run_id)
     else:
         provider = make_provider(settings.llm, app.secrets)
-        estimate = estimate_queue(app.ledger, provider, prompt_book(settings),
+        estimate = estimate_queue(app.ledger, provider, PromptBook.from_settings(settings),
                                   list(settings.sync.fields), settings.llm.max_output_tokens)
     if as_json:
         echo_json(estimate.as_dict())

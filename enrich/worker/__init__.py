@@ -23,7 +23,6 @@ __all__ = [
     "RunStats",
     "Worker",
     "parse_until",
-    "prompt_book",
     "retry_delay",
     "run_jobs",
 ]
@@ -45,12 +44,6 @@ def parse_until(value: str, now: dt.datetime | None = None) -> float:
     return target.timestamp()
 
 
-def prompt_book(settings: Settings) -> PromptBook:
-    prompts_dir = settings.resolve(settings.prompts.dir) if settings.prompts.dir else None
-    return PromptBook(settings.prompts, limits=settings.guards,
-                      all_fields=settings.sync.fields, user_dir=prompts_dir)
-
-
 async def run_jobs(ledger: Ledger, settings: Settings, secrets: Secrets, *,
                    limit: int | None = None, until: float | None = None,
                    concurrency: int | None = None, grace_s: float = 30.0,
@@ -60,7 +53,7 @@ async def run_jobs(ledger: Ledger, settings: Settings, secrets: Secrets, *,
     """Build the provider, prompts and duplicate index from settings, and run the worker."""
     provider = make_provider(settings.llm, secrets, http_client=http_client,
                              default_headers=default_headers)
-    prompts = prompt_book(settings)
+    prompts = PromptBook.from_settings(settings)
     prompts.check()  # a broken template stops here, before any spend
     guards = settings.guards
     duplicates = DuplicateIndex.from_ledger(ledger, threshold=guards.duplicate_threshold,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from enrich.providers import RateLimitInfo
 
@@ -49,8 +49,10 @@ class RateLimiter:
     """Requests-per-minute and tokens-per-minute pacing shared by every in-flight request."""
 
     def __init__(self, max_rpm: int, max_tpm: int, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._clock = clock
+        self._sleep = sleep
         # One second of burst: smooth pacing that still lets a refill go out at once.
         self.requests = TokenBucket(max_rpm / 60.0, max_rpm / 60.0, clock)
         self.tokens = TokenBucket(max_tpm / 60.0, max_tpm / 60.0, clock)
@@ -83,12 +85,12 @@ class RateLimiter:
                 now = self._clock()
                 wait = max(self._paused_until - now, self.requests.wait_for(1),
                            self.tokens.wait_for(tokens))
-                if wait <= 0:
+                if wait <= 1e-6:  # float rounding must not leave us spinning on 1e-16 s
                     self.requests.take(1)
                     self.tokens.take(tokens)
                     return
                 self.waited_s += wait
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
 
 
 def retry_delay(attempt: int, retry_after: float | None = None, *, base_s: float = 2.0,

@@ -103,7 +103,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.exit_reason in ("completed", "limit", "until") and self.stats.dead == 0
+        clean = self.exit_reason in ("completed", "limit", "until", "signal")
+        return clean and self.stats.dead == 0
 
 
 ProgressCallback = Callable[[RunStats], None]
@@ -455,7 +456,8 @@ class Worker:
 
     def _retry_or_die(self, job: Job, started: float, exc: RetryableProviderError) -> None:
         self.breaker.record(True)
-        delay = retry_delay(job.attempts, exc.retry_after)
+        delay = retry_delay(job.attempts, exc.retry_after, base_s=self.llm.retry_base_s,
+                            cap_s=self.llm.retry_max_s)
         try:
             status = self._ledger(self.ledger.fail, job.id, self.owner,
                                   self._attempt(started, "retry", exc),
