@@ -165,3 +165,44 @@ def test_invalid_utf8_catalog_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         load_catalog(path)
     assert "line 3: not valid UTF-8 (byte 0xe9" in error.value.message
+
+
+def test_django_fixture_products_and_variants(tmp_path: Path) -> None:
+    fixture = [
+        {"model": "product.category", "pk": 3, "fields": {"name": "Sneakers"}},
+        {"model": "product.product", "pk": 10, "fields": {
+            "name": "Plimsolls", "slug": "plimsolls", "category": 3,
+            "created_at": "2022-05-13T14:34:39.123Z", "updated_at": "2022-05-14T10:00:00Z",
+            "description": {"blocks": [{"type": "paragraph", "data": {"text": "Canvas."}},
+                                       {"type": "list", "data": {"items": ["Light"]}}]}}},
+        {"model": "product.product", "pk": 11, "fields": {"name": "Tote", "category": 3}},
+        {"model": "product.productvariant", "pk": 1, "fields": {"product": 10, "sku": "P-39",
+                                                                "name": "39", "sort_order": 0}},
+        {"model": "product.productvariant", "pk": 2, "fields": {"product": 10, "sku": "P-40",
+                                                                "name": "40", "sort_order": 1}},
+        {"model": "product.productvariant", "pk": 3, "fields": {"product": 11, "sku": "T-1",
+                                                                "name": "One"}},
+        {"model": "product.productvariantchannellisting", "pk": 1,
+         "fields": {"variant": 1, "price_amount": "24.000"}},
+        {"model": "product.productvariantchannellisting", "pk": 2,
+         "fields": {"variant": 3, "price_amount": "9"}},
+    ]
+    path = tmp_path / "saleor.json"
+    path.write_text(json.dumps(fixture))
+    store = SandboxStore(load_catalog(path))
+    plimsolls = store.product(10)
+    assert plimsolls["type"] == "variable" and len(plimsolls["variations"]) == 2
+    assert plimsolls["description"] == "<p>Canvas.</p><ul><li>Light</li></ul>"
+    assert plimsolls["categories"][0]["name"] == "Sneakers"
+    assert plimsolls["date_created_gmt"] == "2022-05-13T14:34:39"
+    assert plimsolls["price"] == "24"
+    tote = store.product(11)
+    assert (tote["type"], tote["sku"], tote["regular_price"]) == ("simple", "T-1", "9.00")
+
+
+def test_json_array_of_something_else_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps([{"order_number": 1, "total": "5.00"}]))
+    with pytest.raises(InputError) as error:
+        load_catalog(path)
+    assert "item 0 has none of the wc/v3 product fields" in error.value.message

@@ -21,6 +21,8 @@ from typing import Any
 from enrich.errors import InputError
 
 CSV_TRUE = {"1", "yes", "true", "y"}
+_PRODUCT_FIELDS = frozenset({"id", "name", "sku", "description", "short_description", "type",
+                             "status", "regular_price", "slug", "parent_id"})
 
 
 def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
@@ -29,7 +31,9 @@ def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
 
     Formats: a JSON array of wc/v3 products (ids kept), WooCommerce's product CSV (ids from
     ``first_id`` in file order; other shops' CSV exports are read through common column
-    names such as ``title``/``price``/``body (html)``), or a WordPress WXR export (ids kept).
+    names such as ``title``/``price``/``body (html)``), a WordPress WXR export (ids kept),
+    or a Django fixture as Saleor dumps it. A JSON array whose items are not products is
+    refused rather than loaded as empty products.
     """
     path = Path(path)
     try:
@@ -56,6 +60,14 @@ def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
             if not isinstance(item, dict):
                 raise InputError(f"catalog {path}: item {index} is not a JSON object",
                                  hint="Each item must be a wc/v3 product object.")
+        if products and all({"model", "fields"} <= item.keys() for item in products):
+            return _products_from_django_fixture(products, path)
+        for index, item in enumerate(products):
+            if not item.keys() & _PRODUCT_FIELDS:
+                raise InputError(f"catalog {path}: item {index} has none of the wc/v3 product "
+                                 f"fields (keys: {', '.join(sorted(item)[:6])})",
+                                 hint="Each item must be a wc/v3 product object (name, sku, "
+                                      "description, ...).")
         return products
     if stripped.startswith("{"):
         raise InputError(f"catalog {path}: a JSON object, not an array of products",
@@ -444,3 +456,100 @@ def _products_from_wxr(raw: bytes, path: Path) -> list[dict[str, Any]]:
 
 def _attribute_label(taxonomy: str) -> str:
     return taxonomy.removeprefix("pa_").replace("-", " ").replace("_", " ").title()
+
+
+# --- Django fixtures (Saleor's populatedb_data.json) ------------------------------------------
+
+def _editorjs_html(value: Any) -> str:
+    """Saleor descriptions are Editor.js documents: paragraphs, headers and lists to HTML."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        return ""
+    parts = []
+    for block in value.get("blocks") or []:
+        data = block.get("data") or {}
+        kind = block.get("type")
+        if kind == "header":
+            level = int(data.get("level") or 2)
+            parts.append(f"<h{level}>{data.get('text', '')}</h{level}>")
+        elif kind == "list":
+            tag = "ol" if data.get("style") == "ordered" else "ul"
+            items = "".join(f"<li>{i if isinstance(i, str) else i.get('content', '')}</li>"
+                            for i in data.get("items") or [])
+            parts.append(f"<{tag}>{items}</{tag}>")
+        elif data.get("text"):
+            parts.append(f"<p>{data['text']}</p>")
+    return "".join(parts)
+
+
+def _products_from_django_fixture(objects: list[dict[str, Any]], path: Path
+                                  ) -> list[dict[str, Any]]:
+    """Products of a Django fixture as Saleor dumps it: products, variants, prices, categories.
+
+    A product with one variant becomes a simple product (the variant's SKU and price); with
+    several it becomes a variable product whose variants are its variations (ids after the
+    products' own). Prices come from the first channel listing of each variant.
+    """
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_model.setdefault(str(obj.get("model")), []).append(obj)
+    source = by_model.get("product.product", [])
+    if not source:
+        raise InputError(f"catalog {path}: a Django fixture without product.product objects",
+                         hint="Pass a catalog of products.")
+    categories = {o["pk"]: o["fields"].get("name", "") for o in by_model.get("product.category",
+                                                                             [])}
+    prices: dict[Any, str] = {}
+    for listing in by_model.get("product.productvariantchannellisting", []):
+        fields = listing["fields"]
+        prices.setdefault(fields.get("variant"), str(fields.get("price_amount") or ""))
+    variants: dict[Any, list[dict[str, Any]]] = {}
+    for variant in sorted(by_model.get("product.productvariant", []),
+                          key=lambda o: (o["fields"].get("sort_order") or 0, o["pk"])):
+        variants.setdefault(variant["fields"].get("product"), []).append(variant)
+    offset = max(int(o["pk"]) for o in source)
+    products: list[dict[str, Any]] = []
+    for obj in source:
+        fields = obj["fields"]
+        own = variants.get(obj["pk"], [])
+        product: dict[str, Any] = {
+            "id": int(obj["pk"]),
+            "name": fields.get("name") or "",
+            "slug": fields.get("slug") or "",
+            "type": "variable" if len(own) > 1 else "simple",
+            "description": _editorjs_html(fields.get("description")),
+            "short_description": "",
+            "categories": ([{"name": categories[fields["category"]]}]
+                           if fields.get("category") in categories else []),
+            "weight": str(fields.get("weight") or ""),
+            "date_created_gmt": str(fields.get("created_at") or "")[:19],
+            "date_modified_gmt": str(fields.get("updated_at") or "")[:19],
+        }
+        if len(own) == 1:
+            product["sku"] = own[0]["fields"].get("sku") or ""
+            product["regular_price"] = _price(prices.get(own[0]["pk"]))
+        products.append(product)
+        if len(own) > 1:
+            for variant in own:
+                vfields = variant["fields"]
+                products.append({
+                    "id": offset + int(variant["pk"]),
+                    "type": "variation",
+                    "parent_id": product["id"],
+                    "name": f"{product['name']} - {vfields.get('name') or ''}",
+                    "sku": vfields.get("sku") or "",
+                    "regular_price": _price(prices.get(variant["pk"])),
+                    "attributes": [{"id": 0, "name": "Variant", "slug": "variant",
+                                    "option": vfields.get("name") or ""}],
+                })
+    return products
+
+
+def _price(amount: str | None) -> str:
+    if not amount:
+        return ""
+    try:
+        return f"{float(amount):.2f}"
+    except ValueError:
+        return ""
