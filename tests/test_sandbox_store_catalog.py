@@ -206,3 +206,44 @@ def test_json_array_of_something_else_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError) as error:
         load_catalog(path)
     assert "item 0 has none of the wc/v3 product fields" in error.value.message
+
+
+def test_shopify_json_and_json_lines(tmp_path: Path) -> None:
+    shopify = {"products": [
+        {"id": 632910392, "title": "Oak Mug", "body_html": "<p>Turned oak.</p>",
+         "product_type": "Mugs", "handle": "oak-mug", "status": "active", "tags": "oak, mug",
+         "variants": [{"sku": "MUG-1", "price": "12.5", "inventory_quantity": 4}]},
+        {"id": 632910393, "title": "Tee", "body_html": "", "status": "draft",
+         "variants": [{"title": "S", "sku": "TEE-S", "price": "10"},
+                      {"title": "M", "sku": "TEE-M", "price": "11"}]}]}
+    path = tmp_path / "products.json"
+    path.write_text(json.dumps(shopify))
+    store = SandboxStore(load_catalog(path))
+    mug = store.product(632910392)
+    assert (mug["name"], mug["sku"], mug["regular_price"], mug["stock_quantity"]) == (
+        "Oak Mug", "MUG-1", "12.50", 4)
+    assert [t["name"] for t in mug["tags"]] == ["oak", "mug"]
+    tee = store.product(632910393)
+    assert tee["type"] == "variable" and tee["status"] == "draft"
+    assert len(tee["variations"]) == 2 and tee["price"] == "10"
+    lines = tmp_path / "catalog.jsonl"
+    lines.write_text('{"name": "A", "sku": "A-1"}\n{"name": "B", "sku": "B-1"}\n')
+    assert [p["sku"] for p in load_catalog(lines)] == ["A-1", "B-1"]
+
+
+def test_google_merchant_feed(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text(
+        '<?xml version="1.0"?><rss xmlns:g="http://base.google.com/ns/1.0" version="2.0">'
+        "<channel><item><g:id>LAMP-7</g:id><g:title>Brass Lamp</g:title>"
+        "<g:description>Solid brass.</g:description><g:price>49.90 USD</g:price>"
+        "<g:availability>out_of_stock</g:availability>"
+        "<g:product_type>Home &gt; Lighting</g:product_type><g:brand>Acme</g:brand>"
+        "<g:shipping_weight>2.5 kg</g:shipping_weight></item></channel></rss>")
+    (product,) = load_catalog(path)
+    assert (product["name"], product["sku"], product["regular_price"]) == (
+        "Brass Lamp", "LAMP-7", "49.90")
+    assert product["stock_status"] == "outofstock"
+    assert product["categories"] == [{"name": "Lighting"}]
+    assert product["weight"] == "2.5"
+    assert product["attributes"][0]["options"] == ["Acme"]

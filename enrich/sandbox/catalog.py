@@ -50,31 +50,123 @@ def load_catalog(path: Path, *, first_id: int = 1) -> list[dict[str, Any]]:
                          f"0x{raw[exc.start]:02x} at offset {exc.start})",
                          hint="Save the file as UTF-8 (WooCommerce exports are).") from exc
     stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            products = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"catalog {path}: invalid JSON ({exc})",
-                             hint="Fix the file or export it again.") from exc
-        for index, item in enumerate(products):
-            if not isinstance(item, dict):
-                raise InputError(f"catalog {path}: item {index} is not a JSON object",
-                                 hint="Each item must be a wc/v3 product object.")
-        if products and all({"model", "fields"} <= item.keys() for item in products):
-            return _products_from_django_fixture(products, path)
-        for index, item in enumerate(products):
-            if not item.keys() & _PRODUCT_FIELDS:
-                raise InputError(f"catalog {path}: item {index} has none of the wc/v3 product "
-                                 f"fields (keys: {', '.join(sorted(item)[:6])})",
-                                 hint="Each item must be a wc/v3 product object (name, sku, "
-                                      "description, ...).")
-        return products
-    if stripped.startswith("{"):
-        raise InputError(f"catalog {path}: a JSON object, not an array of products",
-                         hint="Wrap the products in a JSON array.")
+    if stripped.startswith(("[", "{")):
+        return _products_from_json(text, path)
     if stripped.startswith("<"):
         return _products_from_wxr(raw, path)
     return _products_from_csv(text, path, first_id)
+
+
+def _products_from_json(text: str, path: Path) -> list[dict[str, Any]]:
+    """A JSON array of products, ``{"products": [...]}``, or JSON Lines; foreign shapes
+    (Shopify's product JSON, Django fixtures) are converted, anything else refused."""
+    try:
+        doc: Any = json.loads(text)
+    except ValueError as exc:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not text.lstrip().startswith("{") or len(lines) < 2:
+            raise InputError(f"catalog {path}: invalid JSON ({exc})",
+                             hint="Fix the file or export it again.") from exc
+        doc = []
+        for number, line in enumerate(text.splitlines(), start=1):  # JSON Lines
+            if line.strip():
+                try:
+                    doc.append(json.loads(line))
+                except ValueError as line_exc:
+                    raise InputError(f"catalog {path}: line {number}: invalid JSON "
+                                     f"({line_exc})", hint="Fix that line.") from line_exc
+    if isinstance(doc, dict):
+        wrapped = [doc[k] for k in ("products", "items", "data") if isinstance(doc.get(k), list)]
+        if not wrapped:
+            raise InputError(f"catalog {path}: a JSON object, not an array of products",
+                             hint="Wrap the products in a JSON array.")
+        doc = wrapped[0]
+    if not isinstance(doc, list):
+        raise InputError(f"catalog {path}: JSON {type(doc).__name__}, not an array of "
+                         "products", hint="Pass a JSON array of product objects.")
+    for index, item in enumerate(doc):
+        if not isinstance(item, dict):
+            raise InputError(f"catalog {path}: item {index} is not a JSON object",
+                             hint="Each item must be a wc/v3 product object.")
+    if doc and all({"model", "fields"} <= item.keys() for item in doc):
+        return _products_from_django_fixture(doc, path)
+    if any(_is_foreign(item) for item in doc):
+        return _products_from_foreign_json(doc, path)
+    for index, item in enumerate(doc):
+        if not item.keys() & _PRODUCT_FIELDS:
+            raise InputError(f"catalog {path}: item {index} has none of the wc/v3 product "
+                             f"fields (keys: {', '.join(sorted(item)[:6])})",
+                             hint="Each item must be a wc/v3 product object (name, sku, "
+                                  "description, ...).")
+    return doc
+
+
+def _is_foreign(item: dict[str, Any]) -> bool:
+    return "name" not in item and bool(item.keys() & {"title", "body_html", "product_type",
+                                                      "variants", "handle"})
+
+
+def _products_from_foreign_json(items: list[dict[str, Any]], path: Path
+                                ) -> list[dict[str, Any]]:
+    """Other shops' product JSON (Shopify's ``products.json`` shape) as wc/v3 products."""
+    products: list[dict[str, Any]] = []
+    pending: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for index, item in enumerate(items):
+        if not _is_foreign(item):
+            raise InputError(f"catalog {path}: item {index} mixes shapes (no title/body_html"
+                             " like the other items)", hint="Use one export format per file.")
+        variants = [v for v in item.get("variants") or [] if isinstance(v, dict)]
+        status = str(item.get("status") or "active").lower()
+        tags = item.get("tags") or []
+        product: dict[str, Any] = {
+            "name": str(item.get("title") or ""),
+            "slug": str(item.get("handle") or ""),
+            "description": str(item.get("body_html") or item.get("description") or ""),
+            "short_description": str(item.get("summary") or ""),
+            "status": {"active": "publish", "draft": "draft", "archived": "private"}.get(
+                status, "publish"),
+            "categories": [{"name": str(item["product_type"])}] if item.get("product_type")
+            else [],
+            "tags": [{"name": str(t).strip()} for t in
+                     (tags.split(",") if isinstance(tags, str) else tags) if str(t).strip()],
+            "images": [{"src": str(i.get("src") or ""), "alt": str(i.get("alt") or "")}
+                       for i in item.get("images") or [] if isinstance(i, dict)],
+            "date_created_gmt": str(item.get("created_at") or "")[:19],
+            "date_modified_gmt": str(item.get("updated_at") or "")[:19],
+        }
+        if isinstance(item.get("id"), int):
+            product["id"] = item["id"]
+        if len(variants) <= 1:
+            product.update(_variant_fields(variants[0] if variants else item))
+        else:
+            product["type"] = "variable"
+        products.append(product)
+        pending.append((product, variants if len(variants) > 1 else []))
+    next_id = max([p["id"] for p in products if "id" in p] or [0]) + 1
+    for product in products:
+        if "id" not in product:
+            product["id"] = next_id
+            next_id += 1
+    for product, variants in pending:
+        for variant in variants:
+            products.append({"id": next_id, "type": "variation", "parent_id": product["id"],
+                             "name": f"{product['name']} - {variant.get('title') or ''}",
+                             "attributes": [{"id": 0, "name": "Variant", "slug": "variant",
+                                             "option": str(variant.get("title") or "")}],
+                             **_variant_fields(variant)})
+            next_id += 1
+    return products
+
+
+def _variant_fields(variant: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {"sku": str(variant.get("sku") or ""),
+                              "regular_price": _price(str(variant.get("price") or ""))}
+    if variant.get("weight") not in (None, "", 0):
+        fields["weight"] = str(variant["weight"])
+    quantity = variant.get("inventory_quantity")
+    if isinstance(quantity, int):
+        fields.update(manage_stock=True, stock_quantity=quantity)
+    return fields
 
 
 def _cell(row: dict[str, str], *names: str) -> str:
@@ -443,8 +535,12 @@ def _products_from_wxr(raw: bytes, path: Path) -> list[dict[str, Any]]:
                     (d, o) for d, o in terms.items() if d.startswith("pa_"))]
         products.append(product)
     if not products:
+        feed = _products_from_merchant_feed(root)
+        if feed:
+            return feed
         raise InputError(f"catalog {path}: no product items in this XML",
-                         hint="Export with Tools > Export > Products in WordPress.")
+                         hint="Export with Tools > Export > Products in WordPress, or pass "
+                              "a Google Merchant product feed.")
     ids = {p["id"] for p in products}
     for product in products:
         if product["type"] == "variation" and product.get("parent_id") not in ids:
@@ -553,3 +649,57 @@ def _price(amount: str | None) -> str:
         return f"{float(amount):.2f}"
     except ValueError:
         return ""
+
+
+# --- Google Merchant Center product feeds (RSS 2.0 or Atom with the g: namespace) --------------
+
+_G = "{http://base.google.com/ns/1.0}"
+_ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _products_from_merchant_feed(root: Any) -> list[dict[str, Any]]:
+    """Items of a Merchant Center feed as simple products (empty if it is not one)."""
+    entries = list(root.iter("item")) + list(root.iter(f"{_ATOM}entry"))
+    products: list[dict[str, Any]] = []
+    for entry in entries:
+        def text(*names: str, node: Any = entry) -> str:
+            for name in names:
+                found = node.findtext(name)
+                if found:
+                    return found.strip()
+            return ""
+
+        sku = text(f"{_G}id", f"{_G}mpn")
+        if not sku:
+            continue
+        availability = text(f"{_G}availability").replace("_", " ").lower()
+        category = text(f"{_G}product_type", f"{_G}google_product_category")
+        attributes = [
+            {"id": 0, "name": label, "slug": label.lower(), "position": n, "visible": True,
+             "variation": False, "options": [value]}
+            for n, (label, value) in enumerate(
+                (label, text(f"{_G}{tag}")) for label, tag in
+                (("Brand", "brand"), ("Color", "color"), ("Material", "material"),
+                 ("Size", "size"), ("Pattern", "pattern")))
+            if value]
+        image = text(f"{_G}image_link")
+        products.append({
+            "name": text(f"{_G}title", "title", f"{_ATOM}title"),
+            "sku": sku,
+            "description": text(f"{_G}description", "description", f"{_ATOM}summary"),
+            "regular_price": _price(_amount(text(f"{_G}price"))),
+            "sale_price": _price(_amount(text(f"{_G}sale_price"))),
+            "stock_status": "outofstock" if availability == "out of stock" else (
+                "onbackorder" if availability in ("backorder", "preorder") else "instock"),
+            "categories": [{"name": category.split(">")[-1].strip()}] if category else [],
+            "weight": _amount(text(f"{_G}shipping_weight")),
+            "attributes": attributes,
+            "images": [{"src": image}] if image else [],
+        })
+    return products
+
+
+def _amount(value: str) -> str:
+    """The number in "15.00 USD" or "2.5 kg"."""
+    match = re.search(r"\d+(?:[.,]\d+)?", value)
+    return match.group(0).replace(",", ".") if match else ""
