@@ -49,9 +49,9 @@ def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None) -> N
 
 
 def _register() -> None:
-    from enrich.cli import init, jobs, publish, review, run, sandbox, status, sync
+    from enrich.cli import demo, init, jobs, publish, review, run, sandbox, status, sync
 
-    for module in (init, status, jobs, sync, run, review, publish, sandbox):
+    for module in (init, status, jobs, sync, run, review, publish, sandbox, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 
