@@ -49,9 +49,20 @@ def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None) -> N
 
 
 def _register() -> None:
-    from enrich.cli import demo, init, jobs, publish, review, run, sandbox, status, sync
+    from enrich.cli import (
+        demo,
+        init,
+        jobs,
+        nightly,
+        publish,
+        review,
+        run,
+        sandbox,
+        status,
+        sync,
+    )
 
-    for module in (init, status, jobs, sync, run, review, publish, sandbox, demo):
+    for module in (init, status, jobs, sync, run, nightly, review, publish, sandbox, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 
