@@ -21,8 +21,9 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice([s.value for s in JobStatus]))
-@click.option("--kind", type=click.Choice(KINDS))
+@click.option("--status", type=click.Choice([s.value for s in JobStatus]),
+              help="Only jobs in this status.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only product or invoice jobs.")
 @click.option("--limit", type=int, default=None, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj

@@ -53,7 +53,7 @@ def _summarise(result: RunResult) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Draft at most N jobs (sample first).")
 @click.option("--until", "until_text", metavar="HH:MM", help="Stop cleanly at this local time.")
 @click.option("--kind", type=click.Choice(["product", "invoice"]), default="product",
-              show_default=True)
+              show_default=True, help="Which jobs to draft (invoices: not in this version).")
 @click.option("--concurrency", type=click.IntRange(min=1, max=512),
               help="Requests in flight (default: [llm] concurrency).")
 @click.pass_obj

@@ -28,8 +28,10 @@ def _stop(signum: int, frame: object) -> None:
               help="Serve N synthetic supplier products instead of a catalog file.")
 @click.option("--state", "state", type=click.Path(path_type=Path, dir_okay=False),
               help="Persist the store here after every write; resume from it on restart.")
-@click.option("--consumer-key", default="ck_sandbox", show_default=True)
-@click.option("--consumer-secret", default="cs_sandbox", show_default=True)
+@click.option("--consumer-key", default="ck_sandbox", show_default=True,
+              help="The REST key the sandbox accepts (a throwaway, not a real shop's).")
+@click.option("--consumer-secret", default="cs_sandbox", show_default=True,
+              help="The REST secret the sandbox accepts.")
 @click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True,
               help="Delay added to every request.")
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
