@@ -59,6 +59,8 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
     """
     from enrich.sandbox.catalog import synthetic_catalog
 
+    if catalog is not None and synthetic is not None:
+        raise click.UsageError("pass either --catalog or --synthetic, not both")
     source: Iterable[dict[str, Any]] | Path
     if state is not None and state.exists():
         source = []  # the state file wins over --catalog: the store resumes from it
