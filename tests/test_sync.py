@@ -334,3 +334,23 @@ def test_a_product_deleted_while_paging_keeps_the_cursor(ledger: Ledger) -> None
         summary = sync(ledger, woo, settings(url), full=True)
     assert summary.missed == 1 and summary.scanned == 199  # product 101 shifted onto page 1
     assert ledger.get_meta(META_CURSOR) == cursor
+
+
+def test_a_store_outage_mid_sync_keeps_what_was_read(ledger: Ledger) -> None:
+    from enrich.errors import StoreUnavailable
+
+    def down_after_two_pages(request: Request, handle) -> Response:  # type: ignore[no-untyped-def]
+        if "page=3" in request.raw_query:
+            return Response(503, b"down")
+        return handle(request)
+
+    with interposed_store([product(i) for i in range(1, 301)]) as (url, _store, inter):
+        inter.hook = down_after_two_pages
+        with client(url, max_attempts=3) as woo, pytest.raises(StoreUnavailable) as info:
+            sync(ledger, woo, settings(url))
+    assert "HTTP 503" in str(info.value) and "gave up after 3" in str(info.value)
+    assert ledger.conn.execute("SELECT COUNT(*) FROM products").fetchone()[0] == 200
+    assert len(open_jobs(ledger)) == 200
+    assert ledger.get_meta(META_CURSOR) is None
+    run = ledger.last_run("sync") or {}
+    assert run["exit_reason"] == "error" and run["counts"]["scanned"] == 200
