@@ -8,8 +8,7 @@ live shop) and the server every WooCommerce test talks to, so it reproduces the 
 ``../shared/woocommerce-contract/`` including its traps, rather than an idealised API.
 
 Known simplifications: ``related_ids`` are chosen deterministically from the same category
-rather than at random; a Link header echoes ``oauth_signature`` with its ``=`` padding
-percent-encoded (the real one drops it); JSON escapes non-ASCII like WordPress but not "/".
+rather than at random; JSON escapes non-ASCII like WordPress but not "/".
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 from enrich.sandbox.store_products import (
     SiteTime,
@@ -228,20 +228,32 @@ def invalid_params_body(errors: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def page_link(base: str, raw_query: str, page: int) -> str:
-    """The URL of another page, built from the request's own parameters.
+_EMPTY_VALUE = re.compile(r"=(&|$)")
 
-    WordPress echoes every query parameter, including ``oauth_*`` ones and query-string
-    keys, so a client following the link verbatim replays a signature (and a nonce).
+
+def page_link(base: str, raw_query: str, page: int) -> str:
+    """The URL of another page, built from the request's own parameters as WordPress does.
+
+    WordPress echoes every query parameter, ``oauth_*`` ones and query-string keys included,
+    so a client following the link verbatim replays a signature and a nonce. The echo is
+    lossy in WordPress's own way: ``add_query_arg`` joins the (once-decoded) values raw,
+    strips an ``=`` before ``&`` or the end (so base64 padding of ``oauth_signature``
+    goes), then parses them again (a ``+`` becomes a space) and ``urlencode``s them.
     """
     params: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        params[name] = value
-    if "dates_are_gmt" in params:
+        params[name] = value  # PHP's $_GET: the last of repeated names wins
+    if "dates_are_gmt" in params:  # sanitized to a boolean before the links are built
         params["dates_are_gmt"] = "1" if _truthy(params["dates_are_gmt"]) else ""
-    params["page"] = str(page)
-    query = "&".join(f"{quote(k, safe='[]')}={quote(v, safe='+')}" for k, v in params.items())
-    return f"{base}?{query}"
+    joined = _EMPTY_VALUE.sub(r"\1", "&".join(f"{k}={v}" for k, v in params.items()))
+    again: dict[str, str] = {}
+    for part in joined.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            again[unquote_plus(name)] = unquote_plus(value)
+    again["page"] = str(page)
+    query = "&".join(f"{k}={quote_plus(v, safe='-_.')}" for k, v in again.items())
+    return base + "?" + _EMPTY_VALUE.sub(r"\1", query)
 
 
 def pick_fields(obj: dict[str, Any], fields: list[str]) -> dict[str, Any]:
