@@ -48,7 +48,8 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (for stale locks and leases)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -457,7 +458,7 @@ class Ledger:
         Owners are ``host:pid:nonce`` (see ``owner_id``); a lease whose process no longer
         exists on this machine cannot be finished by anyone, so waiting for it helps nobody.
         """
-        alive = is_alive or _pid_alive
+        alive = is_alive or pid_alive
         host = socket.gethostname()
         owners = [r[0] for r in self.conn.execute(
             "SELECT DISTINCT lease_owner FROM jobs WHERE status = 'processing'")]

@@ -28,6 +28,7 @@ from typing import Any
 
 from enrich.errors import UsageError
 from enrich.ledger import JobStatus, Ledger
+from enrich.ledger.ledger import pid_alive
 
 LOCK_KEY = "publish.lock"
 
@@ -240,16 +241,6 @@ def rows_for_run(ledger: Ledger, run_id: int) -> list[dict[str, Any]]:
 
 # -- one writer at a time ------------------------------------------------------------------
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def acquire_lock(ledger: Ledger, run_id: int) -> None:
     """Refuse to start while another live publish/rollback holds the ledger's write lock.
 
@@ -260,7 +251,7 @@ def acquire_lock(ledger: Ledger, run_id: int) -> None:
     def go(c: sqlite3.Connection) -> None:
         row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
         holder = _loads(row[0]) if row and row[0] else None
-        if holder and holder.get("pid") != os.getpid() and _alive(int(holder["pid"])):
+        if holder and holder.get("pid") != os.getpid() and pid_alive(int(holder["pid"])):
             raise UsageError(
                 f"another publish or rollback (run {holder.get('run_id')}, pid "
                 f"{holder['pid']}) is writing to the store from this ledger",
