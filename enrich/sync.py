@@ -41,6 +41,7 @@ would change; the real ledger is not written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -149,8 +150,15 @@ class Rules:
         return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=16)
+def _longest(placeholders: tuple[str, ...]) -> int:
+    return max(map(len, placeholders), default=0)
+
+
 def _placeholder(low: str, placeholders: Sequence[str]) -> str | None:
     bare = low.strip(" .!?-–—:;*_()[]")
+    if len(bare) >= _longest(tuple(placeholders)) + 40:  # only filler can match
+        return next((p for p in FILLER_ANYWHERE if p in placeholders and p in bare), None)
     for p in placeholders:
         if bare == p:
             return p
@@ -251,20 +259,18 @@ def evaluate(snapshot: Mapping[str, Any], rules: Rules,
 def source_chars(snapshot: Mapping[str, Any], texts: Mapping[str, str], *, exclude: set[str],
                  name_ok: bool) -> int:
     """How much real text a model would have to write from."""
-    parts: list[str] = []
-    if name_ok:
-        parts.append(texts["name"])
-    if snapshot.get("parent_name"):
-        parts.append(str(snapshot["parent_name"]))
+    total = len(texts["name"]) if name_ok else 0
+    total += len(str(snapshot.get("parent_name") or "").strip())
     for attr in snapshot.get("attributes") or []:
-        parts.append(str(attr.get("name") or ""))
-        parts.extend(str(o) for o in attr.get("options") or [])
+        total += len(str(attr.get("name") or "").strip())
+        total += sum(len(str(o).strip()) for o in attr.get("options") or [])
     for key in ("categories", "tags", "brands"):
-        parts.extend(t for t in snapshot.get(key) or [] if t.lower() != "uncategorized")
+        total += sum(len(t.strip()) for t in snapshot.get(key) or []
+                     if t.lower() != "uncategorized")
     for f in ("description", "short_description"):
         if f not in exclude:
-            parts.append(texts[f])
-    return sum(len(p.strip()) for p in parts)
+            total += len(texts[f])
+    return total
 
 
 # -- snapshots ------------------------------------------------------------------------------
