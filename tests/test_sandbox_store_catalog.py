@@ -247,3 +247,10 @@ def test_google_merchant_feed(tmp_path: Path) -> None:
     assert product["categories"] == [{"name": "Lighting"}]
     assert product["weight"] == "2.5"
     assert product["attributes"][0]["options"] == ["Acme"]
+
+
+def test_slugs_are_unique_like_wordpress_post_names() -> None:
+    store = SandboxStore([{"name": "Oak Mug"}, {"name": "Oak Mug"}, {"name": ""},
+                          {"name": ""}])
+    assert [p["slug"] for p in store.products()] == ["oak-mug", "oak-mug-2", "product",
+                                                     "product-2"]

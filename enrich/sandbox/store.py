@@ -208,6 +208,7 @@ class SandboxStore(StoreWrites):
 
     def _load(self, records: Iterable[dict[str, Any]]) -> None:
         pending_variations: list[dict[str, Any]] = []
+        slug_uses: dict[str, int] = {}
         for index, raw in enumerate(records):
             if not isinstance(raw, dict):
                 raise ValueError(f"catalog item {index} is not a JSON object")
@@ -219,6 +220,13 @@ class SandboxStore(StoreWrites):
                 raise ValueError(f"catalog item {index}: duplicate product id {pid}")
             self._next_id = max(self._next_id, pid + 1)
             product = product_from_record(raw, pid, DEFAULT_EPOCH + index, self._site)
+            slug = product["slug"]
+            if slug in slug_uses:  # WordPress keeps post slugs unique: oak-mug, oak-mug-2, ...
+                slug_uses[slug] += 1
+                while f"{slug}-{slug_uses[slug]}" in slug_uses:
+                    slug_uses[slug] += 1
+                product["slug"] = f"{slug}-{slug_uses[slug]}"
+            slug_uses.setdefault(product["slug"], 1)
             self._register_categories(product)
             for meta in product["meta_data"]:
                 if not isinstance(meta.get("id"), int):
