@@ -509,7 +509,8 @@ class WooClient:
             seen += 1
 
     def _iter_pages(self, path: str, params: dict[str, Any],
-                    keep_status: frozenset[str] | None = None) -> Iterator[ProductPage]:
+                    keep_status: frozenset[str] | None = None, *,
+                    prefetch: bool | None = None) -> Iterator[ProductPage]:
         """Pages in order; with ``prefetch``, a reader thread stays one page ahead.
 
         The reader asks for the next page as soon as it has the previous one, so the store
@@ -517,7 +518,7 @@ class WooClient:
         requests at a time. At most two pages wait in memory.
         """
         chain = self._page_chain(path, params, keep_status)
-        if not self.prefetch:
+        if not (self.prefetch if prefetch is None else prefetch):
             for page, _more in chain:
                 yield page
             return
@@ -617,7 +618,9 @@ class WooClient:
         """A variable product's variations (edit context); none for other products."""
         params: dict[str, Any] = {"per_page": PER_PAGE_MAX, "page": 1, "orderby": "id",
                                   "order": "asc", "context": "edit"}
-        for page in self._iter_pages(f"/products/{int(parent_id)}/variations", params):
+        # Usually one page: a reader thread per variable product would cost more than it saves.
+        for page in self._iter_pages(f"/products/{int(parent_id)}/variations", params,
+                                     prefetch=False):
             yield from page
 
     # -- writes -------------------------------------------------------------------------------
