@@ -100,3 +100,10 @@ def test_oauth1_signature_matches_the_recorded_real_store() -> None:
     signer = _WooSigner(key, secret, signature_method=SIGNATURE_HMAC_SHA256,
                         signature_type=SIGNATURE_TYPE_QUERY)
     assert signer.get_oauth_signature("GET", unsigned, {}, b"") == unquote(expected)
+
+
+def test_a_missing_ca_file_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from enrich.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="verify_tls"):
+        client("https://127.0.0.1:9", verify=str(tmp_path / "nope.pem"))

@@ -223,7 +223,12 @@ class WooClient:
         self.retries = 0
         if http is None:
             if isinstance(verify, str):
-                verify = ssl.create_default_context(cafile=verify)
+                try:
+                    verify = ssl.create_default_context(cafile=verify)
+                except (OSError, ssl.SSLError) as exc:
+                    raise ConfigError(f"store.verify_tls: cannot use {verify} as a CA bundle "
+                                      f"({exc})", "Point it at a PEM file, or set it to "
+                                      "true to use the system's certificates.") from None
             self._http = httpx.Client(
                 timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
                 verify=verify, follow_redirects=False,
