@@ -263,6 +263,9 @@ def test_gives_up_after_max_attempts_naming_the_request() -> None:
             list(woo.iter_product_pages())
         assert srv.store.count() == 4
     assert "GET /wp-json/wc/v3/products" in str(info.value)
+    assert "503 Service Temporarily Unavailable" in str(info.value) \
+        or "Method Not Implemented" in str(info.value)  # the WAF page's title, not its HTML
+    assert "<html" not in str(info.value).lower()
     assert SECRET not in str(info.value)
 
 

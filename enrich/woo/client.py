@@ -68,6 +68,7 @@ ALL_STATUSES = ("publish", "draft", "pending", "private", "future")
 DEFAULT_STATUSES = ("publish", "draft", "pending", "private")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _GMT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+_HTML_TITLE = re.compile(r"<title>([^<]{1,200})</title>", re.IGNORECASE)
 _LINK_NEXT = re.compile(r"<([^>]*)>\s*;\s*rel=\"?next\"?")
 #: Answers that mean "refused before WooCommerce ran": a write can be re-sent safely.
 _NOT_APPLIED_STATUSES = frozenset({429, 501, 503})
@@ -174,8 +175,9 @@ def _error_body(resp: httpx.Response) -> tuple[str | None, str]:
         message = body.get("message")
         return (str(code) if code is not None else None,
                 str(message) if message is not None else "")
-    text = resp.content[:200].decode("utf-8", errors="replace").strip()
-    return None, text
+    text = resp.content[:2000].decode("utf-8", errors="replace")
+    title = _HTML_TITLE.search(text)  # a proxy's or WAF's HTML error page
+    return None, (title.group(1).strip() if title else text[:200].strip())
 
 
 class WooClient:
@@ -290,7 +292,7 @@ class WooClient:
             raise _Transient(f"cannot connect ({type(exc).__name__}: {exc})",
                              maybe_applied=False) from exc
         except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc or 'connection lost'}") from exc
+            raise _Transient(f"{type(exc).__name__}: {str(exc) or 'connection lost'}") from exc
         status = resp.status_code
         if status == 429 or status >= 500:
             code, message = _error_body(resp)
