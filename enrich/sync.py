@@ -357,8 +357,8 @@ class Record:
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:
     """A product from the store as a snapshot, flagged ``invalid`` when a field is malformed.
 
-    Raises ``InputError``-free: only a product without a usable id cannot be recorded, and
-    that is a ``ValueError`` the caller counts.
+    A malformed field never raises: it is recorded in the reason. Only a product without a
+    usable id cannot be recorded at all; that raises ``ValueError``, which the caller counts.
     """
     if not isinstance(raw, dict):
         raise ValueError(f"a product that is not an object ({_kind(raw)})")
