@@ -20,7 +20,8 @@ from enrich.sync import SyncProgress, SyncSummary, sync
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Stop after this many products (the incremental cursor is not moved).")
 @click.option("--dry-run", is_flag=True,
-              help="Report what would be queued; the ledger is not written.")
+              help="Report what would be queued; runs on a temporary copy of the ledger, "
+                   "which is not written.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json: bool) -> None:
