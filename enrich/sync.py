@@ -511,6 +511,8 @@ class SyncSummary:
     #: Listed by the store when paging began but not received (the catalog shrank meanwhile).
     missed: int = 0
     limit_reached: bool = False
+    #: How the keys were sent in the end (``auto`` may have fallen back to ``query``).
+    auth: str | None = None
     exit_reason: str = "completed"
     elapsed_s: float = 0.0
 
@@ -788,6 +790,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
                           counts=summary.counts(), cost_usd=0.0)
         raise
     summary.elapsed_s = time.monotonic() - started_at
+    summary.auth = client.auth_mode
     ledger.finish_run(summary.run_id, exit_reason=summary.exit_reason, counts=summary.counts(),
                       cost_usd=0.0)
     return summary

@@ -44,10 +44,10 @@ def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json
 
             summary = sync(ledger, client, settings, full=full, limit=limit,
                            dry_run=dry_run, progress=on_page)
-    render_summary(summary)
+    render_summary(summary, settings.store.auth)
 
 
-def render_summary(summary: SyncSummary) -> None:
+def render_summary(summary: SyncSummary, configured_auth: str | None = None) -> None:
     mode = "dry run: nothing written. " if summary.dry_run else ""
     since = (f"modified after {summary.modified_after} (GMT)" if summary.modified_after
              else "full catalog")
@@ -77,6 +77,9 @@ def render_summary(summary: SyncSummary) -> None:
     if summary.invalid or summary.needs_data:
         console.print("fix these in the store, then sync again; list them with "
                       "`enrich jobs list --status invalid` / `--status needs_data`.")
+    if summary.auth == "query" and configured_auth == "auto":
+        console.print("auth: the store did not see the Authorization header, so the keys went "
+                      "in the query string (store.auth = \"query\" makes that explicit).")
     if summary.missed:
         console.print(f"{summary.missed:,} product(s) listed when paging began were not received "
                       "(deleted while syncing?); the next sync reads that range again.")
