@@ -362,7 +362,8 @@ class Ledger:
         (and so the drafts) written from the old input, unless they are already published.
         An input that comes back to a value seen before revives that job.
         """
-        batch = list(items)
+        # The same source twice in one call: the last input is the one that counts.
+        batch = list({(i.kind, str(i.source_id)): i for i in items}.values())
         for item in batch:
             if item.kind not in KINDS:
                 raise LedgerError(f"job for {item.source_id}: unknown kind {item.kind!r}")
@@ -376,13 +377,26 @@ class Ledger:
         check_transition(0, JobStatus.SUPERSEDED, JobStatus.PENDING)  # revival is an edge
 
         def go(c: sqlite3.Connection) -> None:
+            # One read of what the ledger already holds for these sources, so a first sync
+            # (nothing there yet) costs one INSERT per item and nothing else.
+            held = self._held_inputs(c, batch)
+            stale, revive, fresh = [], [], []
+            for i in batch:
+                rows = held.get((i.kind, str(i.source_id)), ())
+                if any(h != i.input_hash and st in supersedable for h, st in rows):
+                    stale.append(i)
+                same = [st for h, st in rows if h == i.input_hash]
+                if not same:
+                    fresh.append(i)
+                elif same[0] == JobStatus.SUPERSEDED:
+                    revive.append(i)
             before = c.total_changes
             c.executemany(
                 f"UPDATE jobs SET status = 'superseded', lease_owner = NULL, "
                 f"lease_expires_at = NULL, updated_at = ? "
                 f"WHERE kind = ? AND source_id = ? AND input_hash != ? "
                 f"AND status IN ({_placeholders(supersedable)})",
-                [(now, i.kind, str(i.source_id), i.input_hash, *supersedable) for i in batch])
+                [(now, i.kind, str(i.source_id), i.input_hash, *supersedable) for i in stale])
             counts.superseded = c.total_changes - before
             before = c.total_changes
             c.executemany(
@@ -390,7 +404,7 @@ class Ledger:
                 "last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, source_id, input_hash) DO NOTHING",
                 [(i.kind, str(i.source_id), i.input_hash, _dumps(i.payload), str(i.status),
-                  i.priority, i.reason, now, now) for i in batch])
+                  i.priority, i.reason, now, now) for i in fresh])
             counts.queued = c.total_changes - before
             before = c.total_changes
             c.executemany(
@@ -398,11 +412,29 @@ class Ledger:
                 "last_error = ?, updated_at = ? WHERE kind = ? AND source_id = ? "
                 "AND input_hash = ? AND status = 'superseded'",
                 [(str(i.status), _dumps(i.payload), i.reason, now, i.kind, str(i.source_id),
-                  i.input_hash) for i in batch])
+                  i.input_hash) for i in revive])
             counts.revived = c.total_changes - before
         self._write(go)
         counts.unchanged = len(batch) - counts.queued - counts.revived
         return counts
+
+    @staticmethod
+    def _held_inputs(c: sqlite3.Connection, batch: Sequence[EnqueueItem]
+                     ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """(kind, source id) -> [(input hash, status)] of the jobs already in the ledger."""
+        held: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        by_kind: dict[str, list[str]] = {}
+        for i in batch:
+            by_kind.setdefault(i.kind, []).append(str(i.source_id))
+        for kind, ids in by_kind.items():
+            unique = list(dict.fromkeys(ids))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                for source_id, input_hash, status in c.execute(
+                        f"SELECT source_id, input_hash, status FROM jobs WHERE kind = ? "
+                        f"AND source_id IN ({_placeholders(chunk)})", (kind, *chunk)):
+                    held.setdefault((kind, source_id), []).append((input_hash, status))
+        return held
 
     # -- claim and finish -------------------------------------------------------------------
 
