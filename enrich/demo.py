@@ -79,9 +79,12 @@ def run_demo(folder: Path, echo: Callable[[str], None] = print) -> DemoResult:
         with Ledger(settings.resolve(settings.ledger.path)) as ledger, \
                 WooClient.from_settings(settings, secrets) as woo:
             summary = sync(ledger, woo, settings)
-            echo(f"2. sync: {summary.scanned} products read, {summary.needs_work} need copy, "
-                 f"{summary.needs_data} have too little data to write from, "
-                 f"{summary.queued} jobs queued.")
+            states = summary.catalog
+            waiting = ledger.counts()["product"]["pending"]
+            echo(f"2. sync: {summary.scanned} products read; {states.get('needs_work', 0)} need "
+                 f"copy, {states.get('needs_data', 0)} have too little data to write from "
+                 f"(the same supplier text on many products does not count), "
+                 f"{states.get('complete', 0)} are complete; {waiting} jobs waiting.")
             provider = make_provider(settings.llm, secrets)
             estimate = estimate_queue(ledger, provider, PromptBook.from_settings(settings),
                                       list(settings.sync.fields),
