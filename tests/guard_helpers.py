@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-from pathlib import Path
 from typing import Any
 
-CORPUS = Path("/work/shared/corpus/products")
+from tests.paths import CORPUS as SHARED_CORPUS
+
+CORPUS = SHARED_CORPUS / "products"
 WOO_CSV = CORPUS / "woocommerce" / "sample_products.csv"
 MAGENTO_GEAR = sorted((CORPUS / "magento2-sample-data" / "CatalogSampleData" / "SimpleProduct")
                       .glob("products_gear_*.csv"))

@@ -11,13 +11,13 @@ import hashlib
 import html
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from enrich.guards import check_draft
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
+from tests.paths import CORPUS
 
-SAMPLE_CSV = Path("/work/shared/corpus/products/woocommerce/sample_products.csv")
+SAMPLE_CSV = CORPUS / "products" / "woocommerce" / "sample_products.csv"
 SCRIPT_NAME = "<script>alert(1)</script>"
 
 

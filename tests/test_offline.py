@@ -7,7 +7,6 @@ import csv
 import html
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from enrich.config import LLMConfig, Secrets
 from enrich.errors import ConfigError, PermanentProviderError
 from enrich.providers import LLMRequest, OfflineProvider, make_provider
+from tests.paths import CORPUS as SHARED_CORPUS
 
-CORPUS = Path("/work/shared/corpus/products")
+CORPUS = SHARED_CORPUS / "products"
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
