@@ -224,7 +224,7 @@ class Worker:
                 break
             if self.limit is not None and self._claimed >= self.limit:
                 if not self._in_flight:
-                    self.stop("limit", f"drafted the --limit of {self.limit} job(s)",
+                    self.stop("limit", f"took the --limit of {self.limit} job(s)",
                               "Review them (`enrich review export`), then run again.")
                     break
                 await self._wait_any()
