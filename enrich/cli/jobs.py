@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from enrich.app import App
-from enrich.cli.render import console, echo_json, when
+from enrich.cli.render import console, echo_json, untrusted, when
 from enrich.errors import UsageError
 from enrich.ledger import KINDS, JobStatus
 from enrich.status import job_detail
@@ -38,8 +39,9 @@ def list_command(app: App, status: str | None, kind: str | None, limit: int | No
     for name in ("id", "kind", "source", "status", "tries", "updated", "last error"):
         table.add_column(name, overflow="fold")
     for job in rows:
-        table.add_row(str(job.id), job.kind, job.source_id, job.status, str(job.attempts),
-                      when(job.updated_at), (job.last_error or "")[:120])
+        table.add_row(str(job.id), job.kind, untrusted(job.source_id), job.status,
+                      str(job.attempts), when(job.updated_at),
+                      untrusted((job.last_error or "")[:120]))
     console.print(table)
     console.print(f"{len(rows):,} job(s)")
 
@@ -54,10 +56,11 @@ def show_command(app: App, job_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    console.print(f"[bold]job {data['id']}[/bold] {data['kind']} {data['source_id']}: "
-                  f"{data['status']} after {data['attempts']} attempt(s)")
+    console.print(Text.assemble((f"job {data['id']}", "bold"), f" {data['kind']} ",
+                                untrusted(data["source_id"]),
+                                f": {data['status']} after {data['attempts']} attempt(s)"))
     if data["last_error"]:
-        console.print(f"last error: {data['last_error']}")
+        console.print(Text.assemble("last error: ", untrusted(data["last_error"])))
     table = Table(title="attempts")
     for name in ("started", "outcome", "error", "http", "latency ms", "tokens in/out/cached",
                  "cost"):
@@ -65,18 +68,23 @@ def show_command(app: App, job_id: int, as_json: bool) -> None:
     for a in data["attempts_log"]:
         error = f"{a['error_class']}: {a['error']}" if a["error_class"] else ""
         latency = f"{a['latency_ms']:.0f}" if a["latency_ms"] is not None else ""
-        table.add_row(when(a["started_at"]), a["outcome"], error, str(a["http_status"] or ""),
+        table.add_row(when(a["started_at"]), a["outcome"], untrusted(error),
+                      str(a["http_status"] or ""),
                       latency, f"{a['tokens_in']}/{a['tokens_out']}/{a['tokens_cached']}",
                       f"${a['cost_usd']:.6f}")
     console.print(table)
     draft = data["draft"]
     if draft:
-        console.print(f"draft {draft['id']} by {draft['provider']}/{draft['model']} "
-                      f"(template {draft['template_name']} {str(draft['template_hash'])[:12]})")
+        console.print(untrusted(
+            f"draft {draft['id']} by {draft['provider']}/{draft['model']} "
+            f"(template {draft['template_name']} {str(draft['template_hash'])[:12]})"))
+        # Draft text is model output and flags quote it: printed as text, never as markup.
         for name, value in (draft["edited_fields"] or draft["fields"]).items():
-            console.print(f"  [bold]{name}[/bold]: {value}", markup=True, highlight=False)
+            console.print(Text.assemble("  ", untrusted(name, "bold"), ": ", untrusted(value)),
+                          highlight=False)
         for flag in draft["flags"]:
-            console.print(f"  [yellow]flag {flag.get('guard')}[/yellow]: {flag.get('detail')}")
+            console.print(Text.assemble("  ", untrusted(f"flag {flag.get('guard')}", "yellow"),
+                                        ": ", untrusted(flag.get("detail"))), highlight=False)
 
 
 @jobs.command("retry")

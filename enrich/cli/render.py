@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 console = Console()
+
+# C0 and C1 control characters but newline and tab: an escape sequence in a product name
+# or a draft could recolour, hide or retitle the operator's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def untrusted(value: Any, style: str = "") -> Text:
+    """Product, draft or error text for the console: never read as rich markup (``[/b]``
+    would crash the command, ``[link=…]`` would make a link), control codes made visible."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(value))
+    return Text(text, style=style)
 
 
 def echo_json(data: Any) -> None:

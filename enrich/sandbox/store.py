@@ -13,6 +13,7 @@ rather than at random; JSON escapes non-ASCII like WordPress but not "/".
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import random
@@ -362,10 +363,13 @@ class SandboxStore(StoreWrites):
                 draw = self._fault_rng.random()
                 if draw < self.options.fail_rate:
                     if self._fault_rng.random() < 0.25:
+                        # Apache escapes the method and path it echoes; a page must never
+                        # reflect request text as markup.
+                        echoed = f"{html.escape(method)} to {html.escape(request.path)}"
                         body = ("<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>"
                                 "<head>\n<title>501 Method Not Implemented</title>\n</head>"
-                                f"<body>\n<h1>Method Not Implemented</h1>\n<p>{method} to "
-                                f"{request.path} not supported.<br />\n</p>\n</body></html>\n")
+                                f"<body>\n<h1>Method Not Implemented</h1>\n<p>{echoed} not "
+                                "supported.<br />\n</p>\n</body></html>\n")
                         return Response(501, body.encode(),
                                         [("Content-Type", "text/html; charset=iso-8859-1")])
                     body = ("<html>\r\n<head><title>503 Service Temporarily Unavailable</title>"
