@@ -9,7 +9,9 @@ anything else that escapes is a bug (re-raised with its traceback under ``ENRICH
     ├── LedgerError              the ledger file cannot be used as it is
     │   ├── LedgerVersionError   ledger written by a newer enrich
     │   ├── IllegalTransition    a job status change the state machine forbids
-    │   └── NotFound             no job/draft/run with that id
+    │   ├── NotFound             no job/draft/run with that id
+    │   └── LedgerUnusable       the path is not a usable ledger: missing folder,
+    │                            not SQLite, damaged, read-only, another program's (exit 2)
     ├── InputError               a record is malformed (names record and field)
     ├── StoreError               the WooCommerce store refused or failed
     │   ├── StoreAuthError       401/403: keys, permissions, or scheme          (stops the command)
@@ -155,3 +157,12 @@ class UnusableOutput(PermanentProviderError):
                          error_class=error_class)
         self.usage = usage
         self.cost_usd = cost_usd
+
+
+class LedgerUnusable(LedgerError):
+    """The ledger path does not lead to a ledger enrich can use (its folder is missing, the
+    file is not SQLite or is damaged, it cannot be written, or it belongs to another
+    program). Nothing was done; the user points --db / [ledger] path elsewhere or fixes it."""
+
+    exit_code = 2
+    default_hint = "Point --db or [ledger] path at the ledger file (enrich.db)."

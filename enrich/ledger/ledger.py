@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from enrich.errors import LedgerError, LedgerVersionError, NotFound
+from enrich.errors import LedgerError, LedgerUnusable, LedgerVersionError, NotFound
 from enrich.ledger.schema import KNOWN, migrations
 from enrich.ledger.states import (
     CLAIMABLE,
@@ -65,6 +65,36 @@ class LeaseLost(LedgerError):
 
 def _now() -> float:
     return time.time()
+
+
+def _read_only(path: Path, why: str) -> LedgerUnusable:
+    return LedgerUnusable(
+        f"cannot write to ledger {path} ({why})",
+        f"enrich writes to the ledger and keeps {path.name}-wal and {path.name}-shm beside "
+        "it: make the file and its folder writable by the user that runs enrich, or point "
+        "--db at a writable copy.")
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> LedgerError:
+    """What SQLite said on opening, as the one line a user can act on."""
+    text = str(exc)
+    if "not a database" in text:
+        return LedgerUnusable(
+            f"{path} is not an enrich ledger (not a SQLite database: {text})",
+            "Point --db or [ledger] path at the ledger file (enrich.db), or move this file "
+            "away to start a new ledger.")
+    if "malformed" in text or "corrupt" in text:
+        return LedgerUnusable(
+            f"ledger {path} is damaged ({text})",
+            f"Restore it from a backup, or rescue what is readable with "
+            f"`sqlite3 {path} .recover | sqlite3 recovered.db` and point --db at that.")
+    if "readonly" in text or "unable to open" in text or "read-only" in text:
+        return _read_only(path, text)
+    if "locked" in text or "busy" in text:
+        return LedgerError(
+            f"ledger {path} stayed locked by another process ({text})",
+            "Wait for the other enrich command to finish, then run this one again.")
+    return LedgerUnusable(f"cannot use ledger {path}: {text}")
 
 
 def _placeholders(values: Sequence[Any]) -> str:
@@ -168,29 +198,49 @@ class Ledger:
         self.path = Path(path)
         self.lease_s = lease_s
         if self.path.parent and not self.path.parent.exists():
-            raise LedgerError(
+            raise LedgerUnusable(
                 f"ledger folder {self.path.parent} does not exist",
                 "Create the folder, or set [ledger] path / --db to a file in an existing one.",
             )
+        if self.path.is_file() and not os.access(self.path, os.W_OK):
+            # SQLite would open it and fail at the first write, halfway through a command.
+            raise _read_only(self.path, "the file is read-only")
         try:
             self.conn = sqlite3.connect(
                 str(self.path), timeout=busy_timeout_s, isolation_level=None,
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from None
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.db = Database(self.conn)
-        self._migrate()
+            raise _unusable(self.path, exc) from None
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.db = Database(self.conn)
+            self._migrate()
+        except (sqlite3.Error, LedgerError) as exc:
+            self.conn.close()
+            if isinstance(exc, LedgerError):
+                raise
+            raise _unusable(self.path, exc) from None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        # Tables first, then migrations: another process creating this ledger commits each
+        # migration with its record, so a fresh ledger never looks like a foreign database.
+        tables = [t for t in self.db.table_names()
+                  if not t.startswith("sqlite_") and t != "_sqlite_migrations"]
         applied = [m.name for m in migrations.applied(self.db)]
+        if tables and not applied:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise LedgerUnusable(
+                f"{self.path} is a SQLite database but not an enrich ledger (it holds "
+                f"{shown}); enrich will not add its tables to another program's database.",
+                "Point --db or [ledger] path at the ledger file (enrich.db), or at a new file "
+                "for a new ledger.")
         unknown = [name for name in applied if name not in KNOWN]
         if unknown:
             raise LedgerVersionError(

@@ -1,0 +1,122 @@
+"""What a store owner sees when something is wrong: one line naming the thing, what to do,
+and the documented exit code (0 ok, 1 needs a look, 2 usage or configuration) - never a
+traceback. Each test is a failure path found by walking the CLI as a new user would, against
+real SQLite files and the project's sandboxes over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from enrich.cli.main import cli
+from enrich.ledger import Ledger
+
+
+def enrich(*args: str, env: dict[str, str] | None = None) -> Result:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{args}: escaped as {type(result.exception).__name__}: {result.exception}\n"
+        f"{result.output}")
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def assert_one_clear_error(result: Result, code: int, *needles: str) -> None:
+    """The documented exit code, an `error:` line naming the thing, and a `what to do:`."""
+    assert result.exit_code == code, result.output
+    assert "error: " in result.output and "what to do: " in result.output, result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+# -- the ledger file ---------------------------------------------------------------------------
+
+def test_ledger_that_is_a_text_file_is_named_and_left_alone(tmp_path: Path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("my shopping list\n")
+    result = enrich("--db", str(text), "status")
+    assert_one_clear_error(result, 2, str(text), "not an enrich ledger", "--db")
+    assert text.read_text() == "my shopping list\n"
+
+
+def test_damaged_ledger_says_so_and_how_to_rescue_it(tmp_path: Path) -> None:
+    good = tmp_path / "good.db"
+    with Ledger(good) as ledger:
+        ledger.conn.execute("CREATE TABLE filler (x)")
+        ledger.conn.executemany("INSERT INTO filler VALUES (?)",
+                                [("x" * 500,) for _ in range(200)])
+        ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(good.read_bytes()[:40_000])
+    result = enrich("--db", str(damaged), "jobs", "list")
+    assert_one_clear_error(result, 2, str(damaged), "damaged", ".recover")
+
+
+def test_another_programs_database_gets_no_enrich_tables(tmp_path: Path) -> None:
+    foreign = tmp_path / "wordpress.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE wp_posts (id INTEGER PRIMARY KEY, title TEXT)")
+    conn.commit()
+    conn.close()
+    result = enrich("--db", str(foreign), "status")
+    assert_one_clear_error(result, 2, str(foreign), "not an enrich ledger", "wp_posts")
+    conn = sqlite3.connect(foreign)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert tables == {"wp_posts"}
+
+
+def test_a_new_or_existing_ledger_still_opens(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.db"
+    assert enrich("--db", str(fresh), "status").exit_code == 0
+    assert enrich("--db", str(fresh), "status").exit_code == 0  # reopened: no false alarm
+
+
+def test_ledger_in_a_missing_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    result = enrich("--db", str(tmp_path / "nope" / "enrich.db"), "status")
+    assert_one_clear_error(result, 2, str(tmp_path / "nope"), "does not exist")
+
+
+@contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable even for root (which ignores file modes): chattr +i."""
+    if os.geteuid() != 0:
+        path.chmod(stat.S_IRUSR)
+        try:
+            yield
+        finally:
+            path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("running as root without chattr: no way to make a file read-only")
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"running as root and chattr +i failed here: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_read_only_ledger_is_refused_before_any_work(tmp_path: Path) -> None:
+    """SQLite opens a read-only file and fails at the first write, halfway through a
+    command; enrich says so before it starts."""
+    path = tmp_path / "enrich.db"
+    with Ledger(path) as ledger:
+        ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = path.read_bytes()
+    with _read_only(path):
+        for args in (["jobs", "retry", "--failed"], ["status"]):
+            result = enrich("--db", str(path), *args)
+            assert_one_clear_error(result, 2, f"cannot write to ledger {path}", "read-only",
+                                   "writable")
+    assert path.read_bytes() == before
