@@ -149,8 +149,10 @@ def test_template_never_turns_data_into_markup() -> None:
 # -- the page in a browser ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    # Per test: while Playwright's sync API is open, its event loop is the running one, and
+    # the CLI's asyncio.run() in a later test of this module would refuse to start.
     with sync_playwright() as pw:
         opened = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield opened
