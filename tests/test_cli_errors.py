@@ -5,20 +5,31 @@ real SQLite files and the project's sandboxes over HTTP."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import ipaddress
 import os
 import shutil
+import socket
 import sqlite3
 import stat
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from enrich.cli.main import cli
 from enrich.ledger import Ledger
+from enrich.sandbox.store import StoreOptions, serve_store
+
+CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs" / \
+    "woocommerce_sample_products.csv"
 
 
 def enrich(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -120,3 +131,81 @@ def test_read_only_ledger_is_refused_before_any_work(tmp_path: Path) -> None:
             assert_one_clear_error(result, 2, f"cannot write to ledger {path}", "read-only",
                                    "writable")
     assert path.read_bytes() == before
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _store_config(tmp_path: Path, url: str, extra: str = "") -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[store]\nurl = "{url}"\nmax_attempts = 1\n{extra}'
+                      f'[ledger]\npath = "{tmp_path / "enrich.db"}"\n')
+    return config
+
+
+WOO_ENV = {"WOO_CONSUMER_KEY": "ck_sandbox", "WOO_CONSUMER_SECRET": "cs_sandbox"}
+
+
+def test_store_that_is_not_running_names_the_url_to_check(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = enrich("--config", str(_store_config(tmp_path, url)), "sync", env=WOO_ENV)
+    assert_one_clear_error(result, 1, f"cannot connect to {url}", f"store.url (now {url})")
+    assert "cs_sandbox" not in result.output
+
+
+def test_store_url_credentials_never_reach_the_message(tmp_path: Path) -> None:
+    url = f"http://admin:hunter2@127.0.0.1:{_closed_port()}/shop"
+    result = enrich("--config", str(_store_config(tmp_path, url)), "sync", env=WOO_ENV)
+    assert result.exit_code == 1, result.output
+    assert "hunter2" not in result.output and "admin" not in result.output
+    assert "cannot connect to http://127.0.0.1:" in result.output
+
+
+def test_oauth1_signs_for_a_plain_http_shop_that_is_not_loopback() -> None:
+    """authlib refuses http:// for any host but loopback; a real plain-HTTP shop is not
+    loopback. The signature must be RFC 5849's HMAC over the http:// URL itself."""
+    from urllib.parse import parse_qsl, quote, urlsplit
+
+    from enrich.woo.auth import OAuth1QueryAuth
+
+    request = httpx.Request("GET", "http://shop.example.com/wp-json/wc/v3/products?page=2")
+    signed = next(OAuth1QueryAuth("ck_abc", "cs_def").auth_flow(request))
+    params = parse_qsl(signed.url.query.decode())
+    signature = dict(params)["oauth_signature"]
+
+    def enc(text: str) -> str:
+        return quote(text, safe="~")
+
+    normalized = "&".join(f"{enc(k)}={enc(v)}" for k, v in sorted(
+        (k, v) for k, v in params if k != "oauth_signature"))
+    base = "&".join(["GET", enc("http://shop.example.com/wp-json/wc/v3/products"),
+                     enc(normalized)])
+    expected = base64.b64encode(hmac.new(b"cs_def&", base.encode(), hashlib.sha256).digest())
+    assert signature == expected.decode()
+    assert urlsplit(str(signed.url)).scheme == "http"
+
+
+def test_sync_over_plain_http_by_host_name(tmp_path: Path) -> None:
+    """The same through the CLI, against the sandbox by a name that is not a loopback
+    literal (this machine's host name, when it resolves to 127.0.0.1)."""
+    name = socket.gethostname()
+    try:
+        if not ipaddress.ip_address(socket.gethostbyname(name)).is_loopback:
+            pytest.skip(f"host name {name} does not resolve to loopback here")
+    except OSError:
+        pytest.skip(f"host name {name} does not resolve here")
+    with serve_store(CATALOG, options=StoreOptions(consumer_key="ck_sandbox",
+                                                   consumer_secret="cs_sandbox")) as store:
+        url = f"http://{name}:{urlsplit(store.url).port}"
+        config = _store_config(tmp_path, url)
+        result = enrich("--config", str(config), "sync", env=WOO_ENV)
+        assert result.exit_code == 0, result.output
+        assert "scanned" in result.output
+        wrong = enrich("--config", str(config), "sync",
+                       env={**WOO_ENV, "WOO_CONSUMER_SECRET": "cs_wrong"})
+        assert_one_clear_error(wrong, 2, "Invalid signature", "WOO_CONSUMER_SECRET")

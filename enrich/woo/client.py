@@ -207,6 +207,9 @@ class WooClient:
         self.base_url = urlunsplit(parts._replace(query="", fragment=""))
         self.api_url = self.base_url + API_PREFIX
         self._origin = (parts.scheme, parts.hostname, parts.port)
+        # For messages: the address without any user:password@ the URL may carry.
+        self._address = (f"{parts.scheme}://{parts.hostname}"
+                         + (f":{parts.port}" if parts.port else "") + parts.path)
         self._key = key
         self._secret = secret
         self.auth_setting = auth
@@ -289,8 +292,8 @@ class WooClient:
         try:
             resp = self._http.request(method, url, params=params, json=body, auth=self._auth)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _Transient(f"cannot connect ({type(exc).__name__}: {exc})",
-                             maybe_applied=False) from exc
+            raise _Transient(f"cannot connect to {self._address} ({type(exc).__name__}: "
+                             f"{exc})", maybe_applied=False) from exc
         except httpx.TransportError as exc:
             raise _Transient(f"{type(exc).__name__}: {str(exc) or 'connection lost'}") from exc
         status = resp.status_code
@@ -342,8 +345,12 @@ class WooClient:
                     f"{what}: the store asked to wait {exc.retry_after:.0f} s (Retry-After), "
                     f"longer than enrich waits ({self.max_retry_after_s:.0f} s)",
                     status=exc.status) from None
+            hint = None
+            if isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout)):
+                hint = (f"Check that store.url (now {self._address}) is the shop's address "
+                        "and that the site is up; try it in a browser from this machine.")
             raise StoreUnavailable(f"{what}: {detail} (gave up after {tries} attempt(s))",
-                                   status=exc.status) from None
+                                   hint, status=exc.status) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
