@@ -14,6 +14,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -323,12 +324,34 @@ def _find_secrets(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tu
     return found
 
 
+def _url_has_credentials(url: str) -> bool:
+    """A password or REST key written into the store's address: it would be printed, kept
+    in the ledger and committed with the file."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return False  # not a URL at all: validation says so
+    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return password is not None or bool(keys & {"consumer_key", "consumer_secret"})
+
+
 def parse_settings(text: str, path: Path) -> Settings:
     """Validate TOML text; every problem is a ConfigError naming the key, file and line."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    store = data.get("store")
+    url = store.get("url") if isinstance(store, dict) else None
+    if isinstance(url, str) and _url_has_credentials(url):
+        # Checked before validation, whose messages quote the value.
+        raise ConfigError(
+            f"{_where(path, text, ('store', 'url'))}: [store] url carries credentials "
+            "(user:password@ or consumer_key/consumer_secret); enrich does not read secrets "
+            "from the config file.",
+            f"Write the bare address in {path.name} and set {ENV_WOO_KEY} and "
+            f"{ENV_WOO_SECRET} in the environment instead.")
     secrets = _find_secrets(data)
     if secrets:
         loc = secrets[0]

@@ -291,3 +291,23 @@ def test_no_secret_reaches_ledger_output_html_or_files(tmp_path: Path, auth: str
                       if (t, c) in {("attempts", "error"), ("jobs", "last_error"),
                                     ("publishes", "error")} and v)
     assert "401" in errors and "connection" in errors.lower(), errors[:2000]
+
+
+@pytest.mark.parametrize("url", [
+    f"https://{WOO_KEY}:{WOO_SECRET}@shop.example",
+    f"https://shop.example/?consumer_key={WOO_KEY}&consumer_secret={WOO_SECRET}",
+])
+def test_keys_written_into_the_store_url_are_refused_without_echo(tmp_path: Path,
+                                                                   url: str) -> None:
+    """Keys come from the environment only: an address carrying them is refused before
+    anything is read or recorded, and the refusal does not quote them."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[llm]\nprovider = "offline"\n\n[store]\nurl = "{url}"\n',
+                      encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"],
+                                env={"WOO_CONSUMER_KEY": "ck_env", "WOO_CONSUMER_SECRET": "cs_env"})
+    assert result.exit_code == 2
+    assert "config.toml:5: [store] url carries credentials" in result.output
+    assert "WOO_CONSUMER_SECRET" in result.output
+    assert not leaks_in(result.output.encode()), result.output
+    assert not (tmp_path / "enrich.db").exists()
