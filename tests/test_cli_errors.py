@@ -9,12 +9,15 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import os
 import shutil
 import socket
 import sqlite3
 import stat
+import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +29,9 @@ from click.testing import CliRunner, Result
 
 from enrich.cli.main import cli
 from enrich.ledger import Ledger
+from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
 from enrich.sandbox.store import StoreOptions, serve_store
+from tests.worker_helpers import synced_ledger
 
 CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs" / \
     "woocommerce_sample_products.csv"
@@ -211,3 +216,105 @@ def test_sync_over_plain_http_by_host_name(tmp_path: Path) -> None:
         wrong = enrich("--config", str(config), "sync",
                        env={**WOO_ENV, "WOO_CONSUMER_SECRET": "cs_wrong"})
         assert_one_clear_error(wrong, 2, "Invalid signature", "WOO_CONSUMER_SECRET")
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+def _llm_config(tmp_path: Path, db: Path, base_url: str) -> Path:
+    config = tmp_path / "llm.toml"
+    config.write_text(f"""
+[store]
+url = "http://127.0.0.1:{_closed_port()}"
+max_attempts = 1
+[sync]
+fields = ["description", "short_description"]
+[llm]
+provider = "openai"
+model = "gpt-4o-mini"
+base_url = "{base_url}"
+max_rpm = 60000
+max_tpm = 100000000
+retry_base_s = 0.05
+retry_max_s = 0.1
+[ledger]
+path = "{db}"
+""")
+    return config
+
+
+@pytest.fixture
+def waiting_db(db_path: Path) -> Path:
+    with Ledger(db_path) as ledger, synced_ledger(ledger, 6) as queued:
+        assert queued > 2
+    return db_path
+
+
+def test_model_server_not_running_is_named_in_every_failed_attempt(
+        tmp_path: Path, waiting_db: Path) -> None:
+    base_url = f"http://user:s3cret@127.0.0.1:{_closed_port()}/v1"
+    config = _llm_config(tmp_path, waiting_db, base_url)
+    env = {"OPENAI_API_KEY": "sk-test-cli-errors"}
+    result = enrich("--config", str(config), "run", "--limit", "2", env=env)
+    assert result.exit_code in (0, 1), result.output
+    listed = enrich("--config", str(config), "jobs", "list", "--json", env=env)
+    errors = [job["last_error"] for job in json.loads(listed.output) if job["last_error"]]
+    assert errors, listed.output
+    clean = base_url.replace("user:s3cret@", "")
+    for error in errors:
+        assert f"connection to {clean} failed" in error and "s3cret" not in error, error
+
+
+def test_rejected_model_key_is_a_configuration_error(tmp_path: Path, waiting_db: Path) -> None:
+    with serve_llm() as llm:
+        config = _llm_config(tmp_path, waiting_db, f"{llm.url}/v1")
+        result = enrich("--config", str(config), "run", "--limit", "2",
+                        env={"OPENAI_API_KEY": "sk-invalid"})
+        assert_one_clear_error(result, 2, "API key was rejected", "OPENAI_API_KEY")
+        assert "sk-invalid" not in result.output
+        sample = enrich("--config", str(config), "estimate", "--sample", "2",
+                        env={"OPENAI_API_KEY": "sk-invalid"})
+        assert_one_clear_error(sample, 2, "estimate --sample", "API key was rejected")
+        assert "cost:" not in sample.output  # no $0 estimate made from nothing
+
+
+def test_estimate_sample_that_drafted_nothing_gives_no_price(tmp_path: Path,
+                                                             waiting_db: Path) -> None:
+    config = _llm_config(tmp_path, waiting_db, f"http://127.0.0.1:{_closed_port()}/v1")
+    result = enrich("--config", str(config), "estimate", "--sample", "2",
+                    env={"OPENAI_API_KEY": "sk-test-cli-errors"})
+    assert_one_clear_error(result, 1, "drafted none of the 2 job(s)", "jobs list --status failed")
+    assert "$0.0000" not in result.output
+
+
+def test_nightly_refuses_a_bad_until_before_syncing(tmp_path: Path, db_path: Path) -> None:
+    with serve_store(CATALOG, options=StoreOptions(consumer_key="ck_sandbox",
+                                                   consumer_secret="cs_sandbox")) as store:
+        config = _store_config(tmp_path, store.url)
+        result = enrich("--config", str(config), "--db", str(db_path), "nightly",
+                        "--until", "25:00", env=WOO_ENV)
+        assert_one_clear_error(result, 2, "--until '25:00'", "HH:MM")
+        assert store.store.count("products", "GET") == 0
+
+
+def test_sandbox_prints_no_traceback_when_a_client_hangs_up(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A run that stops cancels its requests in flight; the sandbox serving them must not
+    print a BrokenPipe traceback into the terminal (or a test's captured output)."""
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": "Product: a blue mug"}]}).encode()
+    with serve_llm(LLMSandboxOptions(latency_ms=150)) as llm:
+        port = int(urlsplit(llm.url).port or 0)
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Authorization: Bearer sk-test\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            # Hang up with a reset, as a cancelled request does, before the answer comes.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        time.sleep(0.5)
+        with httpx.Client() as client:  # and it still answers the next client
+            answer = client.get(f"{llm.url}/v1/models", headers={"Authorization": "Bearer x"})
+        assert answer.status_code == 200
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out, captured.err

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from enrich.app import App
 from enrich.cli.render import console, echo_json, money, when
-from enrich.errors import RunStopped, UsageError
+from enrich.errors import ConfigError, RunStopped, UsageError
 from enrich.estimate import estimate_from_run, estimate_queue
 from enrich.prompts import PromptBook
 from enrich.providers import make_provider
@@ -68,9 +68,9 @@ def run_command(app: App, limit: int | None, until_text: str | None, kind: str,
     until = parse_until(until_text) if until_text else None
     result = _execute(app, limit=limit, until=until, concurrency=concurrency)
     _summarise(result)
-    if result.exit_reason == "fatal":
-        raise RunStopped(f"run #{result.run_id} stopped: {result.message}",
-                         result.hint or "Fix the cause and run again.")
+    if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong
+        raise ConfigError(f"run #{result.run_id} stopped: {result.message}",
+                          result.hint or "Fix the cause and run again.")
     if not result.ok:
         sys.exit(1)
 
@@ -85,6 +85,16 @@ def estimate_command(app: App, sample: int | None, as_json: bool) -> None:
     settings = app.settings
     if sample:
         result = _execute(app, limit=sample, until=None, concurrency=None)
+        if result.exit_reason == "fatal":
+            raise ConfigError(f"estimate --sample: run #{result.run_id} stopped: "
+                              f"{result.message}", result.hint or "Fix the cause and run again.")
+        if result.stats.drafted == 0:  # a $0 extrapolated from nothing would look like a price
+            raise RunStopped(
+                f"estimate --sample: run #{result.run_id} drafted none of the {sample:,} "
+                f"job(s) it tried, so there is no measured usage to extrapolate from "
+                f"({result.message})",
+                "See `enrich jobs list --status failed` for why, or run `enrich estimate` "
+                "without --sample to estimate from the rendered prompts.")
         provider = make_provider(settings.llm, app.secrets)
         estimate = estimate_from_run(app.ledger, provider, result.run_id)
     else:

@@ -30,6 +30,7 @@ from enrich.providers.base import (
     Usage,
     anthropic_rate_limits,
     classify_status,
+    endpoint,
     repair_message,
     schema_name,
     tool_input_schema,
@@ -99,8 +100,10 @@ class AnthropicProvider(Provider):
         except anthropic.APIConnectionError as exc:
             cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
             raise RetryableProviderError(
-                f"{where(self.name, self.model, request.job_id)}: connection failed ({cause})",
-                "Transient; enrich retries. Check llm.base_url and the network if it persists.",
+                f"{where(self.name, self.model, request.job_id)}: connection to "
+                f"{endpoint(self._client.base_url)} failed ({cause})", "Transient; enrich "
+                "retries. "
+                "Check llm.base_url and that the server is up if it persists.",
                 error_class="connection") from None
 
     @staticmethod

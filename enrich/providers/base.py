@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydantic
 
@@ -410,6 +411,14 @@ def error_fields(body: Any) -> tuple[str | None, str | None, str]:
 
 def where(provider: str, model: str, job_id: int | None) -> str:
     return f"{provider} {model}" + (f" (job {job_id})" if job_id is not None else "")
+
+
+def endpoint(base_url: object) -> str:
+    """The address a connection failure names: scheme, host, port and path, never the
+    user:password@ a base_url may carry."""
+    parts = urlsplit(str(base_url))
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
 
 
 def classify_status(

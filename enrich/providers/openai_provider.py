@@ -23,6 +23,7 @@ from enrich.providers.base import (
     RateLimitInfo,
     Usage,
     classify_status,
+    endpoint,
     openai_rate_limits,
     repair_message,
     schema_name,
@@ -114,9 +115,10 @@ class OpenAIProvider(Provider):
             except openai.APIConnectionError as exc:
                 cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
                 raise RetryableProviderError(
-                    f"{where(self.name, self.model, request.job_id)}: connection failed "
-                    f"({cause})", "Transient; enrich retries. Check llm.base_url and the "
-                    "network if it persists.", error_class="connection") from None
+                    f"{where(self.name, self.model, request.job_id)}: connection to "
+                    f"{endpoint(self._client.base_url)} failed ({cause})", "Transient; enrich "
+                    "retries. Check llm.base_url and that the server is up if it persists.",
+                    error_class="connection") from None
         raise PermanentProviderError(  # pragma: no cover - the loop returns or raises
             f"{where(self.name, self.model, request.job_id)}: request parameters refused",
             error_class="invalid_request")
