@@ -318,3 +318,27 @@ def test_sandbox_prints_no_traceback_when_a_client_hangs_up(
         assert answer.status_code == 200
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err + captured.out, captured.err
+
+
+# -- the sandboxes' own command lines --------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["sandbox", "llm"], ["sandbox", "store", "--synthetic", "2"]])
+def test_sandbox_port_in_use_is_a_usage_error(command: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = enrich(*command, "--port", port)
+    assert_one_clear_error(result, 2, f"cannot serve on 127.0.0.1:{port}", "--port")
+
+
+def test_sandbox_store_names_the_file_it_cannot_load(tmp_path: Path) -> None:
+    not_json = tmp_path / "state.json"
+    not_json.write_text("[store]\n")
+    result = enrich("sandbox", "store", "--port", "0", "--state", str(not_json))
+    assert_one_clear_error(result, 2, f"--state {not_json}", "JSON")
+    missing = enrich("sandbox", "store", "--port", "0", "--catalog", str(tmp_path / "no.csv"))
+    assert_one_clear_error(missing, 2, "no.csv", "--catalog")
+    nowhere = tmp_path / "nope" / "state.json"
+    result = enrich("sandbox", "store", "--port", "0", "--synthetic", "2", "--state", str(nowhere))
+    assert_one_clear_error(result, 2, f"folder {nowhere.parent} does not exist")

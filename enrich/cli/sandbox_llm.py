@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from enrich.errors import UsageError
 from enrich.sandbox.llm import FAULT_HEADER, FAULTS, LLMSandboxOptions, serve_llm_forever
 
 _rate = click.FloatRange(0.0, 1.0)
@@ -68,7 +69,7 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
         serve_llm_forever(options, port=port, announce=announce)
     except KeyboardInterrupt:
         click.echo("stopped")
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; "
-            "pick another --port (0 picks a free one)") from exc
+    except OSError as exc:  # the same message, hint and exit code as `sandbox store`
+        raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}",
+                         hint="Pick another --port (0 picks a free one) or stop what is "
+                              "using it.") from exc

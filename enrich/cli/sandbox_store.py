@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from enrich.errors import EnrichError, UsageError
+from enrich.errors import EnrichError, InputError, UsageError
 from enrich.sandbox.store import StoreOptions, serve_store
 from enrich.sandbox.store_auth import ApiKey
 
@@ -61,6 +61,9 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
 
     if catalog is not None and synthetic is not None:
         raise click.UsageError("pass either --catalog or --synthetic, not both")
+    if state is not None and not state.parent.is_dir():  # else the first write would fail
+        raise UsageError(f"--state {state}: folder {state.parent} does not exist",
+                         "Create the folder, or pass --state in an existing one.")
     source: Iterable[dict[str, Any]] | Path
     if state is not None and state.exists():
         source = []  # the state file wins over --catalog: the store resumes from it
@@ -108,11 +111,19 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 click.echo("stopped")
+    except InputError as exc:  # --catalog names a file that is not a catalog
+        raise UsageError(exc.message, exc.hint) from exc
     except EnrichError:
         raise
     except OSError as exc:
+        if exc.filename:  # the state file, not the port
+            raise UsageError(f"cannot use {exc.filename}: {exc.strerror}",
+                             hint="Check --state (a file in a folder you can write).") from exc
         raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}",
                          hint="Pick another --port or stop what is using it.") from exc
     except ValueError as exc:
-        raise UsageError(f"cannot load the store: {exc}",
-                         hint="Check --catalog/--state.") from exc
+        source = (f"--state {state}" if state is not None and state.exists()
+                  else f"--catalog {catalog}" if catalog is not None else "the catalog")
+        raise UsageError(f"cannot load the store from {source}: {exc}",
+                         hint="--state takes the JSON file a sandbox store saved; --catalog a "
+                              "JSON array of products or a WooCommerce product CSV.") from exc
