@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from enrich.config import ENV_WOO_KEY, ENV_WOO_SECRET, Secrets, load_settings
+from enrich.errors import UsageError
 from enrich.estimate import estimate_queue
 from enrich.ledger import Ledger
 from enrich.prompts import PromptBook
@@ -66,6 +67,7 @@ def _write_config(folder: Path, store_url: str) -> Path:
 
 def run_demo(folder: Path, echo: Callable[[str], None] = print) -> DemoResult:
     """Run sync → estimate → run → review → publish in ``folder``; returns what it made."""
+    _refuse_used_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = folder / "store-state.json"
     options = StoreOptions(consumer_key=DEMO_KEY, consumer_secret=DEMO_SECRET,
@@ -123,6 +125,23 @@ def run_demo(folder: Path, echo: Callable[[str], None] = print) -> DemoResult:
         echo("   For example, in the store now:\n" + example)
     echo(f"Explore: enrich --config {config} status | jobs list | report")
     return DemoResult(folder, config, page, state, figures)
+
+
+def _refuse_used_folder(folder: Path) -> None:
+    """The demo writes config.toml, enrich.db, review.html and store-state.json: never over
+    a real project's, and not over an earlier demo's (its store would resume half-done and
+    tell a different story)."""
+    found = [name for name in ("config.toml", "enrich.db", "review.html", "store-state.json")
+             if (folder / name).exists()]
+    if not found:
+        return
+    fresh = "run `enrich demo` without --dir (a new temporary folder) or with an empty one"
+    if "store-state.json" in found:
+        raise UsageError(f"{folder} already holds an earlier demo; the demo would overwrite it.",
+                         f"Explore it with `enrich --config {folder / 'config.toml'} status`, "
+                         f"or {fresh}.")
+    raise UsageError(f"{folder} already holds an enrich project ({', '.join(found)}); the "
+                     "demo would overwrite it.", f"Leave it alone and {fresh}.")
 
 
 def _edit_in_store(ledger: Ledger, store: Any) -> str | None:

@@ -342,3 +342,22 @@ def test_sandbox_store_names_the_file_it_cannot_load(tmp_path: Path) -> None:
     nowhere = tmp_path / "nope" / "state.json"
     result = enrich("sandbox", "store", "--port", "0", "--synthetic", "2", "--state", str(nowhere))
     assert_one_clear_error(result, 2, f"folder {nowhere.parent} does not exist")
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+def test_demo_never_writes_over_a_project_or_an_earlier_demo(tmp_path: Path) -> None:
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "config.toml").write_text("# my real shop\n")
+    result = enrich("demo", "--dir", str(project))
+    assert_one_clear_error(result, 2, "already holds an enrich project (config.toml)")
+    assert (project / "config.toml").read_text() == "# my real shop\n"
+    assert sorted(p.name for p in project.iterdir()) == ["config.toml"]
+
+    demo = tmp_path / "demo"
+    assert enrich("demo", "--dir", str(demo)).exit_code == 0
+    ledger_before = (demo / "enrich.db").read_bytes()
+    again = enrich("demo", "--dir", str(demo))
+    assert_one_clear_error(again, 2, "already holds an earlier demo", "status")
+    assert (demo / "enrich.db").read_bytes() == ledger_before
