@@ -29,6 +29,15 @@ def shipped_prompts_dir() -> Path:
 
 def init_project(directory: Path, *, force: bool = False) -> list[Path]:
     """Write config.toml and an editable prompts/ copy into ``directory``."""
+    try:
+        return _write_project(directory, force=force)
+    except OSError as exc:
+        where = exc.filename or directory
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}",
+                         "Pass --dir with a folder you can write to.") from None
+
+
+def _write_project(directory: Path, *, force: bool) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "config.toml"
     prompts = directory / "prompts"

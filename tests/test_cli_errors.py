@@ -361,3 +361,32 @@ def test_demo_never_writes_over_a_project_or_an_earlier_demo(tmp_path: Path) -> 
     again = enrich("demo", "--dir", str(demo))
     assert_one_clear_error(again, 2, "already holds an earlier demo", "status")
     assert (demo / "enrich.db").read_bytes() == ledger_before
+
+
+# -- init, and whatever enrich did not expect ---------------------------------------------------
+
+def test_init_into_a_folder_it_cannot_make(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = enrich("init", "--dir", str(blocker / "shop"))
+    assert_one_clear_error(result, 2, f"cannot write {blocker / 'shop'}", "--dir")
+
+
+def test_unexpected_error_is_one_line_without_secrets_and_a_traceback_on_request(
+        tmp_path: Path) -> None:
+    """A ledger another program changed (a table dropped) is nothing enrich can name; it
+    still says one line, keeps secrets out of it, and shows the traceback only when asked."""
+    path = tmp_path / "enrich.db"
+    Ledger(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE attempts")
+    conn.commit()
+    conn.close()
+    env = {"OPENAI_API_KEY": "attempts"}  # a secret that happens to be in the message
+    result = enrich("--db", str(path), "report", env=env)
+    assert_one_clear_error(result, 1, "error: unexpected OperationalError: no such table: ***",
+                           "ENRICH_DEBUG=1")
+    assert "attempts" not in result.output
+    debug = CliRunner().invoke(cli, ["--db", str(path), "report"],
+                               env={**env, "ENRICH_DEBUG": "1"})
+    assert isinstance(debug.exception, sqlite3.OperationalError)

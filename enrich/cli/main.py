@@ -11,12 +11,21 @@ import click
 
 from enrich import __version__
 from enrich.app import App
-from enrich.config import ENV_DEBUG
+from enrich.config import (
+    ENV_ANTHROPIC_KEY,
+    ENV_DEBUG,
+    ENV_OPENAI_KEY,
+    ENV_WOO_KEY,
+    ENV_WOO_SECRET,
+)
 from enrich.errors import EnrichError
+
+SECRET_ENV_VARS = (ENV_WOO_KEY, ENV_WOO_SECRET, ENV_OPENAI_KEY, ENV_ANTHROPIC_KEY)
 
 
 class EnrichGroup(click.Group):
-    """Renders an EnrichError as one line plus what to do, with its exit code."""
+    """Renders an EnrichError as one line plus what to do, with its exit code; anything
+    else as one line too (a bug), with its traceback under ENRICH_DEBUG=1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,6 +37,28 @@ class EnrichGroup(click.Group):
             if exc.hint:
                 click.echo(f"  what to do: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as exc:
+            # A bug, not the user's data or settings: one line for the cron mail instead of a
+            # traceback, with no secret in it, and the way to get the traceback.
+            if os.environ.get(ENV_DEBUG) == "1":
+                raise
+            click.secho(f"error: unexpected {_scrub(f'{type(exc).__name__}: {exc}')}",
+                        fg="red", err=True)
+            click.echo(f"  what to do: enrich did not expect this (a bug, or a ledger changed "
+                       f"by another program); run the command again with {ENV_DEBUG}=1 to see "
+                       "the traceback, and report it with that.", err=True)
+            sys.exit(1)
+
+
+def _scrub(text: str) -> str:
+    """Remove the values of the secret environment variables from a message."""
+    for name in SECRET_ENV_VARS:
+        value = os.environ.get(name, "").strip()
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
 
 
 @click.group(cls=EnrichGroup, context_settings={"help_option_names": ["-h", "--help"]})
