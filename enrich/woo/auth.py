@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import re
 from collections.abc import Generator
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -36,6 +38,39 @@ SIGNATURE_HMAC_SHA256 = "HMAC-SHA256"
 
 #: Query parameters that carry credentials; never kept from a URL the store handed back.
 CREDENTIAL_PARAMS = ("consumer_key", "consumer_secret")
+
+
+_CREDENTIAL_VALUE = re.compile(
+    r"(?<=[?&;])(consumer_key|consumer_secret|oauth_consumer_key|oauth_signature)=[^&#\s\"']*",
+    re.IGNORECASE)
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the values of credential query parameters replaced by ``***``."""
+    return _CREDENTIAL_VALUE.sub(r"\1=***", text)
+
+
+class _RedactCredentialsInLogs(logging.Filter):
+    """httpx logs every request's full URL at INFO ("HTTP Request: GET <url>") and httpcore
+    every response's headers at DEBUG, the ``Link`` header echoing OAuth 1.0a parameters
+    included: with query or OAuth 1.0a keys they hold the consumer key, and the secret itself
+    for query keys. enrich configures no logging, but an application using it as a library
+    may. (A logger's filters do not apply to its children's records: one per logger.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_credentials(str(arg)) if isinstance(arg, httpx.URL | str)
+                and _CREDENTIAL_VALUE.search(str(arg)) else arg for arg in record.args)
+        if isinstance(record.msg, str) and _CREDENTIAL_VALUE.search(record.msg):
+            record.msg = redact_credentials(record.msg)
+        return True
+
+
+_LOG_FILTER = _RedactCredentialsInLogs()
+for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2",
+              "httpcore.proxy", "httpcore.socks"):
+    logging.getLogger(_name).addFilter(_LOG_FILTER)
 
 
 def strip_credentials(url: str) -> str:
