@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -29,6 +30,7 @@ from click.testing import CliRunner, Result
 
 from enrich.cli.main import cli
 from enrich.ledger import Ledger
+from enrich.sandbox.catalog import synthetic_catalog
 from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
 from enrich.sandbox.store import StoreOptions, serve_store
 from tests.worker_helpers import synced_ledger
@@ -390,3 +392,17 @@ def test_unexpected_error_is_one_line_without_secrets_and_a_traceback_on_request
     debug = CliRunner().invoke(cli, ["--db", str(path), "report"],
                                env={**env, "ENRICH_DEBUG": "1"})
     assert isinstance(debug.exception, sqlite3.OperationalError)
+
+
+# -- long steps say they are alive ----------------------------------------------------------------
+
+def test_sync_under_cron_logs_progress_lines(tmp_path: Path) -> None:
+    """No terminal, so no bar: a long sync still writes a line every 50 pages (or 30 s)."""
+    catalog = list(synthetic_catalog(5_050, 7))
+    with serve_store(catalog, options=StoreOptions(consumer_key="ck_sandbox",
+                                                   consumer_secret="cs_sandbox")) as store:
+        config = _store_config(tmp_path, store.url)
+        result = enrich("--config", str(config), "sync", env=WOO_ENV)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\d\d:\d\d:\d\d sync: page 50, 5,000 of 5,050 products read",
+                     result.output), result.output

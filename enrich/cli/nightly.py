@@ -10,7 +10,7 @@ import click
 from enrich.app import App
 from enrich.cli.render import console
 from enrich.cli.run import _summarise
-from enrich.cli.sync import render_summary
+from enrich.cli.sync import SyncLog, render_summary
 from enrich.errors import ConfigError
 from enrich.sync import sync
 from enrich.worker import parse_until, run_jobs
@@ -34,7 +34,7 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     # runs past the deadline leaves no time to draft instead of a whole extra day.
     until = parse_until(until_text or settings.nightly.until)
     with app.woo_client() as client:
-        summary = sync(app.ledger, client, settings)
+        summary = sync(app.ledger, client, settings, progress=SyncLog())
     render_summary(summary)
     result = asyncio.run(run_jobs(app.ledger, settings, app.secrets, until=until,
                                   limit=limit or settings.nightly.limit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 
 import click
@@ -33,6 +34,11 @@ def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json
             summary = sync(ledger, client, settings, full=full, limit=limit, dry_run=dry_run)
             echo_json(asdict(summary))
             return
+        if not console.is_terminal:  # cron or a pipe: no bar, so log lines
+            summary = sync(ledger, client, settings, full=full, limit=limit, dry_run=dry_run,
+                           progress=SyncLog())
+            render_summary(summary, settings.store.auth)
+            return
         with Progress(TextColumn("[bold]sync[/bold] {task.description}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as bar:
@@ -45,6 +51,26 @@ def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json
             summary = sync(ledger, client, settings, full=full, limit=limit,
                            dry_run=dry_run, progress=on_page)
     render_summary(summary, settings.store.auth)
+
+
+class SyncLog:
+    """Progress for cron and pipes, where a bar shows nothing: a line on stderr every
+    ``every_pages`` pages or ``seconds`` seconds, so a long sync is visibly alive."""
+
+    def __init__(self, *, every_pages: int = 50, seconds: float = 30.0) -> None:
+        self.every_pages = every_pages
+        self.seconds = seconds
+        self._last_page = 0
+        self._last_at = time.monotonic()
+
+    def __call__(self, p: SyncProgress) -> None:
+        now = time.monotonic()
+        if p.pages - self._last_page < self.every_pages and now - self._last_at < self.seconds:
+            return
+        self._last_page, self._last_at = p.pages, now
+        of = f" of {p.total:,}" if p.total else ""
+        click.echo(f"{time.strftime('%H:%M:%S')} sync: page {p.pages:,}, {p.read:,}{of} "
+                   "products read", err=True)
 
 
 def render_summary(summary: SyncSummary, configured_auth: str | None = None) -> None:
