@@ -243,8 +243,8 @@ def test_no_secret_reaches_ledger_output_html_or_files(tmp_path: Path, auth: str
 
         # -- run: each route, with a forced 401 and dropped connections (then retried) -------
         for config in (openai_cfg, anthropic_cfg):
-            llm.fault = "401"
-            code, out = enrich.process(config, "run", "--limit", "2")
+            llm.fault = "401"  # in this process: the SDKs' DEBUG logs are captured too
+            code, out = enrich(config, "run", "--limit", "2")
             assert code != 0 and "401" in out, out
             llm.fault = None
             llm.queued = ["drop", "drop"]
@@ -292,6 +292,7 @@ def test_no_secret_reaches_ledger_output_html_or_files(tmp_path: Path, auth: str
     outside = capfd.readouterr()  # anything that went past click's capture
     printed = "\n".join([*enrich.printed, outside.out, outside.err, caplog.text])
     assert "HTTP Request: GET" in caplog.text
+    assert "openai._base_client" in caplog.text and "anthropic._base_client" in caplog.text
     assert "done," in printed  # the worker's progress lines were captured
     problems += [f"printed: {name}" for name in leaks_in(printed.encode())]
     assert state.exists() and (tmp_path / "r.html").exists()
