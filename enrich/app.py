@@ -11,7 +11,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from enrich.config import ENV_DB, Secrets, Settings, load_settings
+from enrich.config import (
+    DEFAULT_CONFIG_PATH,
+    ENV_CONFIG,
+    ENV_DB,
+    Secrets,
+    Settings,
+    load_settings,
+)
+from enrich.errors import ConfigError
 from enrich.ledger import Ledger
 
 if TYPE_CHECKING:
@@ -44,9 +52,18 @@ class App:
         return Ledger(self.db_path, lease_s=self.settings.ledger.lease_s)
 
     def woo_client(self) -> WooClient:
-        """A new client for the configured store (the caller closes it)."""
+        """A new client for the configured store (the caller closes it).
+
+        Without a config file there is no store to talk to: the built-in store.url is the
+        sandbox's. Cron runs commands in the home folder, where ./config.toml is not."""
         from enrich.woo.client import WooClient
 
+        if self.settings.source is None:
+            raise ConfigError(
+                f"no config file: {DEFAULT_CONFIG_PATH} is not in {Path.cwd()} and "
+                f"${ENV_CONFIG} is not set, so enrich does not know the store's address.",
+                "Run from the folder that holds config.toml, or pass --config PATH (cron "
+                "starts in your home folder); `enrich init` writes a new one.")
         return WooClient.from_settings(self.settings, self.secrets)
 
     def close(self) -> None:

@@ -406,3 +406,16 @@ def test_sync_under_cron_logs_progress_lines(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"\d\d:\d\d:\d\d sync: page 50, 5,000 of 5,050 products read",
                      result.output), result.output
+
+
+# -- no config file (cron starts in the home folder) ---------------------------------------------
+
+@pytest.mark.parametrize("command", [["sync"], ["nightly"], ["publish"], ["publish", "--dry-run"],
+                                     ["rollback", "--run", "1"]])
+def test_store_commands_without_a_config_file_say_so(tmp_path: Path,
+                                                     command: list[str]) -> None:
+    """Not "cannot connect to http://127.0.0.1:8787": the built-in store.url is the
+    sandbox's, and the user's config.toml is simply not where enrich looked."""
+    result = enrich(*command, env=WOO_ENV)
+    assert_one_clear_error(result, 2, "no config file", str(tmp_path), "--config")
+    assert list(tmp_path.iterdir()) == []  # and no stray ledger made in the wrong folder

@@ -19,7 +19,6 @@ from enrich.publish import (
     publish,
     rollback,
 )
-from enrich.woo import WooClient
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -86,7 +85,7 @@ def publish_command(app: App, dry_run: bool, limit: int | None, as_json: bool) -
     crash; a second run writes nothing. Exit 1 when something approved was not published.
     """
     settings = app.settings
-    with WooClient.from_settings(settings, app.secrets) as store:
+    with app.woo_client() as store:
         if dry_run:
             report = plan_publish(app.ledger, store, settings, limit=limit)
         else:
@@ -141,7 +140,7 @@ def rollback_command(app: App, run_id: int | None, products: tuple[str, ...],
         raise UsageError("give either --run ID or --product ID (one or more), not both",
                          "See `enrich rollback --help`.")
     settings = app.settings
-    with WooClient.from_settings(settings, app.secrets) as store:
+    with app.woo_client() as store:
         report = rollback(app.ledger, store, settings, run_id=run_id,
                           source_ids=list(products) or None, dry_run=dry_run)
     if as_json:

@@ -28,8 +28,8 @@ from enrich.sync import SyncProgress, SyncSummary, sync
 def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json: bool) -> None:
     """Read the store's products into the ledger and queue those with missing copy."""
     settings = app.settings
-    ledger = app.ledger
-    with app.woo_client() as client:
+    with app.woo_client() as client:  # settings and keys checked before a ledger is made
+        ledger = app.ledger
         if as_json:
             summary = sync(ledger, client, settings, full=full, limit=limit, dry_run=dry_run)
             echo_json(asdict(summary))
