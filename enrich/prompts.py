@@ -67,6 +67,7 @@ _NOISE_KEYS = frozenset({"_links", "price_html", "meta_data", "fingerprints"})
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _FENCE_WORD_RE = re.compile(r"untrusted[\W_]*product[\W_]*data", re.IGNORECASE)
 _FENCE_TAG_RE = re.compile(r"<(?=[\s/\\]*untrusted)", re.IGNORECASE)
+_UNICODE_LINE_BREAK_RE = re.compile("[\u0085\u2028\u2029]")
 
 
 def shipped_prompts_dir() -> Path:
@@ -114,6 +115,9 @@ def fence(data: Any) -> str:
     text = json.dumps(data, ensure_ascii=False, default=str)
     text = _FENCE_TAG_RE.sub("\\\\u003c", text)
     text = _FENCE_WORD_RE.sub(lambda m: m.group(0).replace("_", "\\u005f"), text)
+    # JSON escapes \n and \r but leaves the Unicode line breaks (U+0085, U+2028, U+2029)
+    # raw: escaped too, so the data is one line for every reader, not only for "\n".
+    text = _UNICODE_LINE_BREAK_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
     return f"{FENCE_OPEN}\n{text}\n{FENCE_CLOSE}"
 
 
