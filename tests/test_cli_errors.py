@@ -419,3 +419,10 @@ def test_store_commands_without_a_config_file_say_so(tmp_path: Path,
     result = enrich(*command, env=WOO_ENV)
     assert_one_clear_error(result, 2, "no config file", str(tmp_path), "--config")
     assert list(tmp_path.iterdir()) == []  # and no stray ledger made in the wrong folder
+
+
+def test_rollback_without_a_target_asks_for_one(tmp_path: Path) -> None:
+    config = _store_config(tmp_path, f"http://127.0.0.1:{_closed_port()}")
+    result = enrich("--config", str(config), "rollback", env=WOO_ENV)
+    assert_one_clear_error(result, 2, "--run ID or --product ID", "one of them")
+    assert "not both" not in result.output

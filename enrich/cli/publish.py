@@ -137,7 +137,8 @@ def rollback_command(app: App, run_id: int | None, products: tuple[str, ...],
     and the person's edit is kept. Exit 1 when something could not be rolled back.
     """
     if (run_id is None) == (not products):
-        raise UsageError("give either --run ID or --product ID (one or more), not both",
+        which = "not both" if products else "one of them"
+        raise UsageError(f"give either --run ID or --product ID (one or more), {which}",
                          "See `enrich rollback --help`.")
     settings = app.settings
     with app.woo_client() as store:
