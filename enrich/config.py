@@ -9,6 +9,7 @@ so ``config.toml`` can be committed and shared without leaking them.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -311,6 +312,20 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     return (f"[{'.'.join(tables)}] " if tables else "") + str(loc[-1])
 
 
+def _did_you_mean(loc: tuple[str | int, ...]) -> str:
+    """The known key an unknown one is probably a typo of, e.g. max_rmp -> max_rpm."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    known = [name for name in model.model_fields if name != "source"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _find_secrets(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
     for key, value in data.items():
@@ -367,7 +382,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
-            what = f"{_dotted(loc)}: unknown key"
+            what = f"{_dotted(loc)}: unknown key{_did_you_mean(loc)}"
         else:
             what = f"{_dotted(loc)}: {err['msg']}"
             if "input" in err and not isinstance(err["input"], dict):

@@ -426,3 +426,20 @@ def test_rollback_without_a_target_asks_for_one(tmp_path: Path) -> None:
     result = enrich("--config", str(config), "rollback", env=WOO_ENV)
     assert_one_clear_error(result, 2, "--run ID or --product ID", "one of them")
     assert "not both" not in result.output
+
+
+# -- the config file -----------------------------------------------------------------------------
+
+def test_config_typo_names_the_line_and_the_key_it_meant(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[llm]\nprovider = "offline"\nmax_rmp = 100\n')
+    result = enrich("--config", str(config), "status")
+    assert_one_clear_error(result, 2, f"{config}:3: [llm] max_rmp: unknown key",
+                           "did you mean max_rpm?")
+    config.write_text('[stor]\nurl = "http://127.0.0.1:8787"\n')
+    result = enrich("--config", str(config), "status")
+    assert_one_clear_error(result, 2, "stor: unknown key (did you mean store?)")
+    config.write_text('[sync]\nzzz = 1\n')
+    result = enrich("--config", str(config), "status")
+    assert_one_clear_error(result, 2, "[sync] zzz: unknown key")
+    assert "did you mean" not in result.output
