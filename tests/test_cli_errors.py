@@ -443,3 +443,8 @@ def test_config_typo_names_the_line_and_the_key_it_meant(tmp_path: Path) -> None
     result = enrich("--config", str(config), "status")
     assert_one_clear_error(result, 2, "[sync] zzz: unknown key")
     assert "did you mean" not in result.output
+
+
+def test_jobs_retry_without_a_target_says_how_to_find_one(db_path: Path) -> None:
+    result = enrich("--db", str(db_path), "jobs", "retry")
+    assert_one_clear_error(result, 2, "job ids, --failed or --dead", "jobs list --status")

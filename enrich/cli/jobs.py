@@ -95,7 +95,8 @@ def show_command(app: App, job_id: int, as_json: bool) -> None:
 def retry_command(app: App, job_ids: tuple[int, ...], failed: bool, dead: bool) -> None:
     """Put jobs back in the queue: the given ids, or all --failed / --dead ones."""
     if not (job_ids or failed or dead):
-        raise UsageError("say which jobs to retry: job ids, --failed or --dead")
+        raise UsageError("say which jobs to retry: job ids, --failed or --dead",
+                         "See them with `enrich jobs list --status failed` (or dead).")
     statuses = [s for s, on in (("failed", failed), ("dead", dead)) if on]
     n = app.ledger.retry(job_ids=job_ids, statuses=statuses)
     click.echo(f"{n} job(s) back to pending")
