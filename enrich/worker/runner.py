@@ -104,7 +104,10 @@ class RunResult:
     @property
     def ok(self) -> bool:
         clean = self.exit_reason in ("completed", "limit", "until", "signal")
-        return clean and self.stats.dead == 0
+        # Every attempt failed and nothing was drafted (a model server that is down, say):
+        # the jobs wait for a retry, but a night that achieved nothing needs a look.
+        futile = self.stats.retried > 0 and self.stats.drafted == 0
+        return clean and self.stats.dead == 0 and not futile
 
 
 ProgressCallback = Callable[[RunStats], None]
@@ -225,7 +228,9 @@ class Worker:
             if self.limit is not None and self._claimed >= self.limit:
                 if not self._in_flight:
                     self.stop("limit", f"took the --limit of {self.limit} job(s)",
-                              "Review them (`enrich review export`), then run again.")
+                              "Review them (`enrich review export`), then run again."
+                              if self.stats.drafted else "None was drafted: see why with "
+                              "`enrich jobs list --status failed`, fix it, then run again.")
                     break
                 await self._wait_any()
                 continue
