@@ -38,7 +38,7 @@ def progress_line(stats: RunStats) -> str:
 class LogProgress:
     """A line every ``every`` jobs or ``seconds`` seconds, whichever comes first."""
 
-    def __init__(self, stream: TextIO = sys.stderr, *, every: int = 100,
+    def __init__(self, stream: TextIO | None = None, *, every: int = 100,
                  seconds: float = 30.0) -> None:
         self.stream = stream
         self.every = every
@@ -54,7 +54,7 @@ class LogProgress:
                 return
             self._last_done, self._last_at = stats.done, now
             stamp = time.strftime("%H:%M:%S")
-            print(f"{stamp} {progress_line(stats)}", file=self.stream, flush=True)
+            print(f"{stamp} {progress_line(stats)}", file=self.stream or sys.stderr, flush=True)
 
 
 class BarProgress:
