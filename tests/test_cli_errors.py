@@ -222,7 +222,7 @@ def test_sync_over_plain_http_by_host_name(tmp_path: Path) -> None:
 
 # -- the model ---------------------------------------------------------------------------------
 
-def _llm_config(tmp_path: Path, db: Path, base_url: str) -> Path:
+def _llm_config(tmp_path: Path, db: Path, base_url: str, extra: str = "") -> Path:
     config = tmp_path / "llm.toml"
     config.write_text(f"""
 [store]
@@ -238,6 +238,7 @@ max_rpm = 60000
 max_tpm = 100000000
 retry_base_s = 0.05
 retry_max_s = 0.1
+{extra}
 [ledger]
 path = "{db}"
 """)
@@ -450,3 +451,14 @@ def test_config_typo_names_the_line_and_the_key_it_meant(tmp_path: Path) -> None
 def test_jobs_retry_without_a_target_says_how_to_find_one(db_path: Path) -> None:
     result = enrich("--db", str(db_path), "jobs", "retry")
     assert_one_clear_error(result, 2, "job ids, --failed or --dead", "jobs list --status")
+
+
+def test_breaker_stop_says_what_kept_failing(tmp_path: Path, waiting_db: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    config = _llm_config(tmp_path, waiting_db, url,
+                         "breaker_window = 5\nmax_attempts = 50\nconcurrency = 1")
+    result = enrich("--config", str(config), "run", env={"OPENAI_API_KEY": "sk-test-cli"})
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())  # rich wraps the summary at the terminal width
+    assert "breaker" in said and "attempts failed (limit 10%); last: openai gpt-4o-mini" in said
+    assert f"connection to {url} failed" in said, said

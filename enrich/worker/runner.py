@@ -378,7 +378,7 @@ class Worker:
             self.budget.settle(estimate, float(getattr(exc, "cost_usd", 0.0) or 0.0))
             self.breaker.record(True)
             self._dead(job, started, exc)
-            self._check_breaker()
+            self._check_breaker(exc)
             return
         except FatalProviderError as exc:
             self.budget.settle(estimate, 0.0)
@@ -476,7 +476,7 @@ class Worker:
         else:
             self.stats.retried += 1
         self._progress()
-        self._check_breaker()
+        self._check_breaker(exc)
 
     def _dead(self, job: Job, started: float, exc: ProviderError) -> None:
         try:
@@ -490,11 +490,12 @@ class Worker:
         self.stats.dead += 1
         self._progress()
 
-    def _check_breaker(self) -> None:
-        if self.breaker.tripped:
+    def _check_breaker(self, last: ProviderError) -> None:
+        if self.breaker.tripped:  # the failure that tripped it says what is wrong
             self.stop("breaker",
                       f"{self.breaker.failure_rate:.0%} of the last {self.breaker.window} "
-                      f"attempts failed (limit {self.breaker.threshold:.0%})",
+                      f"attempts failed (limit {self.breaker.threshold:.0%}); last: "
+                      f"{last.message}",
                       "See `enrich jobs list --status failed` and `enrich report` for the "
                       "errors; fix the cause (provider outage, bad base_url, model), then run "
                       "again.")
