@@ -462,3 +462,13 @@ def test_breaker_stop_says_what_kept_failing(tmp_path: Path, waiting_db: Path) -
     said = " ".join(result.output.split())  # rich wraps the summary at the terminal width
     assert "breaker" in said and "attempts failed (limit 10%); last: openai gpt-4o-mini" in said
     assert f"connection to {url} failed" in said, said
+
+
+def test_ledger_path_that_is_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[ledger]\npath = "{folder}"\n')
+    result = enrich("--config", str(config), "status")
+    assert_one_clear_error(result, 2, f"ledger path {folder} is a folder",
+                           str(folder / "enrich.db"))

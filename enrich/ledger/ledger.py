@@ -202,6 +202,10 @@ class Ledger:
                 f"ledger folder {self.path.parent} does not exist",
                 "Create the folder, or set [ledger] path / --db to a file in an existing one.",
             )
+        if self.path.is_dir():
+            raise LedgerUnusable(f"ledger path {self.path} is a folder, not a file",
+                                 f"Set [ledger] path (or --db) to a file, e.g. "
+                                 f"{self.path / 'enrich.db'}.")
         if self.path.is_file() and not os.access(self.path, os.W_OK):
             # SQLite would open it and fail at the first write, halfway through a command.
             raise _read_only(self.path, "the file is read-only")
