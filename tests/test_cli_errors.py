@@ -472,3 +472,18 @@ def test_ledger_path_that_is_a_folder(tmp_path: Path) -> None:
     result = enrich("--config", str(config), "status")
     assert_one_clear_error(result, 2, f"ledger path {folder} is a folder",
                            str(folder / "enrich.db"))
+
+
+def test_publish_dry_run_on_a_large_queue_logs_its_reading(tmp_path: Path) -> None:
+    catalog = list(synthetic_catalog(1_100, 7))
+    with serve_store(catalog, options=StoreOptions(consumer_key="ck_sandbox",
+                                                   consumer_secret="cs_sandbox")) as store:
+        config = _store_config(tmp_path, store.url)
+        for step in (["sync"], ["run"], ["review", "approve", "--all"]):
+            done = enrich("--config", str(config), *step, env=WOO_ENV)
+            assert done.exit_code == 0, done.output
+        result = enrich("--config", str(config), "publish", "--dry-run", env=WOO_ENV)
+        assert result.exit_code == 0, result.output
+        assert store.store.count(method="PUT") + store.store.count(method="POST") == 0
+    assert re.search(r"\d\d:\d\d:\d\d publish plan: 1,0\d\d approved product\(s\) read back",
+                     result.output), result.output[:2000]

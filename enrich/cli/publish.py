@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import click
@@ -19,6 +20,25 @@ from enrich.publish import (
     publish,
     rollback,
 )
+
+
+class ReadLog:
+    """A line on stderr every ``every`` products or ``seconds`` seconds while a dry run
+    reads approved products back from the store, so a long read is visibly alive."""
+
+    def __init__(self, *, every: int = 1_000, seconds: float = 30.0) -> None:
+        self.every = every
+        self.seconds = seconds
+        self._last_n = 0
+        self._last_at = time.monotonic()
+
+    def __call__(self, read: int) -> None:
+        now = time.monotonic()
+        if read - self._last_n < self.every and now - self._last_at < self.seconds:
+            return
+        self._last_n, self._last_at = read, now
+        click.echo(f"{time.strftime('%H:%M:%S')} publish plan: {read:,} approved product(s) "
+                   "read back from the store", err=True)
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -87,7 +107,8 @@ def publish_command(app: App, dry_run: bool, limit: int | None, as_json: bool) -
     settings = app.settings
     with app.woo_client() as store:
         if dry_run:
-            report = plan_publish(app.ledger, store, settings, limit=limit)
+            report = plan_publish(app.ledger, store, settings, limit=limit,
+                                  on_read=ReadLog())
         else:
             def progress(batch_no: int, size: int) -> None:
                 if not as_json:

@@ -61,8 +61,12 @@ class PublishReport:
 
 
 def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
-                 limit: int | None = None) -> PublishReport:
-    """The dry run: read the store, decide every approved draft, write nothing anywhere."""
+                 limit: int | None = None,
+                 on_read: Callable[[int], None] | None = None) -> PublishReport:
+    """The dry run: read the store, decide every approved draft, write nothing anywhere.
+
+    ``on_read(n)`` hears how many products have been read back so far, after each page:
+    on a large catalog the reading takes minutes."""
     report = PublishReport(run_id=None, dry_run=True)
     rules = Rules.from_settings(settings)
     report.pending_recovery = len(R.planned_rows(ledger))
@@ -71,6 +75,8 @@ def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
         current = reader.read([d.source_id for d in chunk])
         for draft in chunk:
             report.items.append(plan_item(draft, current.get(draft.source_id), rules))
+        if on_read is not None:
+            on_read(len(report.items))
     return report
 
 
