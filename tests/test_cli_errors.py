@@ -487,3 +487,13 @@ def test_publish_dry_run_on_a_large_queue_logs_its_reading(tmp_path: Path) -> No
         assert store.store.count(method="PUT") + store.store.count(method="POST") == 0
     assert re.search(r"\d\d:\d\d:\d\d publish plan: 1,0\d\d approved product\(s\) read back",
                      result.output), result.output[:2000]
+
+
+def test_publish_with_nothing_approved_says_how_to_approve(tmp_path: Path) -> None:
+    with serve_store(CATALOG, options=StoreOptions(consumer_key="ck_sandbox",
+                                                   consumer_secret="cs_sandbox")) as store:
+        config = _store_config(tmp_path, store.url)
+        result = enrich("--config", str(config), "publish", env=WOO_ENV)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "no approved drafts to publish" in said and "enrich review approve" in said, said

@@ -77,7 +77,8 @@ def _render_publish(report: PublishReport) -> None:
     if rows:
         console.print(_changes_table(head, rows))
     else:
-        console.print(f"{head}: no approved drafts to publish.")
+        console.print(f"{head}: no approved drafts to publish (approve drafts first: "
+                      "`enrich review export` or `enrich review approve`).", highlight=False)
     for row in rows:
         if row["reason"] and (row.get("outcome") or row["action"]) in ("conflict", "error"):
             console.print(Text(f"{row['source_id']} {row.get('outcome') or row['action']}: "
