@@ -32,7 +32,8 @@ path = "{db}"
 def _cli(config: Path, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["--config", str(config), *args],
                                 env={"OPENAI_API_KEY": FAKE_KEY})
-    return result.exit_code, result.output
+    # --json is read from stdout, as a script reads it; progress lines go to stderr.
+    return result.exit_code, result.stdout if "--json" in args else result.output
 
 
 def test_estimate_run_report_with_a_priced_model(db_path: Path, tmp_path: Path) -> None:
