@@ -14,7 +14,6 @@ only.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import anthropic
@@ -24,9 +23,8 @@ from enrich.errors import RetryableProviderError
 from enrich.providers.base import (
     InvalidOutput,
     LLMRequest,
-    LLMResult,
-    Provider,
     RateLimitInfo,
+    SdkProvider,
     Usage,
     anthropic_rate_limits,
     classify_status,
@@ -34,40 +32,18 @@ from enrich.providers.base import (
     repair_message,
     schema_name,
     tool_input_schema,
-    unusable,
-    validate_fields,
     where,
 )
-from enrich.providers.prices import ModelPrice
 
 ENV_VAR = "ANTHROPIC_API_KEY"
 
 
-def _usage(message: Any) -> Usage:
-    raw = getattr(message, "usage", None)
-    if raw is None:
-        return Usage()
-    read = getattr(raw, "cache_read_input_tokens", None) or 0
-    write = getattr(raw, "cache_creation_input_tokens", None) or 0
-    # Anthropic's input_tokens excludes cache reads and writes; ours includes them.
-    return Usage(input_tokens=(raw.input_tokens or 0) + read + write,
-                 output_tokens=raw.output_tokens or 0, cached_tokens=read,
-                 cache_write_tokens=write)
-
-
-class AnthropicProvider(Provider):
+class AnthropicProvider(SdkProvider):
     name = "anthropic"
+    sdk_client = AsyncAnthropic
 
-    def __init__(self, model: str, price: ModelPrice, *, api_key: str,
-                 base_url: str | None = None, timeout_s: float = 60.0,
-                 http_client: Any = None, default_headers: dict[str, str] | None = None,
-                 ) -> None:
-        super().__init__(model, price)
-        self._api_key = api_key
-        self._owns_http = http_client is None
-        self._client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
-                                      timeout=timeout_s, http_client=http_client,
-                                      default_headers=default_headers)
+    def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": request.user}]  # the system prefix goes apart
 
     async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
                     ) -> tuple[Any, RateLimitInfo, int]:
@@ -106,79 +82,54 @@ class AnthropicProvider(Provider):
                 "Check llm.base_url and that the server is up if it persists.",
                 error_class="connection") from None
 
-    @staticmethod
-    def _tool_input(message: Any, tool: str) -> tuple[Any, Any]:
-        """(the tool_use block or None, its input or the text answered instead)."""
+    def _usage(self, message: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
+        raw = getattr(message, "usage", None)
+        if raw is None:
+            return Usage(), False
+        read = getattr(raw, "cache_read_input_tokens", None) or 0
+        write = getattr(raw, "cache_creation_input_tokens", None) or 0
+        # Anthropic's input_tokens excludes cache reads and writes; ours includes them.
+        return Usage(input_tokens=(raw.input_tokens or 0) + read + write,
+                     output_tokens=raw.output_tokens or 0, cached_tokens=read,
+                     cache_write_tokens=write), False
+
+    def _refusal(self, message: Any) -> str | None:
+        if message.stop_reason == "refusal":
+            return "the model refused to answer (stop_reason refusal)"
+        return None
+
+    def _truncated(self, message: Any) -> bool:
+        return bool(message.stop_reason == "max_tokens")
+
+    def _answer(self, request: LLMRequest, message: Any) -> Any:
+        """The forced tool's tool_use block, or the text answered instead of calling it."""
+        tool = schema_name(request.schema)
         texts = []
         for block in message.content or []:
             if block.type == "tool_use" and block.name == tool:
-                return block, block.input
+                return block
             if block.type == "text":
                 texts.append(block.text)
-        return None, "".join(texts)
+        return "".join(texts)
 
-    async def generate(self, request: LLMRequest) -> LLMResult:
-        started = time.perf_counter()
-        tool = schema_name(request.schema)
-        messages: list[dict[str, Any]] = [{"role": "user", "content": request.user}]
-        usage = Usage()
-        repaired = False
-        requests = 0
-        while True:
-            message, limits, status = await self._call(request, messages)
-            requests += 1
-            usage = usage + _usage(message)
-            if message.stop_reason == "refusal":
-                raise unusable(
-                    f"{where(self.name, self.model, request.job_id)}: the model refused to "
-                    "answer (stop_reason refusal)",
-                    "Check the product data for content the model will not write about; "
-                    "write this one by hand or reject it.",
-                    status=status, error_class="refusal", usage=usage,
-                    cost_usd=self.cost(usage))
-            block, answer = self._tool_input(message, tool)
-            try:
-                if block is None:
-                    raise InvalidOutput(f"no {tool} tool call in the answer")
-                fields = validate_fields(request.schema, answer)
-            except InvalidOutput as exc:
-                if message.stop_reason == "max_tokens":
-                    exc.detail += (f" (the answer was cut off at max_output_tokens = "
-                                   f"{request.max_output_tokens}; raise llm.max_output_tokens "
-                                   "if this repeats)")
-                if repaired:
-                    raise unusable(
-                        f"{where(self.name, self.model, request.job_id)}: output still invalid "
-                        f"after one repair: {exc.detail}",
-                        "Check the template's length limits against the schema, or use a "
-                        "stronger model; `enrich jobs retry` after fixing.",
-                        status=status, error_class="invalid_output", usage=usage,
-                        cost_usd=self.cost(usage)) from None
-                repaired = True
-                if block is not None:
-                    messages = [
-                        *messages,
-                        {"role": "assistant", "content": [{
-                            "type": "tool_use", "id": block.id, "name": block.name,
-                            "input": block.input if isinstance(block.input, dict) else {}}]},
-                        {"role": "user", "content": [{
-                            "type": "tool_result", "tool_use_id": block.id, "is_error": True,
-                            "content": repair_message(exc.detail)}]},
-                    ]
-                else:
-                    messages = [
-                        *messages,
-                        {"role": "assistant", "content": str(answer) or "(no answer)"},
-                        {"role": "user", "content": repair_message(exc.detail)},
-                    ]
-                continue
-            return LLMResult(
-                fields=fields, raw_text=json.dumps(answer, ensure_ascii=False), usage=usage,
-                cost_usd=self.cost(usage), model=getattr(message, "model", None) or self.model,
-                provider=self.name, latency_ms=(time.perf_counter() - started) * 1000.0,
-                rate_limits=None if limits.is_empty() else limits, repaired=repaired,
-                http_status=status, requests=requests)
+    def _content(self, request: LLMRequest, answer: Any) -> Any:
+        if isinstance(answer, str):
+            raise InvalidOutput(f"no {schema_name(request.schema)} tool call in the answer")
+        return answer.input
 
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._client.close()
+    def _raw_text(self, answer: Any) -> str:
+        return json.dumps(answer.input, ensure_ascii=False)
+
+    def _repair_turn(self, answer: Any, detail: str) -> list[dict[str, Any]]:
+        """A tool_result marked as an error answers the tool call; plain text otherwise."""
+        if isinstance(answer, str):
+            return [{"role": "assistant", "content": answer or "(no answer)"},
+                    {"role": "user", "content": repair_message(detail)}]
+        return [
+            {"role": "assistant", "content": [{
+                "type": "tool_use", "id": answer.id, "name": answer.name,
+                "input": answer.input if isinstance(answer.input, dict) else {}}]},
+            {"role": "user", "content": [{
+                "type": "tool_result", "tool_use_id": answer.id, "is_error": True,
+                "content": repair_message(detail)}]},
+        ]

@@ -135,6 +135,122 @@ class Provider(ABC):
         """Release connections. Safe to call twice."""
 
 
+class SdkProvider(Provider):
+    """A service behind its official SDK: the client it owns, and the one repair policy.
+
+    ``generate`` is written once so that every service follows the same policy: one repair
+    request that shows the model its invalid answer, usage and cost of both requests
+    accounted, the same error classes and messages. Subclasses say only what differs: how to
+    build the messages and call, how to read usage, how to spot a refusal and a truncation,
+    how to extract the answer, and how to phrase the repair turn.
+    """
+
+    #: The SDK's async client class; built with ``max_retries=0`` (the worker owns retries).
+    sdk_client: Any
+
+    def __init__(self, model: str, price: ModelPrice, *, api_key: str,
+                 base_url: str | None = None, timeout_s: float = 60.0,
+                 http_client: Any = None, default_headers: dict[str, str] | None = None,
+                 ) -> None:
+        super().__init__(model, price)
+        self._api_key = api_key
+        self._owns_http = http_client is None
+        self._client = self.sdk_client(api_key=api_key, base_url=base_url, max_retries=0,
+                                       timeout=timeout_s, http_client=http_client,
+                                       default_headers=default_headers)
+        self._configure(base_url)
+
+    def _configure(self, base_url: str | None) -> None:
+        """Per-service state that depends on the server (none unless a subclass says so)."""
+
+    @abstractmethod
+    def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
+        """The conversation of the first request."""
+
+    @abstractmethod
+    async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
+                    ) -> tuple[Any, RateLimitInfo, int]:
+        """One HTTP request: (parsed response, rate limits, status), or a ProviderError."""
+
+    @abstractmethod
+    def _usage(self, response: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
+        """The usage of one response, and True when it is enrich's estimate (none reported)."""
+
+    @abstractmethod
+    def _refusal(self, response: Any) -> str | None:
+        """What to say after ``where`` when the model refused; None when it did not."""
+
+    @abstractmethod
+    def _truncated(self, response: Any) -> bool:
+        """True when the answer stopped at the output token limit."""
+
+    @abstractmethod
+    def _answer(self, request: LLMRequest, response: Any) -> Any:
+        """The answer as given, from which the content, raw text and repair turn are made."""
+
+    def _content(self, request: LLMRequest, answer: Any) -> Any:
+        """What is validated against the schema; raises InvalidOutput when there is none."""
+        return answer
+
+    def _raw_text(self, answer: Any) -> str:
+        """The answer as recorded on the attempt."""
+        return str(answer)
+
+    @abstractmethod
+    def _repair_turn(self, answer: Any, detail: str) -> list[dict[str, Any]]:
+        """The messages that show the model its answer and ask for a corrected one."""
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        started = time.perf_counter()
+        messages = self._first_messages(request)
+        usage = Usage()
+        repaired = False
+        estimated = False
+        requests = 0
+        at = where(self.name, self.model, request.job_id)
+        while True:
+            response, limits, status = await self._call(request, messages)
+            requests += 1
+            spent, guessed = self._usage(response, messages)
+            usage, estimated = usage + spent, estimated or guessed
+            refused = self._refusal(response)
+            if refused is not None:
+                raise unusable(
+                    f"{at}: {refused}",
+                    "Check the product data for content the model will not write about; "
+                    "write this one by hand or reject it.",
+                    status=status, error_class="refusal", usage=usage,
+                    cost_usd=self.cost(usage))
+            answer = self._answer(request, response)
+            try:
+                fields = validate_fields(request.schema, self._content(request, answer))
+            except InvalidOutput as exc:
+                if self._truncated(response):
+                    exc.detail += (f" (the answer was cut off at max_output_tokens = "
+                                   f"{request.max_output_tokens}; raise llm.max_output_tokens "
+                                   "if this repeats)")
+                if repaired:
+                    raise unusable(
+                        f"{at}: output still invalid after one repair: {exc.detail}",
+                        "Check the template's length limits against the schema, or use a "
+                        "stronger model; `enrich jobs retry` after fixing.",
+                        status=status, error_class="invalid_output", usage=usage,
+                        cost_usd=self.cost(usage)) from None
+                repaired = True
+                messages = [*messages, *self._repair_turn(answer, exc.detail)]
+                continue
+            return LLMResult(
+                fields=fields, raw_text=self._raw_text(answer), usage=usage,
+                cost_usd=self.cost(usage), model=getattr(response, "model", None) or self.model,
+                provider=self.name, latency_ms=(time.perf_counter() - started) * 1000.0,
+                rate_limits=None if limits.is_empty() else limits, repaired=repaired,
+                http_status=status, requests=requests, usage_estimated=estimated)
+
+    async def aclose(self) -> None:
+        if self._owns_http:  # an injected client belongs to the caller, who closes it
+            await self._client.close()
+
+
 # ---------------------------------------------------------------------------------------
 # Output schemas and validation
 

@@ -8,7 +8,6 @@ The SDK's own retries are off: the worker owns retries and records every attempt
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import openai
@@ -16,11 +15,9 @@ from openai import AsyncOpenAI
 
 from enrich.errors import PermanentProviderError, RetryableProviderError
 from enrich.providers.base import (
-    InvalidOutput,
     LLMRequest,
-    LLMResult,
-    Provider,
     RateLimitInfo,
+    SdkProvider,
     Usage,
     classify_status,
     endpoint,
@@ -28,45 +25,22 @@ from enrich.providers.base import (
     repair_message,
     schema_name,
     strict_json_schema,
-    unusable,
-    validate_fields,
     where,
 )
-from enrich.providers.prices import ModelPrice
 from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
 
 ENV_VAR = "OPENAI_API_KEY"
 
 
-def _usage(completion: Any, messages: list[dict[str, str]]) -> tuple[Usage, bool]:
-    """The reported usage, or an estimate (flagged) when a compatible server sends none:
-    a $0 cost for tokens that were spent would let a run sail past its budget."""
-    raw = getattr(completion, "usage", None)
-    if raw is None:
-        choice = completion.choices[0] if getattr(completion, "choices", None) else None
-        answer = (choice.message.content or "") if choice is not None else ""
-        prompt = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages)
-        return Usage(input_tokens=prompt + REQUEST_OVERHEAD,
-                     output_tokens=estimate_tokens(answer)), True
-    details = getattr(raw, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
-    return Usage(input_tokens=raw.prompt_tokens or 0, output_tokens=raw.completion_tokens or 0,
-                 cached_tokens=cached), False
+def _choice(completion: Any) -> Any:
+    return completion.choices[0] if getattr(completion, "choices", None) else None
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SdkProvider):
     name = "openai"
+    sdk_client = AsyncOpenAI
 
-    def __init__(self, model: str, price: ModelPrice, *, api_key: str,
-                 base_url: str | None = None, timeout_s: float = 60.0,
-                 http_client: Any = None, default_headers: dict[str, str] | None = None,
-                 ) -> None:
-        super().__init__(model, price)
-        self._api_key = api_key
-        self._owns_http = http_client is None
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0,
-                                   timeout=timeout_s, http_client=http_client,
-                                   default_headers=default_headers)
+    def _configure(self, base_url: str | None) -> None:
         # Parameters the server told us it does not take (gpt-5 family and o-series refuse a
         # temperature; older compatible servers know max_tokens but not its successor).
         self._dropped: set[str] = set()
@@ -75,7 +49,7 @@ class OpenAIProvider(Provider):
         # decoding with them. A server that refuses them is remembered (see _adapt).
         self._keep_lengths = base_url is not None and "api.openai.com" not in base_url
 
-    def _kwargs(self, request: LLMRequest, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _kwargs(self, request: LLMRequest, messages: list[dict[str, Any]]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -91,7 +65,11 @@ class OpenAIProvider(Provider):
             kwargs["temperature"] = request.temperature
         return kwargs
 
-    async def _call(self, request: LLMRequest, messages: list[dict[str, str]],
+    def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
+        return [{"role": "system", "content": request.system},
+                {"role": "user", "content": request.user}]
+
+    async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
                     ) -> tuple[Any, RateLimitInfo, int]:
         """One HTTP request; maps every SDK failure to a ProviderError."""
         for _ in range(4):  # at most three parameter fallbacks, never a retry of a failure
@@ -143,71 +121,41 @@ class OpenAIProvider(Provider):
             return True
         return False
 
-    def _answer(self, completion: Any) -> str:
-        """The message text, or a Permanent error for a refusal or filtered answer."""
-        choice = completion.choices[0] if completion.choices else None
+    def _usage(self, completion: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
+        """The reported usage, or an estimate (flagged) when a compatible server sends none:
+        a $0 cost for tokens that were spent would let a run sail past its budget."""
+        raw = getattr(completion, "usage", None)
+        if raw is None:
+            choice = _choice(completion)
+            answer = (choice.message.content or "") if choice is not None else ""
+            prompt = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages)
+            return Usage(input_tokens=prompt + REQUEST_OVERHEAD,
+                         output_tokens=estimate_tokens(answer)), True
+        details = getattr(raw, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) or 0
+        return Usage(input_tokens=raw.prompt_tokens or 0,
+                     output_tokens=raw.completion_tokens or 0, cached_tokens=cached), False
+
+    def _refusal(self, completion: Any) -> str | None:
+        """A refusal, or an answer the content filter stopped."""
+        choice = _choice(completion)
         if choice is None:
-            return ""
-        message = choice.message
-        refusal = getattr(message, "refusal", None)
+            return None
+        refusal = getattr(choice.message, "refusal", None)
         if refusal or choice.finish_reason == "content_filter":
-            raise _Refused(str(refusal or "content filter"))
-        return message.content or ""
+            return f"the model refused: {str(refusal or 'content filter')[:200]}"
+        return None
 
-    async def generate(self, request: LLMRequest) -> LLMResult:
-        started = time.perf_counter()
-        messages = [{"role": "system", "content": request.system},
-                    {"role": "user", "content": request.user}]
-        usage = Usage()
-        repaired = False
-        estimated = False
-        requests = 0
-        while True:
-            completion, limits, status = await self._call(request, messages)
-            requests += 1
-            spent, guessed = _usage(completion, messages)
-            usage, estimated = usage + spent, estimated or guessed
-            try:
-                text = self._answer(completion)
-                fields = validate_fields(request.schema, text)
-            except _Refused as exc:
-                raise unusable(
-                    f"{where(self.name, self.model, request.job_id)}: the model refused: "
-                    f"{str(exc)[:200]}",
-                    "Check the product data for content the model will not write about; "
-                    "write this one by hand or reject it.",
-                    status=status, error_class="refusal", usage=usage,
-                    cost_usd=self.cost(usage)) from None
-            except InvalidOutput as exc:
-                choice = completion.choices[0] if completion.choices else None
-                if choice is not None and choice.finish_reason == "length":
-                    exc.detail += (f" (the answer was cut off at max_output_tokens = "
-                                   f"{request.max_output_tokens}; raise llm.max_output_tokens "
-                                   "if this repeats)")
-                if repaired:
-                    raise unusable(
-                        f"{where(self.name, self.model, request.job_id)}: output still invalid "
-                        f"after one repair: {exc.detail}",
-                        "Check the template's length limits against the schema, or use a "
-                        "stronger model; `enrich jobs retry` after fixing.",
-                        status=status, error_class="invalid_output", usage=usage,
-                        cost_usd=self.cost(usage)) from None
-                repaired = True
-                messages = [*messages, {"role": "assistant", "content": text or ""},
-                            {"role": "user", "content": repair_message(exc.detail)}]
-                continue
-            return LLMResult(
-                fields=fields, raw_text=text, usage=usage, cost_usd=self.cost(usage),
-                model=getattr(completion, "model", None) or self.model, provider=self.name,
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                rate_limits=None if limits.is_empty() else limits, repaired=repaired,
-                http_status=status, requests=requests, usage_estimated=estimated)
+    def _truncated(self, completion: Any) -> bool:
+        choice = _choice(completion)
+        return choice is not None and choice.finish_reason == "length"
 
-    async def aclose(self) -> None:
-        if self._owns_http:  # an injected client belongs to the caller, who closes it
-            await self._client.close()
+    def _answer(self, request: LLMRequest, completion: Any) -> str:
+        """The message text (JSON in strict structured-output mode)."""
+        choice = _choice(completion)
+        return (choice.message.content or "") if choice is not None else ""
 
-
-class _Refused(Exception):
-    pass
+    def _repair_turn(self, answer: Any, detail: str) -> list[dict[str, Any]]:
+        return [{"role": "assistant", "content": answer or ""},
+                {"role": "user", "content": repair_message(detail)}]
 
