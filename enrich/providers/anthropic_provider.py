@@ -19,7 +19,6 @@ from typing import Any
 import anthropic
 from anthropic import AsyncAnthropic
 
-from enrich.errors import RetryableProviderError
 from enrich.providers.base import (
     InvalidOutput,
     LLMRequest,
@@ -27,12 +26,9 @@ from enrich.providers.base import (
     SdkProvider,
     Usage,
     anthropic_rate_limits,
-    classify_status,
-    endpoint,
     repair_message,
     schema_name,
     tool_input_schema,
-    where,
 )
 
 ENV_VAR = "ANTHROPIC_API_KEY"
@@ -41,6 +37,7 @@ ENV_VAR = "ANTHROPIC_API_KEY"
 class AnthropicProvider(SdkProvider):
     name = "anthropic"
     sdk_client = AsyncAnthropic
+    env_var = ENV_VAR
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
         return [{"role": "user", "content": request.user}]  # the system prefix goes apart
@@ -63,24 +60,12 @@ class AnthropicProvider(SdkProvider):
             )
             return await raw.parse(), anthropic_rate_limits(raw.headers), raw.status_code
         except anthropic.APIStatusError as exc:
-            raise classify_status(
-                exc.status_code, provider=self.name, model=self.model, job_id=request.job_id,
-                body=exc.body, headers=exc.response.headers,
-                limits=anthropic_rate_limits(exc.response.headers),
-                secrets=[self._api_key], env_var=ENV_VAR) from None
+            raise self._status_error(
+                request, exc, anthropic_rate_limits(exc.response.headers)) from None
         except anthropic.APITimeoutError:
-            raise RetryableProviderError(
-                f"{where(self.name, self.model, request.job_id)}: no answer within the timeout",
-                "Transient; enrich retries. Raise llm.timeout_s if it persists.",
-                error_class="timeout") from None
+            raise self._timeout_error(request) from None
         except anthropic.APIConnectionError as exc:
-            cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
-            raise RetryableProviderError(
-                f"{where(self.name, self.model, request.job_id)}: connection to "
-                f"{endpoint(self._client.base_url)} failed ({cause})", "Transient; enrich "
-                "retries. "
-                "Check llm.base_url and that the server is up if it persists.",
-                error_class="connection") from None
+            raise self._connection_error(request, exc) from None
 
     def _usage(self, message: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
         raw = getattr(message, "usage", None)

@@ -147,6 +147,8 @@ class SdkProvider(Provider):
 
     #: The SDK's async client class; built with ``max_retries=0`` (the worker owns retries).
     sdk_client: Any
+    #: The environment variable of the API key, named when the key is rejected.
+    env_var: str
 
     def __init__(self, model: str, price: ModelPrice, *, api_key: str,
                  base_url: str | None = None, timeout_s: float = 60.0,
@@ -162,6 +164,30 @@ class SdkProvider(Provider):
 
     def _configure(self, base_url: str | None) -> None:
         """Per-service state that depends on the server (none unless a subclass says so)."""
+
+    def _status_error(self, request: LLMRequest, exc: Any,
+                      limits: RateLimitInfo) -> ProviderError:
+        """The ProviderError for either SDK's APIStatusError (status, body and response)."""
+        return classify_status(
+            exc.status_code, provider=self.name, model=self.model, job_id=request.job_id,
+            body=exc.body, headers=exc.response.headers, limits=limits,
+            secrets=[self._api_key], env_var=self.env_var)
+
+    def _timeout_error(self, request: LLMRequest) -> RetryableProviderError:
+        return RetryableProviderError(
+            f"{where(self.name, self.model, request.job_id)}: no answer within the timeout",
+            "Transient; enrich retries. Raise llm.timeout_s if it persists.",
+            error_class="timeout")
+
+    def _connection_error(self, request: LLMRequest, exc: BaseException,
+                          ) -> RetryableProviderError:
+        """Names the server (never its credentials) and what failed underneath."""
+        cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
+        return RetryableProviderError(
+            f"{where(self.name, self.model, request.job_id)}: connection to "
+            f"{endpoint(self._client.base_url)} failed ({cause})", "Transient; enrich "
+            "retries. Check llm.base_url and that the server is up if it persists.",
+            error_class="connection")
 
     @abstractmethod
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:

@@ -13,14 +13,12 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from enrich.errors import PermanentProviderError, RetryableProviderError
+from enrich.errors import PermanentProviderError
 from enrich.providers.base import (
     LLMRequest,
     RateLimitInfo,
     SdkProvider,
     Usage,
-    classify_status,
-    endpoint,
     openai_rate_limits,
     repair_message,
     schema_name,
@@ -39,6 +37,7 @@ def _choice(completion: Any) -> Any:
 class OpenAIProvider(SdkProvider):
     name = "openai"
     sdk_client = AsyncOpenAI
+    env_var = ENV_VAR
 
     def _configure(self, base_url: str | None) -> None:
         # Parameters the server told us it does not take (gpt-5 family and o-series refuse a
@@ -80,23 +79,12 @@ class OpenAIProvider(SdkProvider):
             except openai.APIStatusError as exc:
                 if self._adapt(exc):
                     continue
-                limits = openai_rate_limits(exc.response.headers)
-                raise classify_status(
-                    exc.status_code, provider=self.name, model=self.model,
-                    job_id=request.job_id, body=exc.body, headers=exc.response.headers,
-                    limits=limits, secrets=[self._api_key], env_var=ENV_VAR) from None
+                raise self._status_error(
+                    request, exc, openai_rate_limits(exc.response.headers)) from None
             except openai.APITimeoutError:
-                raise RetryableProviderError(
-                    f"{where(self.name, self.model, request.job_id)}: no answer within the "
-                    "timeout", "Transient; enrich retries. Raise llm.timeout_s if it persists.",
-                    error_class="timeout") from None
+                raise self._timeout_error(request) from None
             except openai.APIConnectionError as exc:
-                cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
-                raise RetryableProviderError(
-                    f"{where(self.name, self.model, request.job_id)}: connection to "
-                    f"{endpoint(self._client.base_url)} failed ({cause})", "Transient; enrich "
-                    "retries. Check llm.base_url and that the server is up if it persists.",
-                    error_class="connection") from None
+                raise self._connection_error(request, exc) from None
         raise PermanentProviderError(  # pragma: no cover - the loop returns or raises
             f"{where(self.name, self.model, request.job_id)}: request parameters refused",
             error_class="invalid_request")

@@ -20,6 +20,7 @@ from enrich.sandbox.llm_wire import (
     Ask,
     BadRequest,
     Usage,
+    rate_limit_headers,
     require_object,
     segments_of,
     text_of_content,
@@ -215,15 +216,6 @@ def error(status: int, kind: str, message: str, request_id: str,
 
 
 def limit_headers(state: LimitState | None) -> list[tuple[str, str]]:
-    if state is None:
-        return []
-    headers: list[tuple[str, str]] = []
-    if state.requests_limit is not None:
-        headers += [("anthropic-ratelimit-requests-limit", str(state.requests_limit)),
-                    ("anthropic-ratelimit-requests-remaining", str(state.requests_remaining)),
-                    ("anthropic-ratelimit-requests-reset", rfc3339_after(state.requests_reset))]
-    if state.tokens_limit is not None:
-        headers += [("anthropic-ratelimit-tokens-limit", str(state.tokens_limit)),
-                    ("anthropic-ratelimit-tokens-remaining", str(state.tokens_remaining)),
-                    ("anthropic-ratelimit-tokens-reset", rfc3339_after(state.tokens_reset))]
-    return headers
+    """``anthropic-ratelimit-requests-limit`` and kin; resets as RFC 3339 times."""
+    return rate_limit_headers(state, lambda kind, part: f"anthropic-ratelimit-{kind}-{part}",
+                              rfc3339_after)

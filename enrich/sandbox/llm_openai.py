@@ -20,6 +20,7 @@ from enrich.sandbox.llm_wire import (
     Ask,
     BadRequest,
     Usage,
+    rate_limit_headers,
     require_object,
     segments_of,
     text_of_content,
@@ -221,15 +222,5 @@ def error(status: int, message: str, kind: str, code: str | None = None,
 
 
 def limit_headers(state: LimitState | None) -> list[tuple[str, str]]:
-    if state is None:
-        return []
-    headers: list[tuple[str, str]] = []
-    if state.requests_limit is not None:
-        headers += [("x-ratelimit-limit-requests", str(state.requests_limit)),
-                    ("x-ratelimit-remaining-requests", str(state.requests_remaining)),
-                    ("x-ratelimit-reset-requests", go_duration(state.requests_reset))]
-    if state.tokens_limit is not None:
-        headers += [("x-ratelimit-limit-tokens", str(state.tokens_limit)),
-                    ("x-ratelimit-remaining-tokens", str(state.tokens_remaining)),
-                    ("x-ratelimit-reset-tokens", go_duration(state.tokens_reset))]
-    return headers
+    """``x-ratelimit-limit-requests`` and kin; resets as Go durations ("6m0s")."""
+    return rate_limit_headers(state, lambda kind, part: f"x-ratelimit-{part}-{kind}", go_duration)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from enrich.sandbox.llm_limits import estimate_tokens
+from enrich.sandbox.llm_limits import LimitState, estimate_tokens
 
 Mode = Literal["text", "json_object", "json_schema", "tool"]
 
@@ -121,3 +122,23 @@ def require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     return body
+
+
+def rate_limit_headers(state: LimitState | None, name: Callable[[str, str], str],
+                       reset: Callable[[float], str]) -> list[tuple[str, str]]:
+    """Limit, remaining and reset of each limit the sandbox enforces, requests then tokens.
+
+    The formats agree on what is sent and when; they differ only in how a header is spelled
+    (``name(kind, part)``, e.g. ``("requests", "limit")``) and how a reset time is written.
+    """
+    if state is None:
+        return []
+    headers: list[tuple[str, str]] = []
+    for kind, limit, remaining, reset_s in (
+            ("requests", state.requests_limit, state.requests_remaining, state.requests_reset),
+            ("tokens", state.tokens_limit, state.tokens_remaining, state.tokens_reset)):
+        if limit is not None:
+            headers += [(name(kind, "limit"), str(limit)),
+                        (name(kind, "remaining"), str(remaining)),
+                        (name(kind, "reset"), reset(reset_s))]
+    return headers
