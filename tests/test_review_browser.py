@@ -24,33 +24,24 @@ from review_helpers import SCRIPT_NAME, seed_sample_catalog
 from enrich.cli.main import cli
 from enrich.config import GuardsConfig
 from enrich.ledger import Ledger
+from tests.browser_helpers import launch, watched_page
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 NEW_TITLE = "Hoodie with Logo, warm pullover for cold days and long walks in the park"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
-        opened = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        opened = launch(pw)
         yield opened
         opened.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(10_000)
-    dialogs: list[str] = []
-    errors: list[str] = []
-    opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    opened.on("pageerror", lambda e: errors.append(str(e)))
-    opened.dialogs = dialogs  # type: ignore[attr-defined]
-    yield opened
-    context.close()
+    with watched_page(browser, accept_downloads=True) as (opened, dialogs, errors):
+        opened.dialogs = dialogs  # type: ignore[attr-defined]
+        yield opened
     assert not errors, f"the page raised: {errors}"
 
 

@@ -31,11 +31,8 @@ from enrich.review.serve import ReviewServer
 from enrich.sandbox.http import Request, SandboxServer
 from enrich.sandbox.llm import serve_llm
 from enrich.sandbox.store import SandboxStore, StoreOptions, serve_store
+from tests.browser_helpers import launch, watched_page
 from tests.woo_helpers import KEY, SECRET, options, product
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 NAME = 'Mug "Classic" \'12oz\' onmouseover="alert(11)" <b>bold</b> [bold]rich[/bold] [/red]'
 SKU = "</script><script>alert(12)</script>"
@@ -156,22 +153,15 @@ def browser() -> Iterator[Browser]:
     # Per test: while Playwright's sync API is open, its event loop is the running one, and
     # the CLI's asyncio.run() in a later test of this module would refuse to start.
     with sync_playwright() as pw:
-        opened = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        opened = launch(pw)
         yield opened
         opened.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(10_000)
-    dialogs: list[str] = []
-    errors: list[str] = []
-    opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    opened.on("pageerror", lambda e: errors.append(str(e)))
-    yield opened
-    context.close()
+    with watched_page(browser) as (opened, dialogs, errors):
+        yield opened
     assert not dialogs, f"a script from the data ran: {dialogs}"
     assert not errors, f"the page raised: {errors}"
 
