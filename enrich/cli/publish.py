@@ -70,6 +70,14 @@ def _changes_table(title: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _print_problems(rows: list[dict[str, Any]]) -> None:
+    """One line per product that ended in conflict or error, with the reason."""
+    for row in rows:
+        ended = row.get("outcome") or row["action"]
+        if row["reason"] and ended in ("conflict", "error"):
+            console.print(Text(f"{row['source_id']} {ended}: {row['reason']}", style="yellow"))
+
+
 def _render_publish(report: PublishReport) -> None:
     rows = [i.as_dict() for i in report.items]
     head = "publish plan (dry run: nothing written)" if report.dry_run \
@@ -79,10 +87,7 @@ def _render_publish(report: PublishReport) -> None:
     else:
         console.print(f"{head}: no approved drafts to publish (approve drafts first: "
                       "`enrich review export` or `enrich review approve`).", highlight=False)
-    for row in rows:
-        if row["reason"] and (row.get("outcome") or row["action"]) in ("conflict", "error"):
-            console.print(Text(f"{row['source_id']} {row.get('outcome') or row['action']}: "
-                               f"{row['reason']}", style="yellow"))
+    _print_problems(rows)
     counts = report.counts()
     console.print(", ".join(f"{k}: {v}" for k, v in counts.items()), highlight=False)
     if report.dry_run and report.pending_recovery:
@@ -132,10 +137,7 @@ def _render_rollback(report: RollbackReport) -> None:
         console.print(_changes_table(head, rows))
     else:
         console.print(f"{head}: nothing published to roll back.")
-    for row in rows:
-        if row["reason"] and (row.get("outcome") or row["action"]) in ("conflict", "error"):
-            console.print(Text(f"{row['source_id']} {row.get('outcome') or row['action']}: "
-                               f"{row['reason']}", style="yellow"))
+    _print_problems(rows)
     if report.not_found:
         console.print(Text("no published write to undo for product(s): "
                            + ", ".join(report.not_found), style="yellow"))
