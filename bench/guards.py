@@ -2,7 +2,7 @@
 
     uv run python bench/guards.py [INDEX_SIZE] [LEDGER_DRAFTS]
 
-Uses the shared corpus (WooCommerce, Magento gear and Saleor sample products) for prompts
+Uses the catalogs in fixtures/products (WooCommerce, Magento gear, Saleor samples) for prompts
 and drafts, random 80-word texts to fill the duplicate index, and a real ledger file for
 ``DuplicateIndex.from_ledger``. Results are recorded in docs/guards.md.
 """

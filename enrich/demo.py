@@ -33,8 +33,8 @@ from enrich.sync import sync
 from enrich.woo.client import WooClient
 from enrich.worker import run_jobs
 
-CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs" / \
-    "woocommerce_sample_products.csv"
+CATALOG = (Path(__file__).resolve().parent.parent / "fixtures" / "products" / "woocommerce"
+           / "sample_products.csv")
 DEMO_KEY = "ck_demo_sandbox"
 DEMO_SECRET = "cs_demo_sandbox"
 

@@ -1,4 +1,4 @@
-"""Real products from the shared corpus, shaped like the WooCommerce REST products enrich
+"""Real products from fixtures/products, shaped like the WooCommerce REST products enrich
 syncs, for the prompt and guard tests."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ import json
 import re
 from typing import Any
 
-from tests.paths import CORPUS as SHARED_CORPUS
+from tests.paths import PRODUCTS as CORPUS
 
-CORPUS = SHARED_CORPUS / "products"
 WOO_CSV = CORPUS / "woocommerce" / "sample_products.csv"
 MAGENTO_GEAR = sorted((CORPUS / "magento2-sample-data" / "CatalogSampleData" / "SimpleProduct")
                       .glob("products_gear_*.csv"))

@@ -1,6 +1,6 @@
 """Drafts for the review tests, made through the real ledger API from real sample products.
 
-Products come from WooCommerce's own sample catalog (the CSV in the shared corpus), turned
+Products come from WooCommerce's own sample catalog (the CSV in fixtures/products), turned
 into the REST shape sync stores; drafts are written by a claim + complete like the worker's.
 """
 
@@ -15,9 +15,8 @@ from typing import Any
 
 from enrich.guards import check_draft
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
-from tests.paths import CORPUS
+from tests.paths import WOO_SAMPLE_CSV as SAMPLE_CSV
 
-SAMPLE_CSV = CORPUS / "products" / "woocommerce" / "sample_products.csv"
 SCRIPT_NAME = "<script>alert(1)</script>"
 
 

@@ -32,10 +32,8 @@ from enrich.sandbox.http import SandboxServer
 from enrich.sandbox.store import SandboxStore, StoreOptions
 from enrich.sandbox.store_auth import ApiKey
 from enrich.sandbox.tls import client_context, server_context
-
-ROOT = Path(__file__).resolve().parents[1]
-CONTRACT_DIR = ROOT.parent / "shared" / "woocommerce-contract"
-SAMPLE_CSV = ROOT / "fixtures" / "catalogs" / "woocommerce_sample_products.csv"
+from tests.paths import CONTRACT_DIR
+from tests.paths import WOO_SAMPLE_CSV as SAMPLE_CSV
 
 ADMIN = ApiKey("ck_admin_rw", "cs_admin_rw")
 READ_ONLY = ApiKey("ck_read_only", "cs_read_only", permissions="read")

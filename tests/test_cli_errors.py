@@ -33,10 +33,10 @@ from enrich.ledger import Ledger
 from enrich.sandbox.catalog import synthetic_catalog
 from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
 from enrich.sandbox.store import StoreOptions, serve_store
+from tests.paths import WOO_SAMPLE_CSV
 from tests.worker_helpers import synced_ledger
 
-CATALOG = Path(__file__).resolve().parent.parent / "fixtures" / "catalogs" / \
-    "woocommerce_sample_products.csv"
+CATALOG = WOO_SAMPLE_CSV
 
 
 def enrich(*args: str, env: dict[str, str] | None = None) -> Result:

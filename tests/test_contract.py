@@ -1,4 +1,4 @@
-"""Replays every recorded exchange of ../shared/woocommerce-contract/ against the sandbox.
+"""Replays every recorded exchange of fixtures/woocommerce-contract/ against the sandbox.
 
 The sandbox is seeded with the store the recordings were made on (WooCommerce's sample CSV
 as ids 11..35 plus 180 SUP products as ids 36..215, statuses/stock as recorded), so ids in

@@ -1,4 +1,4 @@
-"""Guards on real products from the shared corpus: each guard flags its case, and a clean
+"""Guards on real products from fixtures/products: each guard flags its case, and a clean
 draft passes every guard."""
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from enrich.config import LLMConfig, Secrets
 from enrich.errors import ConfigError, PermanentProviderError
 from enrich.providers import LLMRequest, OfflineProvider, make_provider
-from tests.paths import CORPUS as SHARED_CORPUS
+from tests.paths import PRODUCTS as CORPUS
 
-CORPUS = SHARED_CORPUS / "products"
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 

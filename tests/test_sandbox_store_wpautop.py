@@ -1,6 +1,6 @@
 """View-context text: wpautop and wptexturize as the real store applies them.
 
-The (stored, served) pairs come from the recordings in ../shared/woocommerce-contract/
+The (stored, served) pairs come from the recordings in fixtures/woocommerce-contract/
 (put_product_fields_and_meta.json, list bodies and the variation PUT).
 """
 

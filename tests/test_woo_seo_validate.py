@@ -77,14 +77,13 @@ def test_oauth1_signature_matches_the_recorded_real_store() -> None:
     """Sign the recorded request's parameters: the result is the signature the real
     WooCommerce accepted (same nonce and timestamp; throwaway keys of that install)."""
     import json
-    from pathlib import Path
     from urllib.parse import parse_qsl, unquote, urlsplit
 
     from authlib.oauth1 import SIGNATURE_TYPE_QUERY
 
     from enrich.woo.auth import SIGNATURE_HMAC_SHA256, _WooSigner
+    from tests.paths import CONTRACT_DIR as contract
 
-    contract = Path(__file__).resolve().parents[2] / "shared" / "woocommerce-contract"
     recorded = json.loads((contract / "list_products_oauth1_http_page2.json").read_text())
     link = recorded["response"]["headers"]["Link"]
     key = dict(parse_qsl(urlsplit(link.split(">")[0].strip("<")).query))["oauth_consumer_key"]

@@ -5,7 +5,7 @@ authentication, routing and the read endpoints live here; writes, batches and th
 file in ``store_writes.py``; product records and rendering in ``store_products.py``. It is
 a product feature (``enrich sandbox store`` lets a shop owner try enrich without touching the
 live shop) and the server every WooCommerce test talks to, so it reproduces the contract in
-``../shared/woocommerce-contract/`` including its traps, rather than an idealised API.
+``fixtures/woocommerce-contract/`` including its traps, rather than an idealised API.
 
 Known simplifications: ``related_ids`` are chosen deterministically from the same category
 rather than at random; JSON escapes non-ASCII like WordPress but not "/".

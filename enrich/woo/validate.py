@@ -4,7 +4,7 @@ Why this exists: WooCommerce checks types on a single ``PUT``, but items of
 ``POST /products/batch`` are not validated at all. A price sent as an object is stored and
 returned as an object forever after; ``status: "bogus"`` silently becomes ``draft``; and a
 ``name`` that is not a string crashes PHP with a 500 for the whole request *after* the items
-before it were already saved (recorded in ../shared/woocommerce-contract/). So a write
+before it were already saved (recorded in fixtures/woocommerce-contract/). So a write
 leaves this process only when every field of every item has the type and shape the store
 expects; otherwise an ``InputError`` names the product and the field and nothing is sent.
 
