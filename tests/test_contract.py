@@ -621,3 +621,54 @@ def test_timings_no_slower_than_the_real_store(shop: ContractStore) -> None:
         put_times.append(time.perf_counter() - start)
     assert statistics.median(list_times) < recorded_list["median_s"]
     assert statistics.median(put_times) < recorded_put["median_s"]
+
+
+def _without_host(value: Any) -> Any:
+    """Links with the recording install's scheme://host:port replaced, for comparison."""
+    text = json.dumps(value)
+    return json.loads(text.replace("https://127.0.0.1:8443", "{BASE}"))
+
+
+def test_settings(shop: ContractStore) -> None:
+    """The group list in full; each setting the sandbox serves exactly as recorded (values
+    are the real store's defaults: lbs, in, USD, 2 decimals); the 404s and Allow headers."""
+    for case in load("settings.json")["cases"]:
+        where = case["label"]
+        response = send(shop, case["request"])
+        assert response.status_code == case["status"], f"{where}: {response.text[:300]}"
+        assert_headers(case["headers"], response, where)
+        got = json.loads(json.dumps(response.json()).replace(shop.https_url, "{BASE}"))
+        body = _without_host(case["body"])
+        if isinstance(body, dict) and "code" in body:
+            assert_error(case["body"], response, where)
+        elif isinstance(body, dict):
+            trimmed = body.pop("_trimmed", None)
+            if trimmed:  # the recording kept 5 of 163 currency options
+                assert set(body["options"]) <= set(got["options"]), where
+                got["options"] = {k: got["options"][k] for k in body["options"]}
+            assert got == body, where
+        elif body and "sub_groups" in body[0]:
+            assert got == body, where
+        else:  # a group's listing: the settings enrich reads, each as recorded
+            recorded = {item["id"]: item for item in body}
+            assert got, where
+            for item in got:
+                assert item == recorded.get(item["id"]), f"{where}: {item['id']}"
+
+
+def test_settings_follow_the_store_options() -> None:
+    from enrich.sandbox.store_settings import StoreSettings
+
+    with contract_store(settings=StoreSettings("g", "mm", "EUR", 3)) as shop:
+        client = shop.client()
+        values = {sid: client.get(f"/wp-json/wc/v3/settings/{group}/{sid}").json()["value"]
+                  for group, sid in (("products", "woocommerce_weight_unit"),
+                                     ("products", "woocommerce_dimension_unit"),
+                                     ("general", "woocommerce_currency"),
+                                     ("general", "woocommerce_price_num_decimals"))}
+        refused = shop.client(CUSTOMER).get("/wp-json/wc/v3/settings/products")
+    assert values == {"woocommerce_weight_unit": "g", "woocommerce_dimension_unit": "mm",
+                      "woocommerce_currency": "EUR", "woocommerce_price_num_decimals": "3"}
+    assert refused.status_code == 403
+    with pytest.raises(ValueError, match="weight unit 'stone'"):
+        StoreSettings(weight_unit="stone")

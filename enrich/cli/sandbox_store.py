@@ -13,6 +13,7 @@ import click
 from enrich.errors import EnrichError, InputError, UsageError
 from enrich.sandbox.store import StoreOptions, serve_store
 from enrich.sandbox.store_auth import ApiKey
+from enrich.sandbox.store_settings import DIMENSION_UNITS, WEIGHT_UNITS, StoreSettings
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -45,13 +46,20 @@ def _stop(signum: int, frame: object) -> None:
 @click.option("--key", "extra_keys", multiple=True, metavar="CK:CS[:PERMISSIONS]",
               help="Another API key (permissions read, write or read_write; repeatable), "
                    "e.g. a read-only key to see the store refuse writes.")
+@click.option("--weight-unit", type=click.Choice(WEIGHT_UNITS), default="lbs",
+              show_default=True, help="The store's weight unit (bare product weights are in it).")
+@click.option("--dimension-unit", type=click.Choice(DIMENSION_UNITS), default="in",
+              show_default=True, help="The store's dimension unit.")
+@click.option("--currency", default="USD", show_default=True,
+              help="The store's currency (ISO 4217 code).")
 @click.option("--https", is_flag=True,
               help="Serve HTTPS with a self-signed certificate (Basic and query keys work "
                    "only over HTTPS; plain HTTP needs OAuth 1.0a, as on a real store).")
 def store_command(port: int, catalog: Path | None, synthetic: int | None, state: Path | None,
                   consumer_key: str, consumer_secret: str, latency_ms: int, fail_rate: float,
                   drop_rate: float, rate_limit: float | None, seed: int,
-                  extra_keys: tuple[str, ...], https: bool) -> None:
+                  extra_keys: tuple[str, ...], weight_unit: str, dimension_unit: str,
+                  currency: str, https: bool) -> None:
     """Serve a WooCommerce REST v3 store on 127.0.0.1 to try enrich without the live shop.
 
     It follows the real store's contract (paging headers, error bodies, meta_data merging,
@@ -73,6 +81,10 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
         source = synthetic_catalog(synthetic, seed)  # streamed: never held twice
     else:
         raise click.UsageError("pass --catalog PATH, --synthetic N, or an existing --state FILE")
+    try:
+        settings = StoreSettings(weight_unit, dimension_unit, currency.upper())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--currency") from exc
     keys = []
     for spec in extra_keys:
         parts = spec.split(":")
@@ -85,7 +97,8 @@ def store_command(port: int, catalog: Path | None, synthetic: int | None, state:
     options = StoreOptions(consumer_key=consumer_key, consumer_secret=consumer_secret,
                            latency_ms=latency_ms, fail_rate=fail_rate, drop_rate=drop_rate,
                            rate_limit=rate_limit,
-                           seed=seed, state_path=state, extra_keys=tuple(keys))
+                           seed=seed, state_path=state, extra_keys=tuple(keys),
+                           settings=settings)
     try:
         with serve_store(source, options=options, port=port, https=https) as running:
             click.echo(f"WooCommerce sandbox store: {running.url}  ({len(running.store)} "

@@ -58,6 +58,14 @@ from enrich.sandbox.store_replies import (
     error_reply,
     invalid_id,
 )
+from enrich.sandbox.store_settings import (
+    GROUP_ALLOW,
+    SETTING_ALLOW,
+    StoreSettings,
+    get_setting,
+    list_group,
+    list_groups,
+)
 from enrich.sandbox.store_writes import StoreWrites
 
 API_PREFIX = "/wp-json/wc/v3"
@@ -83,6 +91,7 @@ class StoreOptions:
     clock: Callable[[], float] = time.time
     batch_limit: int = BATCH_LIMIT
     request_log_size: int = 10_000
+    settings: StoreSettings = field(default_factory=StoreSettings)  # units, currency
 
     def keys(self) -> list[ApiKey]:
         return [ApiKey(self.consumer_key, self.consumer_secret), *self.extra_keys]
@@ -108,6 +117,8 @@ class _Route:
     allow: str
     product_id: int | None = None
     item_id: int | None = None
+    group: str | None = None  # settings routes
+    setting: str | None = None
 
 
 _ROUTES: list[tuple[re.Pattern[str], str, str]] = [
@@ -120,12 +131,23 @@ _ROUTES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"^/products/(\d+)/variations/(\d+)$"), "variation",
      "GET, POST, PUT, PATCH, DELETE"),
 ]
+# Settings are read, never written, by enrich: the sandbox serves GET and answers with the
+# real store's Allow headers.
+_SETTINGS_ROUTES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"^/settings$"), "settings", GROUP_ALLOW),
+    (re.compile(r"^/settings/([\w-]+)$"), "settings/group", GROUP_ALLOW),
+    (re.compile(r"^/settings/([\w-]+)/([\w-]+)$"), "setting", SETTING_ALLOW),
+]
 _NO_ROUTE = ("rest_no_route", "No route was found matching the URL and request method.")
 _DENIED = {  # route, verb -> (code, message) of the permission callback
     ("products", "read"): ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
     ("variations", "read"): ("woocommerce_rest_cannot_view",
                              "Sorry, you cannot list resources."),
     ("product", "read"): ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
+    ("settings", "read"): ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+    ("settings/group", "read"): ("woocommerce_rest_cannot_view",
+                                 "Sorry, you cannot list resources."),
+    ("setting", "read"): ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
     ("variation", "read"): ("woocommerce_rest_cannot_view",
                             "Sorry, you cannot view this resource."),
     ("create", "write"): ("woocommerce_rest_cannot_create",
@@ -152,6 +174,12 @@ def _match_route(path: str, method: str) -> _Route | None:
             return None
         groups = [int(g) for g in match.groups()]
         return _Route(name, allow, *groups)
+    if method not in ("GET", "HEAD"):
+        return None
+    for pattern, name, allow in _SETTINGS_ROUTES:
+        match = pattern.match(sub)
+        if match:
+            return _Route(name, allow, None, None, *match.groups())
     return None
 
 
@@ -456,6 +484,14 @@ class SandboxStore(StoreWrites):
     def _dispatch(self, request: Request, method: str, route: _Route, base: str,
                   links: list[str], extra: list[tuple[str, str]]) -> tuple[int, Any]:
         name = route.name
+        if name == "settings":
+            return 200, list_groups(base)
+        if name == "settings/group":
+            assert route.group is not None
+            return 200, list_group(self.options.settings, route.group, base)
+        if name == "setting":
+            assert route.group is not None and route.setting is not None
+            return 200, get_setting(self.options.settings, route.group, route.setting, base)
         if name == "products":
             if method in ("GET", "HEAD"):
                 return self._list(request, base, links, extra, parent=None)
