@@ -1,7 +1,7 @@
 """The review page in a real browser (Debian chromium through Playwright).
 
-If chromium cannot be launched these tests fail: a review page nobody could click through
-is not a tested review page. Install it with ``apt-get install -y chromium``.
+Without a Chromium these are skipped with the reason (tests/browser_helpers.py); CI sets
+ENRICH_REQUIRE_BROWSER=1 so there they always run.
 """
 
 from __future__ import annotations
