@@ -1,5 +1,12 @@
 """``enrich sync``: read the store page by page and decide, per product, what is missing.
 
+This module runs a sync: paging, the cursor, the jobs and the summary. What it relies on
+lives beside it, so publish can use the same code without running a sync:
+
+- ``enrich.product_snapshot``: how a store product becomes a snapshot record (step 2);
+- ``enrich.missing``: what counts as missing (step 3, and the fingerprints of step 5);
+- ``enrich.ledger.products``: the ledger reads sync decides with (SQL lives in the ledger).
+
 How a sync runs, and why:
 
 1. **Stream.** Products come from ``WooClient.iter_product_pages`` 100 at a time
@@ -10,7 +17,7 @@ How a sync runs, and why:
    categories, tags, brands, attributes, price, weight, dimensions, image alt texts),
    hashed as canonical JSON (``content_hash``). A malformed field (wrong type, invalid
    UTF-8, larger than ``sync.max_field_bytes``) makes the product ``invalid`` with a reason
-   naming product and field; the sync goes on.
+   naming product and field; the sync goes on (``build_record``).
 3. **Decide.** ``evaluate`` applies the rules of ``[sync]`` to each field: empty, shorter than
    ``min_length`` (HTML stripped), equal to the name, a placeholder ("Lorem ipsum", "TBD",
    "N/A"...), or supplier boilerplate. A product that needs copy but has less than
@@ -41,26 +48,30 @@ would change; the real ledger is not written.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import html
 import json
-import re
-import sqlite3
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from enrich.config import Settings, SyncConfig
+from enrich.config import Settings
 from enrich.errors import EnrichError, LedgerError, StoreAuthError
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
-from enrich.ledger.states import SUPERSEDABLE
+from enrich.ledger.products import (
+    ProductState,
+    count_by_state,
+    open_product_jobs,
+    product_states,
+    products_boilerplate_may_flip,
+    shared_fingerprints,
+    valid_products,
+)
+from enrich.ledger.scratch import scratch_copy
+from enrich.missing import STATES, Rules, evaluate
+from enrich.product_snapshot import Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
-from enrich.woo.seo import SEO_FIELDS, read_seo, writable_fields
 
 META_CURSOR = "sync.modified_after"
 META_STORE = "sync.store_url"
@@ -73,399 +84,23 @@ FETCH_FIELDS = [
     "regular_price", "categories", "tags", "brands", "attributes", "weight", "dimensions",
     "images", "meta_data", "date_modified_gmt", "variations",
 ]
-TEXT_FIELDS = ("name", "description", "short_description")
-FINGERPRINTED = ("description", "short_description", "seo_title", "meta_description")
-VARIATION_FIELDS = ("description", "image_alt")
-#: Filler that marks a text as missing wherever it appears, not only at the start.
-FILLER_ANYWHERE = ("lorem ipsum",)
-FINGERPRINT_MIN_CHARS = 20
-STATES = ("complete", "needs_work", "needs_data", "invalid")
-
-_TAG = re.compile(r"<[^>]*>")
-_SHORTCODE = re.compile(r"\[/?[a-zA-Z_][^\]]{0,200}\]")
-_WS = re.compile(r"\s+")
 
 
-# -- text rules ---------------------------------------------------------------------------------
+# -- deciding -----------------------------------------------------------------------------------
 
-def plain_text(value: Any) -> str:
-    """Visible text of stored HTML: tags and shortcodes dropped, entities decoded."""
-    if not isinstance(value, str) or not value:
-        return ""
-    if "<" in value or "[" in value:
-        value = _SHORTCODE.sub(" ", _TAG.sub(" ", value))
-    if "&" in value:
-        value = html.unescape(value)
-    return _WS.sub(" ", value).strip()
+def _rules_digest(rules: Rules) -> str:
+    """Changes when a rule that decides ``missing`` changes (statuses only choose what is read).
 
-
-def fingerprint(text: str) -> str:
-    """A short hash of normalised visible text, to count the same text across products."""
-    norm = re.sub(r"[^\w]+", " ", text.lower()).strip()
-    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
-def canonical_json(value: Any) -> str:
-    """The exact bytes ``content_hash`` is computed from (ASCII, sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      default=repr)
-
-
-def content_hash(snapshot: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(snapshot).encode("ascii")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Rules:
-    """``[sync]`` resolved against the store: which fields, and when one counts as missing."""
-
-    fields: tuple[str, ...]
-    skipped_fields: tuple[str, ...]
-    min_length: dict[str, int]
-    placeholders: tuple[str, ...]
-    boilerplate_min_products: int
-    min_source_chars: int
-    max_field_bytes: int
-    variations: bool
-    seo_plugin: str
-    statuses: tuple[str, ...]
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Rules:
-        cfg: SyncConfig = settings.sync
-        seo_ok = set(writable_fields(settings.store.seo_plugin))
-        fields = tuple(f for f in cfg.fields if f not in SEO_FIELDS or f in seo_ok)
-        skipped = tuple(f for f in cfg.fields if f not in fields)
-        return cls(fields=fields, skipped_fields=skipped, min_length=dict(cfg.min_length),
-                   placeholders=tuple(p.strip().lower() for p in cfg.placeholders if p.strip()),
-                   boilerplate_min_products=cfg.boilerplate_min_products,
-                   min_source_chars=cfg.min_source_chars, max_field_bytes=cfg.max_field_bytes,
-                   variations=cfg.variations, seo_plugin=settings.store.seo_plugin,
-                   statuses=tuple(settings.store.statuses))
-
-    def digest(self) -> str:
-        """Changes when a rule that decides ``missing`` changes (statuses do not count)."""
-        data = asdict(self)
-        data.pop("statuses")
-        return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=16)
-def _longest(placeholders: tuple[str, ...]) -> int:
-    return max(map(len, placeholders), default=0)
-
-
-def _placeholder(low: str, placeholders: Sequence[str]) -> str | None:
-    bare = low.strip(" .!?-–—:;*_()[]")
-    if len(bare) >= _longest(tuple(placeholders)) + 40:  # only filler can match
-        return next((p for p in FILLER_ANYWHERE if p in placeholders and p in bare), None)
-    for p in placeholders:
-        if bare == p:
-            return p
-        if p in FILLER_ANYWHERE and p in bare:
-            return p
-        rest = bare[len(p):]
-        if bare.startswith(p) and (not rest or not rest[0].isalnum()) and len(rest) < 40:
-            return p
-    return None
-
-
-def field_problem(name: str, text: str, *, product_name: str, sku: str, rules: Rules,
-                  boilerplate: frozenset[str]) -> str | None:
-    """Why ``text`` (visible text) does not count as copy for field ``name``, or None."""
-    if not text:
-        return "empty"
-    low = text.lower()
-    found = _placeholder(low, rules.placeholders)
-    if found:
-        return f"placeholder {found!r}"
-    if name == "name":
-        if sku and low == sku.lower():
-            return "same as the SKU"
-        if low == "product":
-            return "WooCommerce's default name"
-    elif product_name and low == product_name.lower():
-        return "same as the name"
-    minimum = rules.min_length.get(name, 0)
-    if len(text) < minimum:
-        return f"shorter than {minimum} characters"
-    if boilerplate and name in FINGERPRINTED and len(text) >= FINGERPRINT_MIN_CHARS \
-            and fingerprint(text) in boilerplate:
-        return f"supplier boilerplate (the same text on {rules.boilerplate_min_products}+ products)"
-    return None
-
-
-@dataclass
-class Evaluation:
-    state: str
-    missing: list[str]
-    why: dict[str, str]
-    reason: str | None
-
-
-def visible_texts(snapshot: Mapping[str, Any]) -> dict[str, str]:
-    """The visible text of every copy field of a snapshot (SEO ones included)."""
-    seo = snapshot.get("seo") or {}
-    texts = {f: plain_text(snapshot.get(f)) for f in ("name", "description",
-                                                       "short_description")}
-    for f in SEO_FIELDS:
-        texts[f] = plain_text(seo.get(f))
-    return texts
-
-
-def evaluate(snapshot: Mapping[str, Any], rules: Rules,
-             boilerplate: frozenset[str] = frozenset(),
-             texts: Mapping[str, str] | None = None) -> Evaluation:
-    """Decide complete / needs_work / needs_data for a valid snapshot (pure function).
-
-    ``texts`` is ``visible_texts(snapshot)`` when the caller already has it.
+    Stored in the ledger (``sync.rules_hash``): when it differs, every stored snapshot is
+    decided again.
     """
-    is_variation = snapshot.get("type") == "variation"
-    fields = [f for f in rules.fields if not is_variation or f in VARIATION_FIELDS]
-    if texts is None:
-        texts = visible_texts(snapshot)
-    name = texts["name"]
-    sku = snapshot.get("sku") or ""
-    why: dict[str, str] = {}
-    name_problem = field_problem("name", name, product_name=name, sku=sku, rules=rules,
-                                 boilerplate=boilerplate)
-    for f in fields:
-        if f == "image_alt":
-            images = snapshot.get("images") or []
-            bare = sum(1 for i in images if not plain_text(i.get("alt")))
-            if bare:
-                why[f] = f"{bare} of {len(images)} image(s) without alt text"
-            continue
-        if f == "name":
-            if name_problem and not is_variation:
-                why[f] = name_problem
-            continue
-        problem = field_problem(f, texts[f], product_name=name, sku=sku, rules=rules,
-                                boilerplate=boilerplate)
-        if problem:
-            why[f] = problem
-    if not why:
-        return Evaluation("complete", [], {}, None)
-    missing = list(why)
-    source = source_chars(snapshot, texts, exclude=set(missing), name_ok=name_problem is None)
-    if source < rules.min_source_chars:
-        reason = (f"only {source} characters of source text to write from (name, attributes, "
-                  f"categories, tags, existing copy; at least {rules.min_source_chars} needed)")
-        return Evaluation("needs_data", missing, why, reason)
-    reason = "; ".join(f"{f}: {w}" for f, w in why.items())
-    return Evaluation("needs_work", missing, why, reason)
-
-
-def source_chars(snapshot: Mapping[str, Any], texts: Mapping[str, str], *, exclude: set[str],
-                 name_ok: bool) -> int:
-    """How much real text a model would have to write from."""
-    total = len(texts["name"]) if name_ok else 0
-    total += len(str(snapshot.get("parent_name") or "").strip())
-    for attr in snapshot.get("attributes") or []:
-        total += len(str(attr.get("name") or "").strip())
-        total += sum(len(str(o).strip()) for o in attr.get("options") or [])
-    for key in ("categories", "tags", "brands"):
-        total += sum(len(t.strip()) for t in snapshot.get(key) or []
-                     if t.lower() != "uncategorized")
-    for f in ("description", "short_description"):
-        if f not in exclude:
-            total += len(texts[f])
-    return total
-
-
-# -- snapshots ------------------------------------------------------------------------------
-
-class _Problems:
-    """Collects malformed fields of one product while its snapshot is built."""
-
-    def __init__(self, record: str, max_bytes: int) -> None:
-        self.record = record
-        self.max_bytes = max_bytes
-        self.found: list[str] = []
-
-    def text(self, value: Any, field: str, *, allow_none: bool = True) -> str | None:
-        if value is None:
-            if not allow_none:
-                self.found.append(f"field {field}: missing")
-            return None
-        if not isinstance(value, str):
-            self.found.append(f"field {field}: expected a string, got {_kind(value)}")
-            return None
-        if value.isascii() and len(value) <= self.max_bytes:
-            return value  # the common case: no surrogates, one byte per character
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            self.found.append(f"field {field}: not valid UTF-8 (bad byte or lone surrogate "
-                              f"at character {exc.start})")
-            return value.encode("utf-8", "replace").decode("utf-8")
-        if size > self.max_bytes:
-            self.found.append(f"field {field}: {size:,} bytes, over sync.max_field_bytes "
-                              f"({self.max_bytes:,})")
-            return value[:2000] + f" [… truncated by enrich: {size:,} bytes]"
-        return value
-
-    def names(self, value: Any, field: str) -> list[str]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.found.append(f"field {field}: expected an array, got {_kind(value)}")
-            return []
-        out = []
-        for i, term in enumerate(value):
-            if not isinstance(term, dict):
-                self.found.append(f"field {field}[{i}]: expected an object, got {_kind(term)}")
-                continue
-            name = self.text(term.get("name"), f"{field}[{i}].name")
-            if name:
-                out.append(name)
-        return out
-
-
-def _kind(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-@dataclass
-class Record:
-    """One product (or variation) as sync hands it to the ledger."""
-
-    source_id: str
-    parent_id: str | None
-    type: str | None
-    sku: str | None
-    name: str | None
-    status: str | None
-    snapshot: dict[str, Any]
-    content_hash: str
-    date_modified_gmt: str | None
-    state: str = "complete"
-    missing: list[str] = field(default_factory=list)
-    why: dict[str, str] = field(default_factory=dict)
-    reason: str | None = None
-    texts: dict[str, str] | None = field(default=None, repr=False, compare=False)
-
-    def row(self) -> dict[str, Any]:
-        return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
-                "sku": self.sku, "name": self.name, "status": self.status,
-                "snapshot": self.snapshot, "content_hash": self.content_hash,
-                "date_modified_gmt": self.date_modified_gmt, "state": self.state,
-                "missing": self.missing, "reason": self.reason}
-
-
-def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:
-    """A product from the store as a snapshot, flagged ``invalid`` when a field is malformed.
-
-    A malformed field never raises: it is recorded in the reason. Only a product without a
-    usable id cannot be recorded at all; that raises ``ValueError``, which the caller counts.
-    """
-    if not isinstance(raw, dict):
-        raise ValueError(f"a product that is not an object ({_kind(raw)})")
-    pid = raw.get("id")
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        raise ValueError(f"a product without a valid id (id {pid!r})")
-    is_variation = parent is not None or raw.get("type") == "variation"
-    record = f"{'variation' if is_variation else 'product'} {pid}"
-    chk = _Problems(record, rules.max_field_bytes)
-    snap: dict[str, Any] = {"id": pid}
-    parent_id = raw.get("parent_id") or (parent.get("id") if parent else None)
-    if parent_id is not None and (isinstance(parent_id, bool) or not isinstance(parent_id, int)):
-        chk.found.append(f"field parent_id: expected an integer, got {_kind(parent_id)}")
-        parent_id = None
-    snap["parent_id"] = parent_id or None
-    snap["type"] = "variation" if is_variation else chk.text(raw.get("type"), "type")
-    snap["status"] = chk.text(raw.get("status"), "status")
-    for f in ("sku", "name", "description", "short_description", "regular_price", "weight"):
-        if is_variation and f == "short_description":
-            continue
-        snap[f] = chk.text(raw.get(f), f) or ""
-    if parent is not None:
-        snap["parent_name"] = chk.text(parent.get("name"), "parent name") or ""
-    for f in ("categories", "tags", "brands"):
-        if not is_variation:
-            snap[f] = chk.names(raw.get(f), f)
-    attrs = raw.get("attributes")
-    snap["attributes"] = []
-    if attrs is not None and not isinstance(attrs, list):
-        chk.found.append(f"field attributes: expected an array, got {_kind(attrs)}")
-    for i, attr in enumerate(attrs if isinstance(attrs, list) else []):
-        if not isinstance(attr, dict):
-            chk.found.append(f"field attributes[{i}]: expected an object, got {_kind(attr)}")
-            continue
-        options = attr.get("options")
-        if options is None and "option" in attr:
-            options = [attr.get("option")]
-        if not isinstance(options, list):
-            chk.found.append(f"field attributes[{i}].options: expected an array")
-            options = []
-        snap["attributes"].append({
-            "name": chk.text(attr.get("name"), f"attributes[{i}].name") or "",
-            "options": [chk.text(o, f"attributes[{i}].options") or "" for o in options]})
-    dims = raw.get("dimensions")
-    if isinstance(dims, dict):
-        snap["dimensions"] = {k: chk.text(dims.get(k), f"dimensions.{k}") or ""
-                              for k in ("length", "width", "height")}
-    elif dims is not None:
-        chk.found.append(f"field dimensions: expected an object, got {_kind(dims)}")
-    images = raw.get("images")
-    if is_variation:
-        images = [raw["image"]] if isinstance(raw.get("image"), dict) else []
-    snap["images"] = []
-    if images is not None and not isinstance(images, list):
-        chk.found.append(f"field images: expected an array, got {_kind(images)}")
-    for i, image in enumerate(images if isinstance(images, list) else []):
-        if not isinstance(image, dict):
-            chk.found.append(f"field images[{i}]: expected an object, got {_kind(image)}")
-            continue
-        snap["images"].append({"id": image.get("id"),
-                               "alt": chk.text(image.get("alt"), f"images[{i}].alt") or ""})
-    meta = raw.get("meta_data")
-    if meta is not None and not isinstance(meta, list):
-        chk.found.append(f"field meta_data: expected an array, got {_kind(meta)}")
-        meta = []
-    if rules.seo_plugin != "none":
-        seo = read_seo(meta, rules.seo_plugin)
-        snap["seo_plugin"] = rules.seo_plugin
-        snap["seo"] = {f: chk.text(v, f"meta_data {f}") for f, v in seo.items()}
-    texts = visible_texts(snap)
-    snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
-                            if len(texts[f]) >= FINGERPRINT_MIN_CHARS}
-    modified = raw.get("date_modified_gmt")
-    modified = modified if isinstance(modified, str) else None
-    if chk.found:
-        # The hash covers the store's raw values, so fixing the field in the store changes it
-        # (and supersedes the invalid job); the stored snapshot holds only safe text.
-        digest = hashlib.sha256(canonical_json(
-            {k: raw.get(k) for k in sorted(raw) if k not in ("date_modified", "date_modified_gmt",
-                                                              "_links")}).encode()).hexdigest()
-        reason = f"{record}: " + "; ".join(chk.found)
-        return Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
-                      snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
-                      snap, digest, modified, state="invalid", reason=reason)
-    out = Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
-                 snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
-                 snap, content_hash(snap), modified)
-    out.texts = texts
-    return out
-
-
-def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
-                   max_field_bytes: int = 1_000_000) -> tuple[dict[str, Any], str]:
-    """(snapshot, content_hash) of a product read in edit context, exactly as sync records it.
-
-    For publish's conflict check: hashing the store's current product any other way would
-    see changes that are not there (or miss real ones).
-    """
-    rules = Rules(fields=(), skipped_fields=(), min_length={}, placeholders=(),
-                  boilerplate_min_products=2, min_source_chars=0,
-                  max_field_bytes=max_field_bytes, variations=False, seo_plugin=seo_plugin,
-                  statuses=())
-    record = build_record(dict(product), rules)
-    return record.snapshot, record.content_hash
+    data = asdict(rules)
+    data.pop("statuses")
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
 
 def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str]) -> Record:
+    """Decide ``record`` in place; an invalid one keeps the reason its snapshot gave it."""
     if record.state != "invalid":
         ev = evaluate(record.snapshot, rules, boilerplate, record.texts)
         record.state, record.missing, record.why, record.reason = (
@@ -538,40 +173,10 @@ class SyncSummary:
                 self.needs_work_by_field[f] = self.needs_work_by_field.get(f, 0) + 1
 
 
-# -- ledger reads (writes go through the Ledger API) ------------------------------------------
-
-@dataclass(frozen=True)
-class _Previous:
-    content_hash: str
-    state: str
-    missing: tuple[str, ...]
-    reason: str | None
-    date_modified_gmt: str | None
-
-
-def _previous(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, _Previous]:
-    if not source_ids:
-        return {}
-    marks = ",".join("?" * len(source_ids))
-    rows = ledger.conn.execute(
-        f"SELECT source_id, content_hash, state, missing, reason, date_modified_gmt "
-        f"FROM products WHERE source_id IN ({marks})", list(source_ids)).fetchall()
-    return {r[0]: _Previous(r[1], r[2], tuple(json.loads(r[3]) if r[3] else ()), r[4], r[5])
-            for r in rows}
-
-
-def _open_jobs(ledger: Ledger, source_id: str, input_hash: str | None = None) -> list[int]:
-    statuses = [s.value for s in SUPERSEDABLE]
-    sql = (f"SELECT id FROM jobs WHERE kind = 'product' AND source_id = ? "
-           f"AND status IN ({','.join('?' * len(statuses))})")
-    args: list[Any] = [source_id, *statuses]
-    if input_hash is not None:
-        sql += " AND input_hash = ?"
-        args.append(input_hash)
-    return [r[0] for r in ledger.conn.execute(sql, args)]
-
+# -- writing one batch of records ---------------------------------------------------------------
 
 def _supersede(ledger: Ledger, job_ids: Iterable[int], note: str) -> int:
+    """Supersede each job through the state machine; one that moved on meanwhile is skipped."""
     done = 0
     for job_id in job_ids:
         try:
@@ -582,68 +187,15 @@ def _supersede(ledger: Ledger, job_ids: Iterable[int], note: str) -> int:
     return done
 
 
-def _boilerplate_counts(ledger: Ledger, min_products: int) -> frozenset[str]:
-    rows = ledger.conn.execute(
-        "SELECT j.value FROM products p, json_each(p.snapshot, '$.fingerprints') j "
-        "WHERE p.state != 'invalid' GROUP BY j.value "
-        "HAVING COUNT(DISTINCT p.source_id) >= ?", (min_products,)).fetchall()
-    return frozenset(r[0] for r in rows)
-
-
-_ROW_COLUMNS = ("source_id, parent_id, type, sku, name, status, snapshot, content_hash, "
-                "date_modified_gmt, state, missing, reason")
-
-
-_AFFECTED = (
-    "EXISTS (SELECT 1 FROM json_each(products.snapshot, '$.fingerprints') j "
-    "WHERE j.key IN (SELECT value FROM json_each(?)) AND ("
-    " (j.value IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
-    "   (SELECT 1 FROM json_each(products.missing) m WHERE m.value = j.key))"
-    " OR (j.value IN (SELECT value FROM json_each(?)) AND EXISTS "
-    "   (SELECT 1 FROM json_each(products.missing) m WHERE m.value = j.key))))")
-
-
-def _stored_records(ledger: Ledger, change: tuple[Sequence[str], frozenset[str],
-                                                  frozenset[str]] | None,
-                    chunk: int = 500) -> Iterator[list[Record]]:
-    """Stored products, in chunks: all, or those a boilerplate change can affect.
-
-    ``change`` is (fields checked, texts that became boilerplate, texts that stopped being
-    boilerplate): a product is affected when a checked field holds an entering text and is
-    not yet missing, or holds a leaving text and is missing.
-    """
-    last = ""
-    while True:
-        if change is None:
-            rows = ledger.conn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM products WHERE source_id > ? AND state != 'invalid'"
-                f" ORDER BY source_id LIMIT ?", (last, chunk)).fetchall()
-        else:
-            fields, entering, leaving = change
-            rows = ledger.conn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM products WHERE source_id > ? AND state != 'invalid'"
-                f" AND {_AFFECTED} ORDER BY source_id LIMIT ?",
-                (last, json.dumps(list(fields)), json.dumps(sorted(entering)),
-                 json.dumps(sorted(leaving)), chunk)).fetchall()
-        if not rows:
-            return
-        last = rows[-1][0]
-        yield [Record(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8],
-                      state=r[9], missing=list(json.loads(r[10]) if r[10] else []),
-                      reason=r[11]) for r in rows]
-
-
-# -- writing one batch of records ---------------------------------------------------------------
-
 def _payload(record: Record) -> dict[str, Any]:
     return {"fields": record.missing, "why": record.why}
 
 
 def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
-           *, count: bool, prev: dict[str, _Previous] | None = None) -> int:
+           *, count: bool, prev: dict[str, ProductState] | None = None) -> int:
     """Jobs first, then product rows; returns how many products changed state or input."""
     if prev is None:
-        prev = _previous(ledger, [r.source_id for r in records])
+        prev = product_states(ledger, [r.source_id for r in records])
     items: list[EnqueueItem] = []
     to_supersede: list[int] = []
     changed = 0
@@ -667,9 +219,9 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
             if same_input:
                 # Same content, new decision (rules or boilerplate changed): the job with this
                 # input hash must give way so enqueue can revive it with the new fields.
-                to_supersede += _open_jobs(ledger, r.source_id, r.content_hash)
+                to_supersede += open_product_jobs(ledger, r.source_id, r.content_hash)
             elif r.state == "complete":
-                to_supersede += _open_jobs(ledger, r.source_id)
+                to_supersede += open_product_jobs(ledger, r.source_id)
         if r.state != "complete":
             status = {"needs_work": JobStatus.PENDING, "needs_data": JobStatus.NEEDS_DATA,
                       "invalid": JobStatus.INVALID}[r.state]
@@ -718,18 +270,11 @@ def sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool = 
     if not dry_run:
         return _sync(ledger, client, settings, full=full, limit=limit, dry_run=False,
                      progress=progress)
-    with tempfile.TemporaryDirectory(prefix="enrich-dry-run-") as tmp:
-        scratch = Path(tmp) / "ledger.db"
-        target = sqlite3.connect(scratch)
-        try:
-            ledger.conn.backup(target)
-        finally:
-            target.close()
-        with Ledger(scratch) as work:
-            summary = _sync(work, client, settings, full=full, limit=limit, dry_run=True,
-                            progress=progress)
-        summary.run_id = None
-        return summary
+    with scratch_copy(ledger, prefix="enrich-dry-run-") as work:
+        summary = _sync(work, client, settings, full=full, limit=limit, dry_run=True,
+                        progress=progress)
+    summary.run_id = None
+    return summary
 
 
 def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
@@ -743,7 +288,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         cursor = ledger.get_meta(META_CURSOR)
     summary = SyncSummary(store=store, full=cursor is None, dry_run=dry_run,
                           modified_after=cursor, skipped_fields=list(rules.skipped_fields))
-    rules_hash = rules.digest()
+    rules_hash = _rules_digest(rules)
     rules_changed = ledger.get_meta(META_RULES) not in (None, rules_hash)
     previous_bp = frozenset(json.loads(ledger.get_meta(META_BOILERPLATE) or "[]"))
     if rules_changed:
@@ -755,22 +300,22 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary,
                                          cursor=cursor, limit=limit, progress=progress,
                                          reuse=not rules_changed)
-        boilerplate = _boilerplate_counts(ledger, rules.boilerplate_min_products)
+        boilerplate = shared_fingerprints(ledger, rules.boilerplate_min_products)
         summary.boilerplate_texts = len(boilerplate)
         if rules_changed:
-            stored = _stored_records(ledger, None)
+            stored = valid_products(ledger)
         elif boilerplate != previous_bp:
-            stored = _stored_records(ledger, (rules.fields, boilerplate - previous_bp,
-                                              previous_bp - boilerplate))
+            stored = products_boilerplate_may_flip(ledger, rules.fields,
+                                                   boilerplate - previous_bp,
+                                                   previous_bp - boilerplate)
         else:
             stored = iter(())
-        for chunk in stored:
-            for r in chunk:
-                apply_evaluation(r, rules, boilerplate)
+        for rows in stored:
+            chunk = [apply_evaluation(Record(**row), rules, boilerplate) for row in rows]
             summary.reevaluated += _write(ledger, chunk, summary, count=False)
         ledger.set_meta(META_BOILERPLATE, json.dumps(sorted(boilerplate)))
         ledger.set_meta(META_RULES, rules_hash)
-        summary.catalog = _catalog_states(ledger)
+        summary.catalog = dict.fromkeys(STATES, 0) | count_by_state(ledger)
         if summary.missed:
             summary.cursor = cursor
         elif not summary.limit_reached:
@@ -794,13 +339,6 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
     ledger.finish_run(summary.run_id, exit_reason=summary.exit_reason, counts=summary.counts(),
                       cost_usd=0.0)
     return summary
-
-
-def _catalog_states(ledger: Ledger) -> dict[str, int]:
-    counts = dict.fromkeys(STATES, 0)
-    for state, n in ledger.conn.execute("SELECT state, COUNT(*) FROM products GROUP BY state"):
-        counts[state] = n
-    return counts
 
 
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
@@ -834,7 +372,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 modified = raw.get("date_modified_gmt") if isinstance(raw, dict) else None
                 if isinstance(modified, str) and (max_seen is None or modified > max_seen):
                     max_seen = modified
-            prev = _previous(ledger, [r.source_id for r in records])
+            prev = product_states(ledger, [r.source_id for r in records])
             for r in records:
                 p = prev.get(r.source_id)
                 if reuse and p is not None and p.content_hash == r.content_hash \
@@ -891,18 +429,9 @@ def summary_json(summary: SyncSummary) -> str:
 
 __all__ = [
     "FETCH_FIELDS",
-    "Evaluation",
-    "Record",
-    "Rules",
     "SyncProgress",
     "SyncSummary",
-    "build_record",
-    "canonical_json",
-    "content_hash",
-    "evaluate",
-    "fingerprint",
-    "plain_text",
-    "store_snapshot",
+    "apply_evaluation",
     "summary_json",
     "sync",
 ]

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enrich.errors import InputError
+from enrich.missing import Rules
 from enrich.publish import fields as F
 from enrich.publish.records import ApprovedDraft
 from enrich.publish.snapshot import snapshot_changes, store_snapshot
-from enrich.sync import Rules
 from enrich.woo.validate import check_product_update
 
 ACTIONS = ("write", "unchanged", "conflict", "error")

@@ -14,10 +14,10 @@ from typing import Any
 
 from enrich.config import Settings
 from enrich.ledger import JobStatus, Ledger
+from enrich.missing import Rules
 from enrich.publish import records as R
 from enrich.publish.plan import PlanItem, plan_item
 from enrich.publish.writer import BatchWriter, Entry, ProductStore, Settled, recover
-from enrich.sync import Rules
 
 
 @dataclass

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from enrich.sync import Rules, build_record
+from enrich.missing import Rules
+from enrich.product_snapshot import build_record
 
 #: Snapshot keys that are derived from others and say nothing a person could have changed.
 DERIVED = frozenset({"fingerprints", "id"})

@@ -1,0 +1,238 @@
+"""How a store product becomes a snapshot record: validated, made safe, hashed.
+
+A snapshot holds the edit-context fields enrich reads and may write (name, descriptions, the
+SEO meta of the configured plugin, categories, tags, brands, attributes, price, weight,
+dimensions, image alt texts) and the fingerprints of its texts, and is hashed as canonical
+JSON (``content_hash``). That hash keys the product's job, so an unchanged product queues
+nothing and a changed one supersedes its old job; publish hashes the store's current product
+with this same code to detect an edit made in the store since the sync.
+
+A malformed field (wrong type, invalid UTF-8, larger than ``sync.max_field_bytes``) never
+raises: the record is ``invalid`` with a reason naming the product and the field, and its
+snapshot holds only safe text. Deciding what is missing is ``enrich.missing``'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from enrich.missing import FINGERPRINT_MIN_CHARS, FINGERPRINTED, Rules, fingerprint, visible_texts
+from enrich.woo.seo import read_seo
+
+# -- hashing ------------------------------------------------------------------------------------
+
+def canonical_json(value: Any) -> str:
+    """The exact bytes ``content_hash`` is computed from (ASCII, sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      default=repr)
+
+
+def content_hash(snapshot: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(snapshot).encode("ascii")).hexdigest()
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+class _Problems:
+    """Collects malformed fields of one product while its snapshot is built."""
+
+    def __init__(self, record: str, max_bytes: int) -> None:
+        self.record = record
+        self.max_bytes = max_bytes
+        self.found: list[str] = []
+
+    def text(self, value: Any, field: str, *, allow_none: bool = True) -> str | None:
+        if value is None:
+            if not allow_none:
+                self.found.append(f"field {field}: missing")
+            return None
+        if not isinstance(value, str):
+            self.found.append(f"field {field}: expected a string, got {_kind(value)}")
+            return None
+        if value.isascii() and len(value) <= self.max_bytes:
+            return value  # the common case: no surrogates, one byte per character
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            self.found.append(f"field {field}: not valid UTF-8 (bad byte or lone surrogate "
+                              f"at character {exc.start})")
+            return value.encode("utf-8", "replace").decode("utf-8")
+        if size > self.max_bytes:
+            self.found.append(f"field {field}: {size:,} bytes, over sync.max_field_bytes "
+                              f"({self.max_bytes:,})")
+            return value[:2000] + f" [… truncated by enrich: {size:,} bytes]"
+        return value
+
+    def names(self, value: Any, field: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.found.append(f"field {field}: expected an array, got {_kind(value)}")
+            return []
+        out = []
+        for i, term in enumerate(value):
+            if not isinstance(term, dict):
+                self.found.append(f"field {field}[{i}]: expected an object, got {_kind(term)}")
+                continue
+            name = self.text(term.get("name"), f"{field}[{i}].name")
+            if name:
+                out.append(name)
+        return out
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+# -- the record ---------------------------------------------------------------------------------
+
+@dataclass
+class Record:
+    """One product (or variation) as sync hands it to the ledger."""
+
+    source_id: str
+    parent_id: str | None
+    type: str | None
+    sku: str | None
+    name: str | None
+    status: str | None
+    snapshot: dict[str, Any]
+    content_hash: str
+    date_modified_gmt: str | None
+    state: str = "complete"
+    missing: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    texts: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def row(self) -> dict[str, Any]:
+        return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
+                "sku": self.sku, "name": self.name, "status": self.status,
+                "snapshot": self.snapshot, "content_hash": self.content_hash,
+                "date_modified_gmt": self.date_modified_gmt, "state": self.state,
+                "missing": self.missing, "reason": self.reason}
+
+
+def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:
+    """A product from the store as a snapshot, flagged ``invalid`` when a field is malformed.
+
+    A malformed field never raises: it is recorded in the reason. Only a product without a
+    usable id cannot be recorded at all; that raises ``ValueError``, which the caller counts.
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"a product that is not an object ({_kind(raw)})")
+    pid = raw.get("id")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise ValueError(f"a product without a valid id (id {pid!r})")
+    is_variation = parent is not None or raw.get("type") == "variation"
+    record = f"{'variation' if is_variation else 'product'} {pid}"
+    chk = _Problems(record, rules.max_field_bytes)
+    snap: dict[str, Any] = {"id": pid}
+    parent_id = raw.get("parent_id") or (parent.get("id") if parent else None)
+    if parent_id is not None and (isinstance(parent_id, bool) or not isinstance(parent_id, int)):
+        chk.found.append(f"field parent_id: expected an integer, got {_kind(parent_id)}")
+        parent_id = None
+    snap["parent_id"] = parent_id or None
+    snap["type"] = "variation" if is_variation else chk.text(raw.get("type"), "type")
+    snap["status"] = chk.text(raw.get("status"), "status")
+    for f in ("sku", "name", "description", "short_description", "regular_price", "weight"):
+        if is_variation and f == "short_description":
+            continue
+        snap[f] = chk.text(raw.get(f), f) or ""
+    if parent is not None:
+        snap["parent_name"] = chk.text(parent.get("name"), "parent name") or ""
+    for f in ("categories", "tags", "brands"):
+        if not is_variation:
+            snap[f] = chk.names(raw.get(f), f)
+    attrs = raw.get("attributes")
+    snap["attributes"] = []
+    if attrs is not None and not isinstance(attrs, list):
+        chk.found.append(f"field attributes: expected an array, got {_kind(attrs)}")
+    for i, attr in enumerate(attrs if isinstance(attrs, list) else []):
+        if not isinstance(attr, dict):
+            chk.found.append(f"field attributes[{i}]: expected an object, got {_kind(attr)}")
+            continue
+        options = attr.get("options")
+        if options is None and "option" in attr:
+            options = [attr.get("option")]
+        if not isinstance(options, list):
+            chk.found.append(f"field attributes[{i}].options: expected an array")
+            options = []
+        snap["attributes"].append({
+            "name": chk.text(attr.get("name"), f"attributes[{i}].name") or "",
+            "options": [chk.text(o, f"attributes[{i}].options") or "" for o in options]})
+    dims = raw.get("dimensions")
+    if isinstance(dims, dict):
+        snap["dimensions"] = {k: chk.text(dims.get(k), f"dimensions.{k}") or ""
+                              for k in ("length", "width", "height")}
+    elif dims is not None:
+        chk.found.append(f"field dimensions: expected an object, got {_kind(dims)}")
+    images = raw.get("images")
+    if is_variation:
+        images = [raw["image"]] if isinstance(raw.get("image"), dict) else []
+    snap["images"] = []
+    if images is not None and not isinstance(images, list):
+        chk.found.append(f"field images: expected an array, got {_kind(images)}")
+    for i, image in enumerate(images if isinstance(images, list) else []):
+        if not isinstance(image, dict):
+            chk.found.append(f"field images[{i}]: expected an object, got {_kind(image)}")
+            continue
+        snap["images"].append({"id": image.get("id"),
+                               "alt": chk.text(image.get("alt"), f"images[{i}].alt") or ""})
+    meta = raw.get("meta_data")
+    if meta is not None and not isinstance(meta, list):
+        chk.found.append(f"field meta_data: expected an array, got {_kind(meta)}")
+        meta = []
+    if rules.seo_plugin != "none":
+        seo = read_seo(meta, rules.seo_plugin)
+        snap["seo_plugin"] = rules.seo_plugin
+        snap["seo"] = {f: chk.text(v, f"meta_data {f}") for f, v in seo.items()}
+    texts = visible_texts(snap)
+    snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
+                            if len(texts[f]) >= FINGERPRINT_MIN_CHARS}
+    modified = raw.get("date_modified_gmt")
+    modified = modified if isinstance(modified, str) else None
+    if chk.found:
+        # The hash covers the store's raw values, so fixing the field in the store changes it
+        # (and supersedes the invalid job); the stored snapshot holds only safe text.
+        digest = hashlib.sha256(canonical_json(
+            {k: raw.get(k) for k in sorted(raw) if k not in ("date_modified", "date_modified_gmt",
+                                                              "_links")}).encode()).hexdigest()
+        reason = f"{record}: " + "; ".join(chk.found)
+        return Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
+                      snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
+                      snap, digest, modified, state="invalid", reason=reason)
+    out = Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
+                 snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
+                 snap, content_hash(snap), modified)
+    out.texts = texts
+    return out
+
+
+def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
+                   max_field_bytes: int = 1_000_000) -> tuple[dict[str, Any], str]:
+    """(snapshot, content_hash) of a product read in edit context, exactly as sync records it.
+
+    For publish's conflict check: hashing the store's current product any other way would
+    see changes that are not there (or miss real ones).
+    """
+    rules = Rules(fields=(), skipped_fields=(), min_length={}, placeholders=(),
+                  boilerplate_min_products=2, min_source_chars=0,
+                  max_field_bytes=max_field_bytes, variations=False, seo_plugin=seo_plugin,
+                  statuses=())
+    record = build_record(dict(product), rules)
+    return record.snapshot, record.content_hash
+
+
+__all__ = [
+    "Record",
+    "build_record",
+    "canonical_json",
+    "content_hash",
+    "store_snapshot",
+]

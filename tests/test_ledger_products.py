@@ -1,0 +1,100 @@
+"""The ledger reads sync decides with (``enrich.ledger.products``), on a real SQLite ledger.
+
+test_sync.py runs them through whole syncs; these pin down each query's answer on rows
+chosen to sit on either side of its conditions, so a change to the SQL shows here first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from enrich.ledger import EnqueueItem, JobStatus, Ledger
+from enrich.ledger.products import (
+    count_by_state,
+    open_product_jobs,
+    product_states,
+    products_boilerplate_may_flip,
+    shared_fingerprints,
+    valid_products,
+)
+from enrich.ledger.scratch import scratch_copy
+
+
+def row(source_id: str, *, fingerprints: dict[str, str], missing: list[str] | None = None,
+        state: str = "needs_work") -> dict[str, Any]:
+    return {"source_id": source_id, "snapshot": {"id": int(source_id),
+                                                 "fingerprints": fingerprints},
+            "content_hash": f"h{source_id}", "state": state, "missing": missing,
+            "reason": None if state != "invalid" else "bad field"}
+
+
+def seed(ledger: Ledger) -> None:
+    ledger.upsert_products([
+        row("1", fingerprints={"description": "aaa"}, missing=[]),               # enters
+        row("2", fingerprints={"description": "bbb"}, missing=["description"]),  # leaves
+        row("3", fingerprints={"description": "aaa"}, missing=["description"]),  # already
+        row("4", fingerprints={"seo_title": "aaa"}, missing=[]),  # field not checked
+        row("5", fingerprints={"description": "aaa"}, state="invalid"),
+        row("6", fingerprints={"short_description": "bbb"}, missing=[], state="complete"),
+    ])
+
+
+def ids(chunks: Any) -> list[list[str]]:
+    return [[r["source_id"] for r in chunk] for chunk in chunks]
+
+
+def test_boilerplate_queries_count_valid_products_and_find_the_ones_that_may_flip(
+        ledger: Ledger) -> None:
+    seed(ledger)
+    # aaa is on 1, 3, 4 (and the invalid 5, which does not count); bbb on 2 and 6.
+    assert shared_fingerprints(ledger, 3) == frozenset({"aaa"})
+    assert shared_fingerprints(ledger, 2) == frozenset({"aaa", "bbb"})
+    assert shared_fingerprints(ledger, 4) == frozenset()
+    flips = products_boilerplate_may_flip(ledger, ["description", "short_description"],
+                                          entering={"aaa"}, leaving={"bbb"}, chunk=1)
+    assert ids(flips) == [["1"], ["2"]]
+    assert ids(products_boilerplate_may_flip(ledger, ["description"], entering=set(),
+                                             leaving=set())) == []
+    every = list(valid_products(ledger, chunk=4))
+    assert ids(every) == [["1", "2", "3", "4"], ["6"]]
+    first = every[0][1]
+    assert first["snapshot"] == {"id": 2, "fingerprints": {"description": "bbb"}}
+    assert first["missing"] == ["description"] and first["content_hash"] == "h2"
+
+
+def test_states_and_open_jobs_of_products(ledger: Ledger) -> None:
+    seed(ledger)
+    assert count_by_state(ledger) == {"needs_work": 4, "invalid": 1, "complete": 1}
+    states = product_states(ledger, ["1", "2", "404"])
+    assert set(states) == {"1", "2"}
+    assert states["2"].missing == ("description",) and states["1"].missing == ()
+    assert states["1"].content_hash == "h1" and product_states(ledger, []) == {}
+    ledger.enqueue_many([EnqueueItem("product", "1", "h1"), EnqueueItem("product", "2", "h2")])
+    ledger.enqueue_many([EnqueueItem("product", "1", "h1b")])  # supersedes h1
+    [old, two, new] = [j.id for j in ledger.list_jobs(kind="product")]
+    assert open_product_jobs(ledger, "1") == [new]
+    assert open_product_jobs(ledger, "1", "h1") == []  # superseded: nothing left to do
+    assert open_product_jobs(ledger, "2", "h2") == [two]
+    ledger.set_status([two], JobStatus.SUPERSEDED)
+    assert open_product_jobs(ledger, "2") == [] and old != new
+
+
+def test_scratch_copy_is_written_alone_and_thrown_away(ledger: Ledger) -> None:
+    seed(ledger)
+    with scratch_copy(ledger, prefix="enrich-test-") as work:
+        path = work.path
+        work.upsert_products([row("7", fingerprints={})])
+        assert count_by_state(work)["needs_work"] == 5
+    assert count_by_state(ledger)["needs_work"] == 4 and not path.exists()
+
+
+def test_publish_never_imports_the_sync_orchestration() -> None:
+    # A fresh interpreter: in this one other tests have imported enrich.sync already.
+    code = ("import sys, enrich.publish; "
+            "print(sorted(m for m in sys.modules if m in "
+            "('enrich.sync', 'enrich.missing', 'enrich.product_snapshot')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "['enrich.missing', 'enrich.product_snapshot']"
