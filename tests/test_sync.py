@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 import pytest
 
 from enrich.config import Settings, StoreConfig, SyncConfig
+from enrich.httpserver import Request, Response
 from enrich.ledger import Ledger
 from enrich.sandbox.catalog import synthetic_catalog
-from enrich.sandbox.http import Request, Response
 from enrich.sandbox.store import serve_store
 from enrich.sync import (
     META_CURSOR,
