@@ -6,21 +6,28 @@ anything else that escapes is a bug (re-raised with its traceback under ``ENRICH
 
     EnrichError
     ├── ConfigError              bad or unknown config key, secret in the file      (exit 2)
+    ├── UsageError               a command called in a way that cannot work         (exit 2)
     ├── LedgerError              the ledger file cannot be used as it is
-    │   ├── LedgerVersionError   ledger written by a newer enrich
+    │   ├── LedgerVersionError   ledger written by a newer enrich                   (exit 2)
     │   ├── IllegalTransition    a job status change the state machine forbids
-    │   ├── NotFound             no job/draft/run with that id
-    │   └── LedgerUnusable       the path is not a usable ledger: missing folder,
-    │                            not SQLite, damaged, read-only, another program's (exit 2)
+    │   ├── NotFound             no job/draft/run with that id                      (exit 2)
+    │   ├── LedgerUnusable       the path is not a usable ledger: missing folder,
+    │   │                        not SQLite, damaged, read-only, another program's (exit 2)
+    │   └── LeaseLost            the job's lease moved on to another worker (in enrich.ledger)
     ├── InputError               a record is malformed (names record and field)
     ├── StoreError               the WooCommerce store refused or failed
-    │   ├── StoreAuthError       401/403: keys, permissions, or scheme          (stops the command)
+    │   ├── StoreAuthError       401/403: keys, permissions, or scheme              (exit 2)
     │   └── StoreUnavailable     5xx/429/connection errors after retries
     ├── ProviderError            the LLM provider failed
     │   ├── RetryableProviderError   429, 5xx, 529, timeouts; may carry retry_after
+    │   │   └── RateLimited          429: re-queued with a delay, not counted as an attempt
     │   ├── PermanentProviderError   this record cannot succeed (400, refusal, bad output)
-    │   └── FatalProviderError       the run cannot succeed (401/403, quota, unknown model)
+    │   │   └── UnusableOutput       a refusal or still-invalid output; carries the billed usage
+    │   └── FatalProviderError       the run cannot succeed (401/403, quota, unknown model) (exit 2)
     └── RunStopped               the worker stopped early (breaker, budget, fatal error)
+
+Every class here is in this module but ``LeaseLost``; tests/test_docs.py keeps this tree
+complete.
 """
 
 from __future__ import annotations

@@ -9,14 +9,23 @@ length and the cache hits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from enrich.errors import EnrichError
+from enrich.config import Secrets, Settings
+from enrich.errors import ConfigError, EnrichError, RunStopped
 from enrich.ledger import Ledger
 from enrich.prompts import PromptBook
-from enrich.providers import Provider, estimate_output_tokens, estimate_prompt_tokens
+from enrich.providers import (
+    Provider,
+    estimate_output_tokens,
+    estimate_prompt_tokens,
+    make_provider,
+)
+from enrich.worker import run_jobs
+from enrich.worker.runner import ProgressCallback
 
 #: Extra spend allowed for retries of failed requests and repairs of invalid output.
 RETRY_BUFFER = 0.10
@@ -101,3 +110,32 @@ def estimate_from_run(ledger: Ledger, provider: Provider, run_id: int) -> Estima
         input_tokens=total_in, output_tokens=total_out, cost_live_usd=round(live, 6),
         cost_batch_usd=round(live * batch_ratio, 6), retry_buffer=RETRY_BUFFER,
         provider=provider.name, model=provider.model)
+
+
+def estimate_cost(ledger: Ledger, settings: Settings, secrets: Secrets, *,
+                  sample: int | None = None,
+                  on_progress: ProgressCallback | None = None) -> Estimate:
+    """What drafting every waiting job will cost with the configured model.
+
+    Without ``sample``, from rendered prompts (nothing is spent). With it, ``sample`` jobs
+    are drafted for real (they stay drafted) and the rest extrapolated from their measured
+    usage; a sample that drafted nothing raises rather than extrapolate a $0 that would
+    look like a price.
+    """
+    if not sample:
+        return estimate_queue(ledger, make_provider(settings.llm, secrets),
+                              PromptBook.from_settings(settings), list(settings.sync.fields),
+                              settings.llm.max_output_tokens)
+    result = asyncio.run(run_jobs(ledger, settings, secrets, limit=sample,
+                                  on_progress=on_progress))
+    if result.exit_reason == "fatal":
+        raise ConfigError(f"estimate --sample: run #{result.run_id} stopped: "
+                          f"{result.message}", result.hint or "Fix the cause and run again.")
+    if result.stats.drafted == 0:
+        raise RunStopped(
+            f"estimate --sample: run #{result.run_id} drafted none of the {sample:,} "
+            f"job(s) it tried, so there is no measured usage to extrapolate from "
+            f"({result.message})",
+            "See `enrich jobs list --status failed` for why, or run `enrich estimate` "
+            "without --sample to estimate from the rendered prompts.")
+    return estimate_from_run(ledger, make_provider(settings.llm, secrets), result.run_id)

@@ -27,8 +27,8 @@ from authlib.oauth1 import ClientAuth
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from authlib.oauth1.rfc5849.util import escape
 
+from enrich.httpserver import LoopbackServer
 from enrich.sandbox.catalog import load_catalog
-from enrich.sandbox.http import SandboxServer
 from enrich.sandbox.store import SandboxStore, StoreOptions
 from enrich.sandbox.store_auth import ApiKey
 from enrich.sandbox.tls import client_context, server_context
@@ -238,8 +238,8 @@ def contract_store(products: list[dict[str, Any]] | None = None, **option_overri
     store = SandboxStore(contract_catalog() if products is None else products, options)
     with tempfile.TemporaryDirectory(prefix="store-tls-") as tmp:
         ctx, ca_path = server_context(Path(tmp))
-        with SandboxServer(store.handle, tls=ctx) as https_server, \
-                SandboxServer(store.handle) as http_server:
+        with LoopbackServer(store.handle, tls=ctx) as https_server, \
+                LoopbackServer(store.handle) as http_server:
             store.base_url = https_server.url
             running = ContractStore(store, https_server.url, http_server.url,
                                     client_context(ca_path), clock)

@@ -287,7 +287,7 @@ def test_openai_drops_parameters_a_model_refuses() -> None:
     """gpt-5-style models refuse temperature and strict length keywords with a 400; the
     provider drops each once for the rest of the run (the sandbox model behind a front that
     answers as api.openai.com does)."""
-    from enrich.sandbox.http import Request, Response, SandboxServer
+    from enrich.httpserver import LoopbackServer, Request, Response
     from enrich.sandbox.llm import SandboxLLM
 
     model = SandboxLLM(LLMSandboxOptions(seed=0))
@@ -311,7 +311,7 @@ def test_openai_drops_parameters_a_model_refuses() -> None:
                 "code": None}}, status=400)
         return model.handle(request)
 
-    with SandboxServer(front) as server:
+    with LoopbackServer(front) as server:
         llm = LLMConfig(provider="openai", model="gpt-5-mini", base_url=server.url + "/v1")
         provider = make_provider(llm, Secrets({"OPENAI_API_KEY": KEY}))
 
@@ -334,7 +334,7 @@ def test_openai_drops_parameters_a_model_refuses() -> None:
 
 def test_server_without_usage_is_billed_on_an_estimate() -> None:
     """Some compatible servers send no usage; a $0 cost would let a run pass its budget."""
-    from enrich.sandbox.http import Request, Response, SandboxServer
+    from enrich.httpserver import LoopbackServer, Request, Response
     from enrich.sandbox.llm import SandboxLLM
 
     model = SandboxLLM(LLMSandboxOptions(seed=0))
@@ -345,7 +345,7 @@ def test_server_without_usage_is_billed_on_an_estimate() -> None:
         body.pop("usage", None)
         return Response.json(body, status=answer.status)
 
-    with SandboxServer(front) as server:
+    with LoopbackServer(front) as server:
         llm = LLMConfig(provider="openai", model="gpt-4o-mini", base_url=server.url + "/v1")
         result = _generate(make_provider(llm, Secrets({"OPENAI_API_KEY": KEY})), _request(81))
     assert result.usage_estimated

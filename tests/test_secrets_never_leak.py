@@ -34,7 +34,7 @@ import pytest
 from click.testing import CliRunner
 
 from enrich.cli.main import cli
-from enrich.sandbox.http import Request, Response, SandboxServer
+from enrich.httpserver import LoopbackServer, Request, Response
 from enrich.sandbox.llm import FAULT_HEADER, SandboxLLM
 from enrich.sandbox.store import StoreOptions, serve_store
 from tests.woo_helpers import product
@@ -98,7 +98,7 @@ class FaultyLLM:
 def faulty_llm() -> Iterator[tuple[str, FaultyLLM]]:
     switch = FaultyLLM()
     try:
-        with SandboxServer(switch.handle) as server:
+        with LoopbackServer(switch.handle) as server:
             yield server.url, switch
     finally:
         switch.llm.close()

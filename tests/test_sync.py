@@ -11,11 +11,11 @@ from urllib.parse import parse_qsl
 import pytest
 
 from enrich.config import Settings, StoreConfig, SyncConfig
+from enrich.httpserver import Request, Response
 from enrich.ledger import Ledger
 from enrich.missing import Rules, evaluate
 from enrich.product_snapshot import build_record, content_hash, store_snapshot
 from enrich.sandbox.catalog import synthetic_catalog
-from enrich.sandbox.http import Request, Response
 from enrich.sandbox.store import serve_store
 from enrich.sync import META_CURSOR, sync
 from tests.woo_helpers import LONG_COPY, client, interposed_store, options, product

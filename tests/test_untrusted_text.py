@@ -24,11 +24,11 @@ from click.testing import CliRunner
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from enrich.cli.main import cli
+from enrich.httpserver import LoopbackServer, Request
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
 from enrich.prompts import FENCE_CLOSE, FENCE_OPEN, PromptBook, product_facts
 from enrich.review.export import export_review
 from enrich.review.serve import ReviewServer
-from enrich.sandbox.http import Request, SandboxServer
 from enrich.sandbox.llm import serve_llm
 from enrich.sandbox.store import SandboxStore, StoreOptions, serve_store
 from tests.browser_helpers import launch, watched_page
@@ -322,7 +322,7 @@ def test_cross_site_simple_post_without_token_changes_nothing(ledger: Ledger,
 def test_servers_refuse_to_listen_beyond_loopback() -> None:
     for host in ("0.0.0.0", "::", "192.168.1.10"):
         with pytest.raises(ValueError, match="loopback"):
-            SandboxServer(lambda r: None, host=host)  # type: ignore[arg-type,return-value]
+            LoopbackServer(lambda r: None, host=host)  # type: ignore[arg-type,return-value]
     res = CliRunner().invoke(cli, ["review", "serve", "--help"])
     assert res.exit_code == 0 and "--host" not in res.output and "--bind" not in res.output
 

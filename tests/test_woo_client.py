@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from enrich.errors import ConfigError, InputError, StoreAuthError, StoreUnavailable
+from enrich.httpserver import Request, Response
 from enrich.sandbox.catalog import synthetic_catalog
-from enrich.sandbox.http import Request, Response
 from enrich.sandbox.store import serve_store
 from enrich.sandbox.store_auth import ApiKey
 from enrich.sandbox.tls import client_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enrich.errors import InputError
-from enrich.sandbox.http import Request, Response
+from enrich.httpserver import Request, Response
 from enrich.woo.seo import META_KEYS, meta_keys, read_seo, to_meta_data, writable_fields
 from enrich.woo.validate import check_batch, check_product_update
 from tests.woo_helpers import client, drop, interposed_store, product

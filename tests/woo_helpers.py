@@ -3,7 +3,7 @@
 Everything here talks real HTTP on 127.0.0.1 to the project's sandbox store. Faults the
 sandbox does not inject itself (a dropped connection after a write was applied, a host that
 strips the Authorization header, a proxy that corrupts bytes) are put *between* client and
-store: a handler wrapping ``SandboxStore.handle`` on the project's own ``SandboxServer``, or
+store: a handler wrapping ``SandboxStore.handle`` on the project's own ``LoopbackServer``, or
 an httpx transport that edits the request on its way out. Nothing of enrich is patched.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from enrich.sandbox.http import DropConnection, Request, Response, SandboxServer
+from enrich.httpserver import DropConnection, LoopbackServer, Request, Response
 from enrich.sandbox.store import SandboxStore, StoreOptions
 from enrich.woo.client import WooClient
 
@@ -78,7 +78,7 @@ def interposed_store(products: list[dict[str, Any]], opts: StoreOptions | None =
     """A sandbox store (plain HTTP, OAuth1) with an interposer in front of it."""
     store = SandboxStore(products, opts or options())
     inter = Interposer(store)
-    with SandboxServer(inter.handle) as server:
+    with LoopbackServer(inter.handle) as server:
         store.base_url = server.url
         yield server.url, store, inter
 

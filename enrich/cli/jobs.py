@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from enrich.app import App
+from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json, untrusted, when
 from enrich.errors import UsageError
 from enrich.ledger import KINDS, JobStatus
@@ -26,7 +27,7 @@ def jobs() -> None:
               help="Only jobs in this status.")
 @click.option("--kind", type=click.Choice(KINDS), help="Only product or invoice jobs.")
 @click.option("--limit", type=int, default=None, help="At most this many rows.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@json_option
 @click.pass_obj
 def list_command(app: App, status: str | None, kind: str | None, limit: int | None,
                  as_json: bool) -> None:
@@ -48,7 +49,7 @@ def list_command(app: App, status: str | None, kind: str | None, limit: int | No
 
 @jobs.command("show")
 @click.argument("job_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON with attempts_log and draft.")
+@json_option
 @click.pass_obj
 def show_command(app: App, job_id: int, as_json: bool) -> None:
     """One job with every attempt and its draft."""

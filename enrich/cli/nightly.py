@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
 
 from enrich.app import App
-from enrich.cli.render import console
-from enrich.cli.run import _summarise
+from enrich.cli.render import console, render_run
 from enrich.cli.sync import SyncLog, render_summary
 from enrich.errors import ConfigError
-from enrich.sync import sync
-from enrich.worker import parse_until, run_jobs
+from enrich.nightly import nightly
 from enrich.worker.progress import LogProgress
 
 
@@ -29,22 +26,15 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     Meant for cron: log lines instead of bars, one exit code (0 ok, 1 something needs a look,
     2 configuration). It never publishes: publishing waits for a person's approval.
     """
-    settings = app.settings
-    # Parsed before the sync: a bad --until is refused before any work, and a sync that
-    # runs past the deadline leaves no time to draft instead of a whole extra day.
-    until = parse_until(until_text or settings.nightly.until)
-    with app.woo_client() as client:
-        summary = sync(app.ledger, client, settings, progress=SyncLog())
-    render_summary(summary)
-    result = asyncio.run(run_jobs(app.ledger, settings, app.secrets, until=until,
-                                  limit=limit or settings.nightly.limit,
-                                  on_progress=LogProgress()))
-    _summarise(result)
+    night = nightly(app, until=until_text, limit=limit, on_sync_progress=SyncLog(),
+                    on_synced=render_summary, on_progress=LogProgress())
+    result = night.run
+    render_run(result)
     if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong
         raise ConfigError(f"run #{result.run_id} stopped: {result.message}",
                           result.hint or "Fix the cause and run again.")
     console.print("next: `enrich review export --out review.html`, then `enrich publish`.")
-    if not result.ok or summary.invalid:
+    if not night.ok:
         sys.exit(1)
 
 

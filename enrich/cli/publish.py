@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from enrich.app import App
+from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json
 from enrich.errors import UsageError
 from enrich.publish import (
@@ -100,7 +101,7 @@ def _render_publish(report: PublishReport) -> None:
               help="Print what would change (old -> new) and the conflicts; write nothing.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Publish at most N approved drafts.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape).")
+@json_option
 @click.pass_obj
 def publish_command(app: App, dry_run: bool, limit: int | None, as_json: bool) -> None:
     """Write approved drafts to the store in batches; never over a product edited there.
@@ -151,7 +152,7 @@ def _render_rollback(report: RollbackReport) -> None:
 @click.option("--product", "products", multiple=True,
               help="Undo the last publish of this product id (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be restored; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape).")
+@json_option
 @click.pass_obj
 def rollback_command(app: App, run_id: int | None, products: tuple[str, ...],
                      dry_run: bool, as_json: bool) -> None:

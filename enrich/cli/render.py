@@ -11,6 +11,9 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from enrich.worker import RunResult
+from enrich.worker.progress import progress_line
+
 console = Console()
 
 # C0 and C1 control characters but newline and tab: an escape sequence in a product name
@@ -37,3 +40,15 @@ def when(ts: float | None) -> str:
 
 def money(usd: float) -> str:
     return f"${usd:,.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+def render_run(result: RunResult) -> None:
+    """How a drafting run ended, what it did and what to do (for `run` and `nightly`)."""
+    s = result.stats
+    console.print(f"run #{result.run_id}: {result.exit_reason} ({result.message})")
+    console.print(f"  {progress_line(s)}")
+    console.print(f"  drafted {s.drafted:,} ({s.flagged:,} flagged by guards), dead {s.dead:,},"
+                  f" retries scheduled {s.retried:,}, rate-limited {s.rate_limited:,}, "
+                  f"requests {s.requests:,}, cost {money(s.cost_usd)}")
+    if result.hint:
+        console.print(f"  what to do: {result.hint}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from enrich.app import App
+from enrich.cli.options import SAMPLE_FROM_CONFIG, json_option, review_filters
 from enrich.cli.render import echo_json
 from enrich.errors import UsageError
 from enrich.review.decisions import (
@@ -19,21 +20,19 @@ from enrich.review.decisions import (
 )
 from enrich.review.export import export_review
 
-REVIEW_STATUSES = ("drafted", "approved", "rejected", "conflict")
-_SAMPLE_FROM_CONFIG = -1
 LARGE_PAGE = 5000  # drafts; about 11 MB of HTML
 
 
 def _sample(app: App, sample: int | None) -> int | None:
-    if sample == _SAMPLE_FROM_CONFIG:
+    if sample == SAMPLE_FROM_CONFIG:
         return app.settings.review.sample
     if sample is not None and sample < 1:
         raise click.BadParameter("must be at least 1", param_hint="--sample")
     return sample
 
 
-def _statuses(values: tuple[str, ...], default: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values)) if values else default
+def _statuses(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))  # --status drafted --status drafted: once
 
 
 def _report(result: ApplyResult, as_json: bool, verb: str) -> None:
@@ -67,16 +66,8 @@ def review() -> None:
 @review.command("export")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("review.html"), show_default=True, help="The HTML file to write.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(REVIEW_STATUSES),
-              help="Drafts whose job is in this status (repeatable; default: drafted).")
-@click.option("--flagged-only", is_flag=True, help="Only drafts a guard flagged.")
-@click.option("--sample", type=int, is_flag=False, flag_value=_SAMPLE_FROM_CONFIG,
-              default=None, metavar="[N]",
-              help="A stratified sample of N drafts by category and flag (N defaults to "
-                   "[review] sample) for a spot check before bulk approval.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the sample (same seed, same sample).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@review_filters(default_statuses=("drafted",))
+@json_option
 @click.pass_obj
 def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only: bool,
                    sample: int | None, seed: int, as_json: bool) -> None:
@@ -85,7 +76,7 @@ def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only:
     Open it in a browser, decide, press "Save decisions", then run
     `enrich review import decisions.json`.
     """
-    result = export_review(app.ledger, out, statuses=_statuses(statuses, ("drafted",)),
+    result = export_review(app.ledger, out, statuses=_statuses(statuses),
                            flagged_only=flagged_only, sample=_sample(app, sample), seed=seed,
                            guards=app.settings.guards)
     if as_json:
@@ -103,7 +94,7 @@ def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only:
 
 @review.command("import")
 @click.argument("decisions_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome of every item.")
+@json_option
 @click.pass_obj
 def import_command(app: App, decisions_file: Path, as_json: bool) -> None:
     """Apply a decisions.json saved by the review page.
@@ -122,7 +113,7 @@ def import_command(app: App, decisions_file: Path, as_json: bool) -> None:
 @click.option("--unflagged", is_flag=True,
               help="Only drafts no guard flagged (alone: every such drafted job).")
 @click.option("--note", default=None, help="A note kept with each decision.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome of every job.")
+@json_option
 @click.pass_obj
 def approve_command(app: App, job_ids: tuple[int, ...], all_drafted: bool, unflagged: bool,
                     note: str | None, as_json: bool) -> None:
@@ -137,7 +128,7 @@ def approve_command(app: App, job_ids: tuple[int, ...], all_drafted: bool, unfla
 @review.command("reject")
 @click.argument("job_ids", nargs=-1, type=int, required=True)
 @click.option("--note", default=None, help="Why (kept with the draft, shown on redraft).")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome of every job.")
+@json_option
 @click.pass_obj
 def reject_command(app: App, job_ids: tuple[int, ...], note: str | None,
                    as_json: bool) -> None:
@@ -148,13 +139,7 @@ def reject_command(app: App, job_ids: tuple[int, ...], note: str | None,
 @review.command("serve")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port on 127.0.0.1 (default: [review] port, 8789; 0 = any free port).")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(REVIEW_STATUSES),
-              help="Drafts whose job is in this status (repeatable; default: drafted, "
-                   "approved, rejected).")
-@click.option("--flagged-only", is_flag=True, help="Only drafts a guard flagged.")
-@click.option("--sample", type=int, is_flag=False, flag_value=_SAMPLE_FROM_CONFIG,
-              default=None, metavar="[N]", help="A stratified sample of N drafts.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@review_filters(default_statuses=("drafted", "approved", "rejected"))
 @click.pass_obj
 def serve_command(app: App, port: int | None, statuses: tuple[str, ...], flagged_only: bool,
                   sample: int | None, seed: int) -> None:
@@ -167,8 +152,7 @@ def serve_command(app: App, port: int | None, statuses: tuple[str, ...], flagged
     chosen = app.settings.review.port if port is None else port
     try:
         server = ReviewServer(app.db_path, port=chosen,
-                              statuses=_statuses(statuses, ("drafted", "approved",
-                                                            "rejected")),
+                              statuses=_statuses(statuses),
                               flagged_only=flagged_only, sample=_sample(app, sample),
                               seed=seed, lease_s=app.settings.ledger.lease_s,
                               guards=app.settings.guards)

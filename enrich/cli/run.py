@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from rich.table import Table
 
 from enrich.app import App
-from enrich.cli.render import console, echo_json, money, when
-from enrich.errors import ConfigError, RunStopped, UsageError
-from enrich.estimate import estimate_from_run, estimate_queue
-from enrich.prompts import PromptBook
-from enrich.providers import make_provider
+from enrich.cli.options import json_option
+from enrich.cli.render import console, echo_json, money, render_run, when
+from enrich.errors import ConfigError, UsageError
+from enrich.estimate import estimate_cost
 from enrich.report import run_report
 from enrich.worker import RunResult, parse_until, run_jobs
-from enrich.worker.progress import BarProgress, LogProgress, progress_line
+from enrich.worker.progress import BarProgress, LogProgress
+from enrich.worker.runner import ProgressCallback
 
 
 def _check_kind(kind: str) -> None:
@@ -26,27 +28,22 @@ def _check_kind(kind: str) -> None:
                          "release.")
 
 
+@contextmanager
+def _drafting_progress() -> Iterator[ProgressCallback]:
+    """A bar for a person at a terminal, log lines for cron and pipes."""
+    if sys.stderr.isatty():
+        with BarProgress() as bar:
+            yield bar
+    else:
+        yield LogProgress()
+
+
 def _execute(app: App, *, limit: int | None, until: float | None,
              concurrency: int | None) -> RunResult:
     ledger, settings = app.ledger, app.settings
-    if sys.stderr.isatty():
-        with BarProgress() as bar:
-            return asyncio.run(run_jobs(ledger, settings, app.secrets, limit=limit,
-                                        until=until, concurrency=concurrency,
-                                        on_progress=bar))
-    return asyncio.run(run_jobs(ledger, settings, app.secrets, limit=limit, until=until,
-                                concurrency=concurrency, on_progress=LogProgress()))
-
-
-def _summarise(result: RunResult) -> None:
-    s = result.stats
-    console.print(f"run #{result.run_id}: {result.exit_reason} ({result.message})")
-    console.print(f"  {progress_line(s)}")
-    console.print(f"  drafted {s.drafted:,} ({s.flagged:,} flagged by guards), dead {s.dead:,},"
-                  f" retries scheduled {s.retried:,}, rate-limited {s.rate_limited:,}, "
-                  f"requests {s.requests:,}, cost {money(s.cost_usd)}")
-    if result.hint:
-        console.print(f"  what to do: {result.hint}")
+    with _drafting_progress() as progress:
+        return asyncio.run(run_jobs(ledger, settings, app.secrets, limit=limit, until=until,
+                                    concurrency=concurrency, on_progress=progress))
 
 
 @click.command("run")
@@ -67,7 +64,7 @@ def run_command(app: App, limit: int | None, until_text: str | None, kind: str,
     _check_kind(kind)
     until = parse_until(until_text) if until_text else None
     result = _execute(app, limit=limit, until=until, concurrency=concurrency)
-    _summarise(result)
+    render_run(result)
     if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong
         raise ConfigError(f"run #{result.run_id} stopped: {result.message}",
                           result.hint or "Fix the cause and run again.")
@@ -78,29 +75,18 @@ def run_command(app: App, limit: int | None, until_text: str | None, kind: str,
 @click.command("estimate")
 @click.option("--sample", type=click.IntRange(min=1),
               help="Draft N jobs for real and extrapolate from their measured usage.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def estimate_command(app: App, sample: int | None, as_json: bool) -> None:
     """What drafting every waiting job will cost, live and in batch mode."""
     settings = app.settings
     if sample:
-        result = _execute(app, limit=sample, until=None, concurrency=None)
-        if result.exit_reason == "fatal":
-            raise ConfigError(f"estimate --sample: run #{result.run_id} stopped: "
-                              f"{result.message}", result.hint or "Fix the cause and run again.")
-        if result.stats.drafted == 0:  # a $0 extrapolated from nothing would look like a price
-            raise RunStopped(
-                f"estimate --sample: run #{result.run_id} drafted none of the {sample:,} "
-                f"job(s) it tried, so there is no measured usage to extrapolate from "
-                f"({result.message})",
-                "See `enrich jobs list --status failed` for why, or run `enrich estimate` "
-                "without --sample to estimate from the rendered prompts.")
-        provider = make_provider(settings.llm, app.secrets)
-        estimate = estimate_from_run(app.ledger, provider, result.run_id)
+        ledger = app.ledger  # opened before the bar, as a run does
+        with _drafting_progress() as progress:
+            estimate = estimate_cost(ledger, settings, app.secrets, sample=sample,
+                                     on_progress=progress)
     else:
-        provider = make_provider(settings.llm, app.secrets)
-        estimate = estimate_queue(app.ledger, provider, PromptBook.from_settings(settings),
-                                  list(settings.sync.fields), settings.llm.max_output_tokens)
+        estimate = estimate_cost(app.ledger, settings, app.secrets)
     if as_json:
         echo_json(estimate.as_dict())
         return
@@ -119,7 +105,7 @@ def estimate_command(app: App, sample: int | None, as_json: bool) -> None:
 
 @click.command("report")
 @click.option("--run", "run_id", type=int, help="One run (default: the recent ones).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @click.pass_obj
 def report_command(app: App, run_id: int | None, as_json: bool) -> None:
     """Drafted, flagged, failed, dead, retries, 429s, cost, tokens and latency, by run."""

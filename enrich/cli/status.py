@@ -6,12 +6,13 @@ import click
 from rich.table import Table
 
 from enrich.app import App
+from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json, money, when
 from enrich.status import ledger_status
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape).")
+@json_option
 @click.pass_obj
 def status_command(app: App, as_json: bool) -> None:
     """Jobs by kind and status, the oldest pending job, the last run, and cost so far."""

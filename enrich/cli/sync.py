@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from enrich.app import App
+from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json
 from enrich.sync import SyncProgress, SyncSummary, sync
 
@@ -23,7 +24,7 @@ from enrich.sync import SyncProgress, SyncSummary, sync
 @click.option("--dry-run", is_flag=True,
               help="Report what would be queued; runs on a temporary copy of the ledger, "
                    "which is not written.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option
 @click.pass_obj
 def sync_command(app: App, full: bool, limit: int | None, dry_run: bool, as_json: bool) -> None:
     """Read the store's products into the ledger and queue those with missing copy."""

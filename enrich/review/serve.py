@@ -21,6 +21,7 @@ from typing import Any
 
 from enrich.config import GuardsConfig
 from enrich.errors import EnrichError
+from enrich.httpserver import LoopbackServer, Request, Response
 from enrich.ledger import Ledger
 from enrich.review.decisions import (
     SERVED_DECISIONS,
@@ -29,7 +30,6 @@ from enrich.review.decisions import (
     parse_decision,
 )
 from enrich.review.export import new_export_id, render_page, select_items
-from enrich.sandbox.http import Request, Response, SandboxServer
 
 TOKEN_HEADER = "x-enrich-token"
 MAX_DECISION_BYTES = 1_000_000
@@ -64,7 +64,7 @@ class ReviewServer:
         self._lock = threading.Lock()  # one sqlite connection, many handler threads
         self._sample_ids: list[int] | None = None
         try:
-            self.server = SandboxServer(self.handle, port=port)
+            self.server = LoopbackServer(self.handle, port=port)
         except OSError:
             self.ledger.close()
             raise

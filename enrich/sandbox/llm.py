@@ -53,8 +53,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from enrich.httpserver import DropConnection, LoopbackServer, Request, Response
 from enrich.sandbox import llm_anthropic, llm_openai
-from enrich.sandbox.http import DropConnection, Request, Response, SandboxServer
 from enrich.sandbox.llm_answers import (
     answer_object,
     answer_text,
@@ -567,7 +567,7 @@ class RunningLLM:
 
     url: str  # http://127.0.0.1:PORT
     llm: SandboxLLM
-    server: SandboxServer
+    server: LoopbackServer
 
     @property
     def openai_base_url(self) -> str:
@@ -582,7 +582,7 @@ class RunningLLM:
 def serve_llm(options: LLMSandboxOptions | None = None, *, port: int = 0) -> Iterator[RunningLLM]:
     """Serve the sandbox on 127.0.0.1 (port 0: a free port) for the ``with`` block."""
     llm = SandboxLLM(options)
-    with SandboxServer(llm.handle, port=port) as server:
+    with LoopbackServer(llm.handle, port=port) as server:
         try:
             yield RunningLLM(server.url, llm, server)
         finally:
@@ -593,7 +593,7 @@ def serve_llm_forever(options: LLMSandboxOptions, *, port: int,
                       announce: Callable[[str], None]) -> None:
     """Serve in the foreground until interrupted (``enrich sandbox llm``)."""
     llm = SandboxLLM(options)
-    server = SandboxServer(llm.handle, port=port)
+    server = LoopbackServer(llm.handle, port=port)
     announce(server.url)
     try:
         server.serve_forever()

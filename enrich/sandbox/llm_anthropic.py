@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from enrich.sandbox.http import Response
+from enrich.httpserver import Response
 from enrich.sandbox.llm_limits import LimitState, rfc3339_after
 from enrich.sandbox.llm_wire import (
     Answer,

@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from enrich.sandbox.http import Response
+from enrich.httpserver import Response
 from enrich.sandbox.llm_limits import LimitState, go_duration
 from enrich.sandbox.llm_wire import (
     Answer,

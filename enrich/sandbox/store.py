@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enrich.sandbox.http import DropConnection, Request, Response, SandboxServer
+from enrich.httpserver import DropConnection, LoopbackServer, Request, Response
 from enrich.sandbox.store_auth import ApiKey, Authenticator, AuthError, permission_error
 from enrich.sandbox.store_products import (
     UNCATEGORIZED,
@@ -812,7 +812,7 @@ class RunningStore:
     consumer_key: str
     consumer_secret: str
     ca_path: Path | None = None
-    server: SandboxServer | None = field(default=None, repr=False)
+    server: LoopbackServer | None = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -843,7 +843,7 @@ def serve_store(products_or_path: Iterable[dict[str, Any]] | Path | str, *,
             from enrich.sandbox.tls import server_context
 
             ctx, ca_path = server_context(Path(tmp))
-        with SandboxServer(store.handle, port=port, tls=ctx) as server:
+        with LoopbackServer(store.handle, port=port, tls=ctx) as server:
             store.base_url = server.url
             yield RunningStore(server.url, store, options.consumer_key,
                                options.consumer_secret, ca_path, server)

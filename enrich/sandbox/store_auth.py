@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote
 
-from enrich.sandbox.http import Request
+from enrich.httpserver import Request
 
 Permissions = Literal["read", "write", "read_write"]
 Role = Literal["administrator", "shop_manager", "customer"]

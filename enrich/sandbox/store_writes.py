@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from enrich.sandbox.http import Request
+from enrich.httpserver import Request
 from enrich.sandbox.store_products import (
     INTERNAL_META_KEYS,
     PRODUCT_SCHEMA,

@@ -1,9 +1,10 @@
-"""A small threaded HTTP/1.1 server shared by the sandboxes.
+"""A small threaded HTTP/1.1 server on loopback, for the sandboxes and ``review serve``.
 
-The standard library's server is enough here: the sandboxes serve one machine on loopback,
-need keep-alive (the SDKs pool connections) and need low-level control to inject faults a
-framework would hide (dropping a connection without a response, stalling past a timeout).
-A sandbox is a plain function ``handle(Request) -> Response``.
+It lives outside ``enrich.sandbox`` so production code (the review page) never imports the
+sandbox. The standard library's server is enough here: both serve one machine on loopback,
+the sandboxes need keep-alive (the SDKs pool connections) and low-level control to inject
+faults a framework would hide (dropping a connection without a response, stalling past a
+timeout). A server is a plain function ``handle(Request) -> Response``.
 """
 
 from __future__ import annotations
@@ -76,13 +77,14 @@ Handler = Callable[[Request], Response]
 def _make_request_handler(handle: Handler, scheme: str) -> type[BaseHTTPRequestHandler]:
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        server_version = "enrich-sandbox"
+        server_version = "enrich"
         # Headers and body go out in two writes; without TCP_NODELAY, Nagle plus delayed
         # ACK stalls every keep-alive response by ~40 ms.
         disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
-            pass  # quiet: the sandboxes are used by tests and benchmarks
+            pass  # quiet: the sandboxes are used by tests and benchmarks, and the review
+            # page's URLs carry its session token
 
         def _dispatch(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -136,13 +138,14 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class SandboxServer:
-    """Serve ``handle`` on loopback; usable as a context manager for tests."""
+class LoopbackServer:
+    """Serve ``handle`` on loopback only (never a network interface); usable as a context
+    manager for tests."""
 
     def __init__(self, handle: Handler, *, host: str = "127.0.0.1", port: int = 0,
                  tls: ssl.SSLContext | None = None) -> None:
         if host not in LOOPBACK_HOSTS:
-            raise ValueError(f"sandbox servers listen on loopback only, not {host!r}")
+            raise ValueError(f"enrich's servers listen on loopback only, not {host!r}")
         self.scheme = "https" if tls else "http"
         self._server = _Server((host, port), _make_request_handler(handle, self.scheme))
         if tls is not None:
@@ -160,9 +163,9 @@ class SandboxServer:
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)
 
-    def start(self) -> SandboxServer:
+    def start(self) -> LoopbackServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True,
-                                        name=f"sandbox:{self.port}")
+                                        name=f"http:{self.port}")
         self._thread.start()
         return self
 
@@ -172,7 +175,7 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

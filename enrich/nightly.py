@@ -1,0 +1,55 @@
+"""The night's work for cron: an incremental sync, then drafting until the morning.
+
+It lives in the library, not the CLI, so anything that wants a night (the command, a test,
+a scheduler of one's own) gets the same order of steps and the same verdict. It never
+publishes: publishing waits for a person's approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from enrich.app import App
+from enrich.sync import SyncProgress, SyncSummary, sync
+from enrich.worker import RunResult, parse_until, run_jobs
+from enrich.worker.runner import ProgressCallback
+
+
+@dataclass
+class NightlyResult:
+    """What the sync saw and what the drafting run did."""
+
+    sync: SyncSummary
+    run: RunResult
+
+    @property
+    def ok(self) -> bool:
+        """False when something needs a look in the morning: a run that did not end
+        cleanly, or products the store holds in a shape enrich cannot read."""
+        return self.run.ok and not self.sync.invalid
+
+
+def nightly(app: App, *, until: str | None = None, limit: int | None = None,
+            on_sync_progress: Callable[[SyncProgress], None] | None = None,
+            on_synced: Callable[[SyncSummary], None] | None = None,
+            on_progress: ProgressCallback | None = None) -> NightlyResult:
+    """Sync the store incrementally, then draft until ``until`` (HH:MM local time, default
+    ``[nightly] until``) or ``limit`` jobs (default ``[nightly] limit``).
+
+    ``on_synced`` sees the sync summary before drafting starts, so a log shows it when it
+    happened rather than hours later.
+    """
+    settings = app.settings
+    # Parsed before the sync: a bad --until is refused before any work, and a sync that
+    # runs past the deadline leaves no time to draft instead of a whole extra day.
+    deadline = parse_until(until or settings.nightly.until)
+    with app.woo_client() as client:
+        summary = sync(app.ledger, client, settings, progress=on_sync_progress)
+    if on_synced is not None:
+        on_synced(summary)
+    result = asyncio.run(run_jobs(app.ledger, settings, app.secrets, until=deadline,
+                                  limit=limit or settings.nightly.limit,
+                                  on_progress=on_progress))
+    return NightlyResult(summary, result)
