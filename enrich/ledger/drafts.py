@@ -113,19 +113,27 @@ class DraftView:
             reviewed_at=row["reviewed_at"], cost_usd=row["cost_usd"] or 0.0, product=product)
 
 
-#: The job, its draft and its product's snapshot; add a WHERE on ``j``/``d``/``p``.
-DRAFT_VIEW_SQL = """
-SELECT j.id AS job_id, j.kind, j.source_id, j.status, j.payload,
-       d.id AS draft_id, d.created_at AS draft_created_at, d.fields, d.edited_fields,
-       d.flags, d.template_name, d.template_hash, d.provider, d.model, d.reviewer_note,
-       d.reviewed_at, d.cost_usd,
-       p.name AS p_name, p.sku AS p_sku, p.type AS p_type, p.snapshot AS p_snapshot,
-       p.missing AS p_missing, p.content_hash AS p_hash,
-       p.date_modified_gmt AS p_modified, p.source_id AS p_id
+#: What ``DraftView.from_row`` reads; a query of its own (publish's approved drafts) can
+#: select these and add columns of its own.
+DRAFT_VIEW_COLUMNS = """
+j.id AS job_id, j.kind, j.source_id, j.status, j.payload,
+d.id AS draft_id, d.created_at AS draft_created_at, d.fields, d.edited_fields,
+d.flags, d.template_name, d.template_hash, d.provider, d.model, d.reviewer_note,
+d.reviewed_at, d.cost_usd,
+p.name AS p_name, p.sku AS p_sku, p.type AS p_type, p.snapshot AS p_snapshot,
+p.missing AS p_missing, p.content_hash AS p_hash,
+p.date_modified_gmt AS p_modified, p.source_id AS p_id
+"""
+
+#: The job, its draft and its product's snapshot (``j``, ``d``, ``p``).
+DRAFT_VIEW_FROM = """
 FROM jobs j
 JOIN drafts d ON d.job_id = j.id
 LEFT JOIN products p ON p.source_id = j.source_id AND j.kind = 'product'
 """
+
+#: Every draft view; add a WHERE on ``j``/``d``/``p``.
+DRAFT_VIEW_SQL = f"SELECT {DRAFT_VIEW_COLUMNS} {DRAFT_VIEW_FROM}"
 
 
 def draft_views(ledger: Ledger, *, statuses: Sequence[str] = ("drafted",),
