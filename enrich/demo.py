@@ -146,24 +146,22 @@ def _refuse_used_folder(folder: Path) -> None:
 
 def _edit_in_store(ledger: Ledger, store: Any) -> str | None:
     """Play the person who edits an approved product in wp-admin after the sync."""
-    row = ledger.conn.execute(
-        "SELECT source_id FROM jobs WHERE status = 'approved' ORDER BY id LIMIT 1").fetchone()
-    if row is None:
+    approved = ledger.list_jobs(status="approved", limit=1)
+    if not approved:
         return None
-    store.edit(int(row[0]), short_description="Edited by the shop owner in wp-admin.")
-    return str(row[0])
+    store.edit(int(approved[0].source_id),
+               short_description="Edited by the shop owner in wp-admin.")
+    return approved[0].source_id
 
 
 def _example(state: Path, *, ledger_path: Path) -> str:
     """One published product's new copy, read back from the store's saved state."""
     with Ledger(ledger_path) as ledger:
-        row = ledger.conn.execute(
-            "SELECT source_id FROM jobs WHERE status = 'published' ORDER BY id LIMIT 1"
-        ).fetchone()
-    if row is None or not state.exists():
+        published = ledger.list_jobs(status="published", limit=1)
+    if not published or not state.exists():
         return ""
     products = {str(p["id"]): p for p in json.loads(state.read_text(encoding="utf-8"))}
-    product = products.get(row[0])
+    product = products.get(published[0].source_id)
     if product is None:
         return ""
     meta = {m["key"]: m["value"] for m in product.get("meta_data", [])}

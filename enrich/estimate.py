@@ -10,13 +10,13 @@ length and the cache hits.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from enrich.config import Secrets, Settings
 from enrich.errors import ConfigError, EnrichError, RunStopped
 from enrich.ledger import Ledger
+from enrich.ledger.reports import run_usage, waiting_product_jobs
 from enrich.prompts import PromptBook
 from enrich.providers import (
     Provider,
@@ -50,23 +50,17 @@ class Estimate:
         return asdict(self)
 
 
-def _waiting_ids(ledger: Ledger) -> list[tuple[int, str, str]]:
-    return [(r[0], r[1], r[2]) for r in ledger.conn.execute(
-        "SELECT id, source_id, payload FROM jobs WHERE kind = 'product' "
-        "AND status IN ('pending', 'failed') ORDER BY id")]
-
-
 def estimate_queue(ledger: Ledger, provider: Provider, prompts: PromptBook,
                    default_fields: list[str], max_output_tokens: int,
                    sample: int = RENDER_SAMPLE) -> Estimate:
     """Token and cost estimate for every waiting product job, from rendered prompts."""
-    waiting = _waiting_ids(ledger)
+    waiting = waiting_product_jobs(ledger)
     step = max(1, len(waiting) // sample) if waiting else 1
     chosen = waiting[::step][:sample]
     tokens_in = tokens_out = rendered = skipped = 0
-    for _job_id, source_id, payload in chosen:
+    for job_id, source_id in chosen:
         product = ledger.get_product(source_id)
-        fields = (json.loads(payload or "{}") or {}).get("fields") or default_fields
+        fields = ledger.get_job(job_id).payload.get("fields") or default_fields
         if product is None:
             skipped += 1
             continue
@@ -92,12 +86,8 @@ def estimate_queue(ledger: Ledger, provider: Provider, prompts: PromptBook,
 
 def estimate_from_run(ledger: Ledger, provider: Provider, run_id: int) -> Estimate:
     """Extrapolate the remaining queue from what a real (sample) run measured."""
-    row = ledger.conn.execute(
-        "SELECT COUNT(DISTINCT job_id), COALESCE(SUM(tokens_in), 0), "
-        "COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_usd), 0) FROM attempts "
-        "WHERE run_id = ?", (run_id,)).fetchone()
-    measured_jobs, tokens_in, tokens_out, cost = int(row[0]), int(row[1]), int(row[2]), row[3]
-    waiting = len(_waiting_ids(ledger))
+    measured_jobs, tokens_in, tokens_out, cost = run_usage(ledger, run_id)
+    waiting = len(waiting_product_jobs(ledger))
     per_job = 1 / measured_jobs if measured_jobs else 0.0
     total_in = round(tokens_in * per_job * waiting * (1 + RETRY_BUFFER))
     total_out = round(tokens_out * per_job * waiting * (1 + RETRY_BUFFER))

@@ -8,23 +8,22 @@ about 0.12), and a candidate is flagged when its estimated similarity reaches th
 threshold. A check costs O(text length) plus a few indexed lookups, whatever the size of
 the catalog.
 
-The index lives in a private temporary SQLite database (deleted when closed), so a
-500,000-product catalog costs disk pages, not gigabytes of Python dicts.
+The index lives in a private temporary SQLite database (``enrich.ledger.bands``, deleted
+when closed), so a 500,000-product catalog costs disk pages, not gigabytes of Python dicts.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
-import threading
 import zlib
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from enrich.guards.text import plain_text
+from enrich.ledger import Ledger
+from enrich.ledger.bands import BandStore
+from enrich.ledger.drafts import live_product_fields
 
 BINS = 64
 BANDS = 16
@@ -125,23 +124,10 @@ class DuplicateIndex:
     def __init__(self, *, threshold: float = 0.8, min_words: int = 8) -> None:
         self.threshold = threshold
         self.min_words = min_words
-        self._lock = threading.Lock()
-        # "" = a private temporary database on disk, deleted on close.
-        self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
-        self._db.executescript(
-            """
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            PRAGMA cache_size = -32768;
-            CREATE TABLE texts (id INTEGER PRIMARY KEY, job_id INTEGER, source_id TEXT,
-                                field TEXT, sig BLOB NOT NULL);
-            CREATE TABLE bands (key INTEGER NOT NULL, text_id INTEGER NOT NULL,
-                                PRIMARY KEY (key, text_id)) WITHOUT ROWID;
-            """)
-        self.size = 0
+        self._store = BandStore()
 
     def close(self) -> None:
-        self._db.close()
+        self._store.close()
 
     def __enter__(self) -> DuplicateIndex:
         return self
@@ -163,17 +149,13 @@ class DuplicateIndex:
         return True
 
     def _insert(self, rows: list[tuple[int | None, str, str, array[int]]]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            for job_id, source_id, field, sig in rows:
-                cur = self._db.execute(
-                    "INSERT INTO texts (job_id, source_id, field, sig) VALUES (?, ?, ?, ?)",
-                    (job_id, source_id, field, sig.tobytes()))
-                text_id = cur.lastrowid
-                self._db.executemany("INSERT OR IGNORE INTO bands (key, text_id) VALUES (?, ?)",
-                                     [(k, text_id) for k in _band_keys(sig)])
-            self._db.execute("COMMIT")
-            self.size += len(rows)
+        self._store.insert((job_id, source_id, field, sig.tobytes(), _band_keys(sig))
+                           for job_id, source_id, field, sig in rows)
+
+    @property
+    def size(self) -> int:
+        """How many texts the index holds."""
+        return self._store.size
 
     def check(self, text: str, *, source_id: str | int | None = None) -> Match | None:
         """The most similar earlier draft of *another* product at or above the threshold."""
@@ -182,14 +164,9 @@ class DuplicateIndex:
             return None
         own = None if source_id is None else str(source_id)
         best: Match | None = None
-        with self._lock:
-            keys = _band_keys(sig)
-            rows = self._db.execute(
-                f"SELECT DISTINCT t.id, t.job_id, t.source_id, t.field, t.sig FROM bands b "
-                f"JOIN texts t ON t.id = b.text_id WHERE b.key IN ({','.join('?' * len(keys))}) "
-                f"AND t.source_id IS NOT ? LIMIT ?",
-                (*keys, own, _CANDIDATES_PER_BAND * BANDS)).fetchall()
-        for _text_id, job_id, src, field, blob in rows:
+        rows = self._store.candidates(_band_keys(sig), not_source=own,
+                                      limit=_CANDIDATES_PER_BAND * BANDS)
+        for job_id, src, field, blob in rows:
             other = array("I")
             other.frombytes(blob)
             score = similarity(sig, other)
@@ -198,7 +175,7 @@ class DuplicateIndex:
         return best
 
     @classmethod
-    def from_ledger(cls, ledger: Any, *, threshold: float = 0.8, min_words: int = 8,
+    def from_ledger(cls, ledger: Ledger, *, threshold: float = 0.8, min_words: int = 8,
                     fields: Iterable[str] = DUPLICATE_FIELDS,
                     batch: int = 2000) -> DuplicateIndex:
         """An index of the copy in the ledger's live drafts (edits win over the original).
@@ -207,24 +184,15 @@ class DuplicateIndex:
         """
         index = cls(threshold=threshold, min_words=min_words)
         wanted = tuple(fields)
-        cursor = ledger.conn.execute(
-            "SELECT d.job_id, d.source_id, d.fields, d.edited_fields FROM drafts d "
-            "JOIN jobs j ON j.id = d.job_id WHERE d.kind = 'product' "
-            "AND j.status IN ('drafted', 'approved', 'published') ORDER BY d.id")
-        while True:
-            chunk = cursor.fetchmany(batch)
-            if not chunk:
-                break
+        for chunk in live_product_fields(ledger, batch=batch):
             rows: list[tuple[int | None, str, str, array[int]]] = []
-            for job_id, source_id, fields_json, edited_json in chunk:
-                values = json.loads(fields_json or "{}")
-                values.update(json.loads(edited_json or "null") or {})
+            for job_id, source_id, values in chunk:
                 for name in wanted:
                     text = values.get(name)
                     if isinstance(text, str):
                         sig = index._eligible(text)
                         if sig is not None:
-                            rows.append((job_id, str(source_id), name, sig))
+                            rows.append((job_id, source_id, name, sig))
             if rows:
                 index._insert(rows)
         return index

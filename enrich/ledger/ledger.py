@@ -15,7 +15,6 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -31,6 +30,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from enrich.errors import LedgerError, LedgerUnusable, LedgerVersionError, NotFound
+from enrich.ledger.codec import dumps as _dumps
+from enrich.ledger.codec import loads as _loads
 from enrich.ledger.schema import KNOWN, migrations
 from enrich.ledger.states import (
     CLAIMABLE,
@@ -99,14 +100,6 @@ def _unusable(path: Path, exc: sqlite3.Error) -> LedgerError:
 
 def _placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _loads(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from enrich.config import GuardsConfig
-from enrich.errors import EnrichError, InputError, UsageError
+from enrich.errors import EnrichError, InputError, NotFound, UsageError
 from enrich.guards import DuplicateIndex, check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS
 from enrich.ledger import JobStatus, Ledger
-from enrich.review.queries import (
-    EXPORTS_META_PREFIX,
-    ReviewItem,
-    drafted_job_ids,
-    newer_job_for,
-    review_item,
-)
+from enrich.ledger.codec import loads
+from enrich.ledger.drafts import drafted_job_ids, newer_job_for
+from enrich.review.queries import EXPORTS_META_PREFIX, ReviewItem, review_item
 
 FORMAT = "enrich-review-decisions"
 VERSION = 1
@@ -259,6 +255,15 @@ class GuardChecker:
 # -- applying -------------------------------------------------------------------------------
 
 
+def _no_draft_reason(ledger: Ledger, job_id: int) -> str:
+    """Why a job has nothing to review: it has no draft yet, or there is no such job."""
+    try:
+        ledger.get_job(job_id)
+    except NotFound:
+        return f"no job with id {job_id}"
+    return f"job {job_id} has no draft"
+
+
 def _refuse(d: Decision, reason: str, status: str | None = None) -> ItemOutcome:
     return ItemOutcome(job_id=d.job_id, decision=d.decision, applied=False, reason=reason,
                        status=status)
@@ -272,10 +277,7 @@ def apply_decision(ledger: Ledger, d: Decision, *,
     """
     item = review_item(ledger, d.job_id)
     if item is None:
-        exists = ledger.conn.execute("SELECT status FROM jobs WHERE id = ?",
-                                     (d.job_id,)).fetchone()
-        reason = (f"job {d.job_id} has no draft" if exists else f"no job with id {d.job_id}")
-        return _refuse(d, reason)
+        return _refuse(d, _no_draft_reason(ledger, d.job_id))
     if item.status == JobStatus.SUPERSEDED:
         newer = newer_job_for(ledger, item.kind, item.source_id, item.job_id)
         return _refuse(d, "the product changed in the store after this draft was written"
@@ -332,8 +334,7 @@ def apply_decision(ledger: Ledger, d: Decision, *,
 
 
 def known_export(ledger: Ledger, export_id: str) -> dict[str, Any] | None:
-    raw = ledger.get_meta(EXPORTS_META_PREFIX + export_id)
-    return None if raw is None else json.loads(raw)
+    return loads(ledger.get_meta(EXPORTS_META_PREFIX + export_id))
 
 
 def apply_decisions(ledger: Ledger, decisions: DecisionsFile, *,
@@ -368,11 +369,7 @@ def _bulk(ledger: Ledger, job_ids: Sequence[int], decision: str,
     for job_id in job_ids:
         item = review_item(ledger, job_id)
         if item is None:
-            exists = ledger.conn.execute("SELECT 1 FROM jobs WHERE id = ?",
-                                         (job_id,)).fetchone()
-            result.add(ItemOutcome(job_id, decision, False,
-                                   f"job {job_id} has no draft" if exists
-                                   else f"no job with id {job_id}"))
+            result.add(ItemOutcome(job_id, decision, False, _no_draft_reason(ledger, job_id)))
             continue
         result.add(apply_decision(ledger, Decision(job_id=job_id, draft_id=item.draft_id,
                                                    decision=decision, note=note,
