@@ -122,6 +122,9 @@ class LLMConfig(_Section):
     timeout_s: float = Field(default=60.0, gt=0)
     temperature: float = Field(default=0.4, ge=0, le=2)
     max_output_tokens: int = Field(default=1200, ge=16)
+    # The breaker (worker.limits.Breaker): systematic failures over breaker_threshold of the
+    # last breaker_window attempts stop the run; transient ones only at half the window or in
+    # a long streak, so a night of ordinary 5xx and timeouts still drains the queue.
     breaker_window: int = Field(default=50, ge=5)
     breaker_threshold: float = Field(default=0.10, gt=0, le=1)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import typing
 from email.utils import formatdate
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
+from enrich.config import LLMConfig, Secrets
 from enrich.errors import (
+    ConfigError,
     FatalProviderError,
     PermanentProviderError,
     RateLimited,
     RetryableProviderError,
 )
+from enrich.providers import PROVIDERS, make_provider
 from enrich.providers.base import (
     InvalidOutput,
     anthropic_rate_limits,
@@ -114,8 +119,9 @@ def test_rate_limit_headers_of_both_formats() -> None:
         "x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0",
         "x-ratelimit-reset-requests": "12s", "x-ratelimit-limit-tokens": "200000",
         "x-ratelimit-remaining-tokens": "150000", "x-ratelimit-reset-tokens": "6m0s"})
-    assert (openai.requests_limit, openai.requests_remaining, openai.tokens_limit) == (
-        500, 0, 200000)
+    assert (openai.requests_limit, openai.requests_remaining, openai.tokens_limit,
+            openai.tokens_remaining, openai.reset_requests_s, openai.reset_tokens_s) == (
+        500, 0, 200000, 150000, 12.0, 360.0)
     # no retry-after: wait for the exhausted bucket (requests), not the other one
     assert retry_after_from({}, openai) == 12.0
     reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 20))
@@ -124,8 +130,10 @@ def test_rate_limit_headers_of_both_formats() -> None:
         "anthropic-ratelimit-requests-reset": reset,
         "anthropic-ratelimit-tokens-limit": "40000",
         "anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": reset})
-    assert anthropic.requests_limit == 50 and anthropic.tokens_remaining == 0
+    assert (anthropic.requests_limit, anthropic.requests_remaining, anthropic.tokens_limit,
+            anthropic.tokens_remaining) == (50, 3, 40000, 0)
     assert 15 <= (anthropic.reset_tokens_s or 0) <= 21
+    assert 15 <= (anthropic.reset_requests_s or 0) <= 21
     assert openai_rate_limits({}).is_empty()
 
 
@@ -172,3 +180,31 @@ def test_keys_never_reach_messages() -> None:
     assert "OPENAI_API_KEY" in err.hint
     assert redact("key sk-proj-abc***xyz used") == "key [redacted key] used"
     assert redact("nothing secret") == "nothing secret"
+
+
+def test_every_provider_the_config_accepts_is_registered() -> None:
+    accepted = set(typing.get_args(LLMConfig.model_fields["provider"].annotation))
+    assert accepted == set(PROVIDERS)
+
+
+@pytest.mark.parametrize(("name", "model"), [("offline", "offline-v1"),
+                                             ("openai", "gpt-4o-mini"),
+                                             ("anthropic", "claude-haiku-4-5")])
+def test_the_registry_builds_each_provider_by_name(name: str, model: str) -> None:
+    provider = make_provider(LLMConfig(provider=name, model=model),
+                             Secrets({"OPENAI_API_KEY": "sk-x", "ANTHROPIC_API_KEY": "sk-ant-x"}))
+    try:
+        assert provider.name == name and provider.model == model
+    finally:
+        asyncio.run(provider.aclose())
+
+
+def test_an_unregistered_provider_lists_the_known_ones() -> None:
+    # The config's Literal refuses the name first; a config built without validation (as a
+    # plugin-loaded name would arrive) reaches the registry, which says what it knows.
+    llm = LLMConfig().model_copy(update={"provider": "mistral"})
+    with pytest.raises(ConfigError) as err:
+        make_provider(llm, Secrets({}))
+    assert err.value.message == ("llm.provider = 'mistral' is not a provider enrich knows "
+                                 "(anthropic, offline, openai).")
+    assert "anthropic, offline, openai" in err.value.hint

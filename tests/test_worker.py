@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from enrich.config import LLMConfig
 from enrich.ledger import Ledger
 from enrich.report import run_report
 from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
@@ -24,7 +25,7 @@ def test_faulty_provider_every_job_ends_drafted_or_dead_once(ledger: Ledger) -> 
     faults = LLMSandboxOptions(rate_limit_rate=0.05, fail_rate=0.03, overload_rate=0.02,
                                malformed_rate=0.05, seed=11)
     with synced_ledger(ledger, 160) as queued, serve_llm(faults) as llm:
-        settings = llm_settings(llm.url + "/v1", max_attempts=4, breaker_threshold=0.5)
+        settings = llm_settings(llm.url + "/v1", max_attempts=4)  # the default breaker
         result = _run(ledger, settings)
         seen = llm.llm.counters
     assert result.exit_reason == "completed", result.message
@@ -56,13 +57,77 @@ def test_faulty_provider_every_job_ends_drafted_or_dead_once(ledger: Ledger) -> 
     assert last is not None and last["exit_reason"] == "completed"
 
 
-def test_breaker_trips_on_sixty_percent_failures(ledger: Ledger) -> None:
+#: The breaker, attempts and concurrency as shipped; only pacing and backoff are scaled down
+#: (the defaults' 500 RPM and 2 s backoff base would make a 200-job test take half a minute).
+DEFAULT = LLMConfig()
+WEATHER = LLMSandboxOptions(fail_rate=0.04, overload_rate=0.02, timeout_rate=0.02,
+                            drop_rate=0.02, malformed_rate=0.05, timeout_s=5, seed=5)
+
+
+def _shipped_breaker(url: str) -> Any:
+    return llm_settings(url, concurrency=DEFAULT.concurrency, timeout_s=1,
+                        max_attempts=DEFAULT.max_attempts)
+
+
+def test_default_breaker_finishes_a_queue_through_ten_percent_transient_faults(
+        ledger: Ledger) -> None:
+    with synced_ledger(ledger, 200) as queued, serve_llm(WEATHER) as llm:
+        settings = _shipped_breaker(llm.url + "/v1")
+        assert settings.llm.breaker_window == DEFAULT.breaker_window == 50
+        assert settings.llm.breaker_threshold == DEFAULT.breaker_threshold == 0.10
+        result = _run(ledger, settings)
+        seen = llm.llm.counters["openai"]
+    assert result.exit_reason == "completed", result.message
+    # The weather really happened: more than the old "over 10 % of 50 failed" rule allowed.
+    transient = sum(seen.get(k, 0) for k in ("server_error", "overloaded", "timeout", "dropped"))
+    assert transient > 0.08 * seen["ok"] and seen.get("timeout") and seen.get("dropped")
+    assert seen.get("malformed", 0) > 0 and result.stats.retried >= transient - 4
+    statuses = job_statuses(ledger)
+    assert set(statuses) <= {"drafted", "dead", "needs_data"}, statuses  # none pending
+    assert statuses["drafted"] >= queued - statuses.get("needs_data", 0) - 3
+    # A dead job either used every attempt on transient faults or stayed unusable.
+    for attempts, error in ledger.conn.execute(
+            "SELECT attempts, last_error FROM jobs WHERE status = 'dead'"):
+        assert attempts == DEFAULT.max_attempts or "still invalid after one repair" in error
+
+
+def test_default_breaker_stops_when_every_answer_is_malformed(ledger: Ledger) -> None:
+    with synced_ledger(ledger, 200) as queued, \
+            serve_llm(LLMSandboxOptions(malformed_rate=1.0, seed=5)) as llm:
+        result = _run(ledger, _shipped_breaker(llm.url + "/v1"))
+    assert result.exit_reason == "breaker"
+    assert "of the last 50 attempts failed in a way a retry does not fix (limit 10%)" in \
+        result.message and "output still invalid after one repair" in result.message
+    assert result.hint
+    statuses = job_statuses(ledger)
+    # Within one window: the 6th unusable answer trips it; those in flight still finish.
+    assert 6 <= statuses["dead"] <= 6 + DEFAULT.concurrency
+    assert statuses["pending"] >= queued - 50 and "processing" not in statuses
+
+
+def test_default_breaker_stops_when_the_endpoint_answers_500_to_everything(
+        ledger: Ledger) -> None:
+    with synced_ledger(ledger, 200) as queued, \
+            serve_llm(LLMSandboxOptions(fail_rate=1.0, seed=5)) as llm:
+        result = _run(ledger, _shipped_breaker(llm.url + "/v1"))
+        seen = llm.llm.counters["openai"]
+    assert result.exit_reason == "breaker"
+    assert "16 attempts in a row failed with transient errors (limit 16)" in result.message
+    assert "500" in result.message or "server had an error" in result.message, result.message
+    # Within one window: 16 in a row (two rounds of 8 in flight), and the in-flight rest.
+    assert 16 <= seen["server_error"] <= 16 + DEFAULT.concurrency
+    statuses = job_statuses(ledger)
+    assert "dead" not in statuses and "processing" not in statuses  # all come back next night
+    assert statuses["pending"] >= queued - 50
+
+
+def test_breaker_trips_on_a_transient_majority(ledger: Ledger) -> None:
     with synced_ledger(ledger, 200) as queued, \
             serve_llm(LLMSandboxOptions(fail_rate=0.6, seed=2)) as llm:
         settings = llm_settings(llm.url + "/v1", breaker_window=20, concurrency=4)
         result = _run(ledger, settings)
     assert result.exit_reason == "breaker"
-    assert "of the last 20 attempts failed" in result.message and result.hint
+    assert "failed with transient errors" in result.message and result.hint
     statuses = job_statuses(ledger)
     assert statuses.get("pending", 0) > queued // 2  # stopped early, the rest untouched
     assert "processing" not in statuses  # leases given back

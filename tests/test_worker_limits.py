@@ -9,6 +9,7 @@ import pytest
 from enrich.errors import UsageError
 from enrich.providers import RateLimitInfo
 from enrich.worker import Breaker, Budget, RateLimiter, parse_until, retry_delay
+from enrich.worker.limits import consecutive_limit
 from enrich.worker.progress import progress_line
 from enrich.worker.runner import RunStats
 
@@ -76,17 +77,63 @@ def test_retry_delay_has_full_jitter_and_honours_retry_after() -> None:
     assert all(retry_delay(30, base_s=1.0, cap_s=60) <= 60 for _ in range(50))
 
 
-def test_breaker_needs_a_full_window() -> None:
-    breaker = Breaker(window=10, threshold=0.1)
-    for _ in range(5):
-        breaker.record(True)
-    assert not breaker.tripped  # five failures, but only five attempts seen
-    for _ in range(5):
-        breaker.record(False)
-    assert breaker.tripped and breaker.failure_rate == 0.5
+def test_breaker_trips_on_systematic_failures_over_the_threshold() -> None:
+    breaker = Breaker(window=10, threshold=0.2)
+    breaker.record("systematic", "job 1: output still invalid after one repair")
+    breaker.record("systematic", "job 2: output still invalid after one repair")
+    for _ in range(7):
+        breaker.record("ok")
+    assert not breaker.tripped  # 2 of 10 is the limit, not over it
+    breaker.record("systematic", "job 3: the model refused")
+    assert breaker.reason == ("3 of the last 10 attempts failed in a way a retry does not fix "
+                              "(limit 20%); last: job 3: the model refused")
     for _ in range(10):
-        breaker.record(False)
+        breaker.record("ok")  # the failures slid out of the window
     assert not breaker.tripped
+
+
+def test_breaker_trips_as_soon_as_the_window_cannot_stay_under_the_limit() -> None:
+    breaker = Breaker(window=50, threshold=0.1)
+    for i in range(5):
+        breaker.record("systematic", f"job {i}: 400")
+    assert not breaker.tripped
+    breaker.record("systematic", "job 5: 400")  # 6 > 5: whatever comes next, it stays over
+    assert breaker.tripped and "6 of the last 50" in (breaker.reason or "")
+
+
+def test_breaker_lets_transient_weather_through() -> None:
+    breaker = Breaker(window=50, threshold=0.1, consecutive=10)
+    for i in range(1000):  # 20 % transient, never 10 in a row: far over the old 10 % rule
+        breaker.record("transient" if i % 5 == 0 else "ok", f"job {i}: HTTP 500")
+        assert not breaker.tripped, i
+    for _ in range(9):
+        breaker.record("transient", "job x: HTTP 503")
+    assert not breaker.tripped  # 9 in a row, 17 of the window: still weather
+
+
+def test_breaker_trips_on_a_transient_majority_of_the_window() -> None:
+    breaker = Breaker(window=20, threshold=0.1, consecutive=100)
+    for i in range(18):
+        breaker.record("transient" if i % 2 else "ok", f"job {i}: no answer within 60 s")
+    assert not breaker.tripped  # 9 of 20
+    breaker.record("transient", "job 18: HTTP 529 overloaded")
+    assert breaker.reason == ("10 of the last 20 attempts failed with transient errors "
+                              "(limit 50%); last: job 18: HTTP 529 overloaded")
+
+
+def test_breaker_trips_on_a_transient_streak_and_a_success_resets_it() -> None:
+    breaker = Breaker(window=50, threshold=0.1, consecutive=consecutive_limit(4))
+    assert breaker.consecutive == 10  # the floor, at a low concurrency
+    assert consecutive_limit(8) == 16  # two rounds of in-flight requests at the default
+    for _ in range(9):
+        breaker.record("transient", "connection refused")
+    breaker.record("ok")
+    for _ in range(9):
+        breaker.record("transient", "connection refused")
+    assert not breaker.tripped  # 18 of 50, never 10 in a row
+    breaker.record("transient", "job 7: HTTP 500")
+    assert breaker.reason == ("10 attempts in a row failed with transient errors (limit 10); "
+                              "last: job 7: HTTP 500")
 
 
 def test_budget_refuses_what_would_pass_the_cap() -> None:

@@ -7,14 +7,16 @@ spends anything.
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint
 from typing import Any
 
-from enrich.config import ENV_ANTHROPIC_KEY, ENV_OPENAI_KEY, LLMConfig, Secrets
+from enrich.config import LLMConfig, Secrets
 from enrich.errors import ConfigError
 from enrich.providers.base import (
     LLMRequest,
     LLMResult,
     Provider,
+    ProviderFactory,
     RateLimitInfo,
     Usage,
     strict_json_schema,
@@ -29,8 +31,16 @@ from enrich.providers.tokens import (
     rate_limit_tokens,
 )
 
-#: Used as the key for an OpenAI-compatible local server that needs none (Ollama, vLLM).
-NO_KEY = "no-key-needed"
+#: Every provider ``llm.provider`` can name: "module:function" of its ``ProviderFactory``.
+#: A provider is one module plus one line here. Modules are imported only when chosen (an
+#: SDK takes a while to import). The values are entry-point references, so a plugin group
+#: (``importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)``) could be merged in as is.
+PROVIDERS: dict[str, str] = {
+    "offline": "enrich.providers.offline:build",
+    "openai": "enrich.providers.openai_provider:build",
+    "anthropic": "enrich.providers.anthropic_provider:build",
+}
+ENTRY_POINT_GROUP = "enrich.providers"
 
 
 def make_provider(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
@@ -41,44 +51,26 @@ def make_provider(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
     anthropic 2.x) require an ``httpx2.AsyncClient``. ``default_headers`` are sent with every
     request (tests use them to ask the sandbox for a fault).
     """
-    if llm.provider == "offline":
-        if llm.model not in (OFFLINE_MODEL, "offline"):
-            raise ConfigError(
-                f"llm.model = {llm.model!r} does not exist for llm.provider = \"offline\".",
-                f'Set llm.model = "{OFFLINE_MODEL}" (or pick another provider).')
-        return OfflineProvider()
-    price = price_for(llm.provider, llm.model, llm.prices)
-    if llm.provider == "openai":
-        from enrich.providers.openai_provider import OpenAIProvider
-
-        key = secrets.get(ENV_OPENAI_KEY)
-        if key is None:
-            if llm.base_url is None:
-                key = secrets.require(ENV_OPENAI_KEY, "to call the OpenAI API")
-            else:
-                key = NO_KEY  # a local compatible server; a real one answers 401 (fatal)
-        return OpenAIProvider(llm.model, price, api_key=key, base_url=llm.base_url,
-                              timeout_s=llm.timeout_s, http_client=http_client,
-                              default_headers=default_headers)
-    if llm.provider == "anthropic":
-        from enrich.providers.anthropic_provider import AnthropicProvider
-
-        key = secrets.require(ENV_ANTHROPIC_KEY, "to call the Anthropic API")
-        return AnthropicProvider(llm.model, price, api_key=key, base_url=llm.base_url,
-                                 timeout_s=llm.timeout_s, http_client=http_client,
-                                 default_headers=default_headers)
-    raise ConfigError(f"llm.provider = {llm.provider!r} is not a provider enrich knows.")
+    target = PROVIDERS.get(llm.provider)
+    if target is None:
+        raise ConfigError(
+            f"llm.provider = {llm.provider!r} is not a provider enrich knows "
+            f"({', '.join(sorted(PROVIDERS))}).",
+            f"Set llm.provider to one of: {', '.join(sorted(PROVIDERS))}.")
+    factory: ProviderFactory = EntryPoint(llm.provider, target, ENTRY_POINT_GROUP).load()
+    return factory(llm, secrets, http_client=http_client, default_headers=default_headers)
 
 
 __all__ = [
-    "NO_KEY",
     "OFFLINE_MODEL",
     "PRICES_CHECKED",
+    "PROVIDERS",
     "LLMRequest",
     "LLMResult",
     "ModelPrice",
     "OfflineProvider",
     "Provider",
+    "ProviderFactory",
     "RateLimitInfo",
     "Usage",
     "estimate_output_tokens",

@@ -14,15 +14,16 @@ only.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import anthropic
 from anthropic import AsyncAnthropic
 
+from enrich.config import ENV_ANTHROPIC_KEY, LLMConfig, Secrets
 from enrich.providers.base import (
     InvalidOutput,
     LLMRequest,
-    RateLimitInfo,
     SdkProvider,
     Usage,
     anthropic_rate_limits,
@@ -30,42 +31,37 @@ from enrich.providers.base import (
     schema_name,
     tool_input_schema,
 )
+from enrich.providers.prices import price_for
 
-ENV_VAR = "ANTHROPIC_API_KEY"
+ENV_VAR = ENV_ANTHROPIC_KEY
 
 
 class AnthropicProvider(SdkProvider):
     name = "anthropic"
+    sdk = anthropic
     sdk_client = AsyncAnthropic
     env_var = ENV_VAR
+    rate_limits = staticmethod(anthropic_rate_limits)
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
         return [{"role": "user", "content": request.user}]  # the system prefix goes apart
 
-    async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
-                    ) -> tuple[Any, RateLimitInfo, int]:
+    async def _send(self, request: LLMRequest, messages: list[dict[str, Any]],
+                    ) -> tuple[Any, Mapping[str, str], int]:
         tool = schema_name(request.schema)
-        try:
-            raw = await self._client.messages.with_raw_response.create(
-                model=self.model,
-                max_tokens=request.max_output_tokens,
-                system=([{"type": "text", "text": request.system,
-                          "cache_control": {"type": "ephemeral"}}] if request.system
-                        else anthropic.omit),
-                tools=[{"name": tool,
-                        "description": "Record the drafted fields. Call it exactly once.",
-                        "input_schema": tool_input_schema(request.schema)}],
-                tool_choice={"type": "tool", "name": tool},
-                messages=messages,
-            )
-            return await raw.parse(), anthropic_rate_limits(raw.headers), raw.status_code
-        except anthropic.APIStatusError as exc:
-            raise self._status_error(
-                request, exc, anthropic_rate_limits(exc.response.headers)) from None
-        except anthropic.APITimeoutError:
-            raise self._timeout_error(request) from None
-        except anthropic.APIConnectionError as exc:
-            raise self._connection_error(request, exc) from None
+        raw = await self._client.messages.with_raw_response.create(
+            model=self.model,
+            max_tokens=request.max_output_tokens,
+            system=([{"type": "text", "text": request.system,
+                      "cache_control": {"type": "ephemeral"}}] if request.system
+                    else anthropic.omit),
+            tools=[{"name": tool,
+                    "description": "Record the drafted fields. Call it exactly once.",
+                    "input_schema": tool_input_schema(request.schema)}],
+            tool_choice={"type": "tool", "name": tool},
+            messages=messages,
+        )
+        return await raw.parse(), raw.headers, raw.status_code
 
     def _usage(self, message: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
         raw = getattr(message, "usage", None)
@@ -118,3 +114,13 @@ class AnthropicProvider(SdkProvider):
                 "type": "tool_result", "tool_use_id": answer.id, "is_error": True,
                 "content": repair_message(detail)}]},
         ]
+
+
+def build(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
+          default_headers: dict[str, str] | None = None) -> AnthropicProvider:
+    """The Anthropic provider (a ``ProviderFactory``); the price is checked before the key."""
+    price = price_for("anthropic", llm.model, llm.prices)
+    key = secrets.require(ENV_VAR, "to call the Anthropic API")
+    return AnthropicProvider(llm.model, price, api_key=key, base_url=llm.base_url,
+                             timeout_s=llm.timeout_s, http_client=http_client,
+                             default_headers=default_headers)

@@ -15,15 +15,17 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pydantic
 
+from enrich.config import LLMConfig, Secrets
 from enrich.errors import (
     FatalProviderError,
     PermanentProviderError,
@@ -135,20 +137,39 @@ class Provider(ABC):
         """Release connections. Safe to call twice."""
 
 
+class ProviderFactory(Protocol):
+    """What a provider module registers (``build``): the provider ``llm`` asks for, ready to
+    call, or a ConfigError before any request (an unknown model's price, a missing key).
+
+    ``http_client`` goes to the SDK unchanged; ``default_headers`` are sent with every request
+    (tests use them to ask the sandbox for a fault). A provider that calls no service
+    ignores both.
+    """
+
+    def __call__(self, llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
+                 default_headers: dict[str, str] | None = None) -> Provider: ...
+
+
 class SdkProvider(Provider):
     """A service behind its official SDK: the client it owns, and the one repair policy.
 
     ``generate`` is written once so that every service follows the same policy: one repair
     request that shows the model its invalid answer, usage and cost of both requests
-    accounted, the same error classes and messages. Subclasses say only what differs: how to
-    build the messages and call, how to read usage, how to spot a refusal and a truncation,
-    how to extract the answer, and how to phrase the repair turn.
+    accounted, the same error classes and messages. ``_call`` is written once too, so both
+    SDKs' failures (status errors, timeouts, dropped connections) map to the same
+    ProviderErrors with the same messages. Subclasses say only what differs: how to build the
+    messages and send them, how to read usage, how to spot a refusal and a truncation, how to
+    extract the answer, and how to phrase the repair turn.
     """
 
+    #: The SDK's module: its APIStatusError, APITimeoutError and APIConnectionError are mapped.
+    sdk: ModuleType
     #: The SDK's async client class; built with ``max_retries=0`` (the worker owns retries).
     sdk_client: Any
     #: The environment variable of the API key, named when the key is rejected.
     env_var: str
+    #: Reads the service's rate-limit headers (a staticmethod: the spelling differs).
+    rate_limits: Callable[[Mapping[str, str]], RateLimitInfo]
 
     def __init__(self, model: str, price: ModelPrice, *, api_key: str,
                  base_url: str | None = None, timeout_s: float = 60.0,
@@ -165,12 +186,36 @@ class SdkProvider(Provider):
     def _configure(self, base_url: str | None) -> None:
         """Per-service state that depends on the server (none unless a subclass says so)."""
 
-    def _status_error(self, request: LLMRequest, exc: Any,
-                      limits: RateLimitInfo) -> ProviderError:
+    async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
+                    ) -> tuple[Any, RateLimitInfo, int]:
+        """One HTTP request: (parsed response, rate limits, status), or its ProviderError."""
+        for _ in range(4):  # at most three parameter fallbacks, never a retry of a failure
+            try:
+                response, headers, status = await self._send(request, messages)
+                return response, self.rate_limits(headers), status
+            except self.sdk.APIStatusError as exc:
+                if self._adapt(exc):
+                    continue
+                raise self._status_error(request, exc) from None
+            except self.sdk.APITimeoutError:
+                raise self._timeout_error(request) from None
+            except self.sdk.APIConnectionError as exc:
+                raise self._connection_error(request, exc) from None
+        raise PermanentProviderError(  # pragma: no cover - the loop returns or raises
+            f"{where(self.name, self.model, request.job_id)}: request parameters refused",
+            error_class="invalid_request")
+
+    def _adapt(self, exc: Any) -> bool:
+        """True to send again after a status error the server explained (a parameter it
+        does not take, now dropped); no service adapts unless a subclass says so."""
+        return False
+
+    def _status_error(self, request: LLMRequest, exc: Any) -> ProviderError:
         """The ProviderError for either SDK's APIStatusError (status, body and response)."""
+        headers = exc.response.headers
         return classify_status(
             exc.status_code, provider=self.name, model=self.model, job_id=request.job_id,
-            body=exc.body, headers=exc.response.headers, limits=limits,
+            body=exc.body, headers=headers, limits=self.rate_limits(headers),
             secrets=[self._api_key], env_var=self.env_var)
 
     def _timeout_error(self, request: LLMRequest) -> RetryableProviderError:
@@ -194,9 +239,9 @@ class SdkProvider(Provider):
         """The conversation of the first request."""
 
     @abstractmethod
-    async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
-                    ) -> tuple[Any, RateLimitInfo, int]:
-        """One HTTP request: (parsed response, rate limits, status), or a ProviderError."""
+    async def _send(self, request: LLMRequest, messages: list[dict[str, Any]],
+                    ) -> tuple[Any, Mapping[str, str], int]:
+        """One SDK call: (parsed response, headers, status); SDK errors propagate as raised."""
 
     @abstractmethod
     def _usage(self, response: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
@@ -476,26 +521,33 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         return seconds_until(value)
 
 
-def openai_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
+def _rate_limits(headers: Mapping[str, str], spelling: Callable[[str, str], str],
+                 reset: Callable[[str | None], float | None]) -> RateLimitInfo:
+    """The six rate-limit headers, named by ``spelling(what, of)`` (what: limit, remaining or
+    reset; of: requests or tokens), resets read by ``reset``."""
+    def get(what: str, of: str) -> str | None:
+        return _header(headers, spelling(what, of))
+
     return RateLimitInfo(
-        requests_limit=_int(_header(headers, "x-ratelimit-limit-requests")),
-        requests_remaining=_int(_header(headers, "x-ratelimit-remaining-requests")),
-        tokens_limit=_int(_header(headers, "x-ratelimit-limit-tokens")),
-        tokens_remaining=_int(_header(headers, "x-ratelimit-remaining-tokens")),
-        reset_requests_s=parse_duration(_header(headers, "x-ratelimit-reset-requests")),
-        reset_tokens_s=parse_duration(_header(headers, "x-ratelimit-reset-tokens")),
+        requests_limit=_int(get("limit", "requests")),
+        requests_remaining=_int(get("remaining", "requests")),
+        tokens_limit=_int(get("limit", "tokens")),
+        tokens_remaining=_int(get("remaining", "tokens")),
+        reset_requests_s=reset(get("reset", "requests")),
+        reset_tokens_s=reset(get("reset", "tokens")),
     )
+
+
+def openai_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
+    """``x-ratelimit-limit-requests`` ... ``x-ratelimit-reset-tokens``; resets as "6m0s"."""
+    return _rate_limits(headers, lambda what, of: f"x-ratelimit-{what}-{of}", parse_duration)
 
 
 def anthropic_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
-    return RateLimitInfo(
-        requests_limit=_int(_header(headers, "anthropic-ratelimit-requests-limit")),
-        requests_remaining=_int(_header(headers, "anthropic-ratelimit-requests-remaining")),
-        tokens_limit=_int(_header(headers, "anthropic-ratelimit-tokens-limit")),
-        tokens_remaining=_int(_header(headers, "anthropic-ratelimit-tokens-remaining")),
-        reset_requests_s=seconds_until(_header(headers, "anthropic-ratelimit-requests-reset")),
-        reset_tokens_s=seconds_until(_header(headers, "anthropic-ratelimit-tokens-reset")),
-    )
+    """``anthropic-ratelimit-requests-limit`` ... ``anthropic-ratelimit-tokens-reset``;
+    resets as RFC 3339 times."""
+    return _rate_limits(headers, lambda what, of: f"anthropic-ratelimit-{of}-{what}",
+                        seconds_until)
 
 
 def retry_after_from(headers: Mapping[str, str], limits: RateLimitInfo | None) -> float | None:

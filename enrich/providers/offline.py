@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from enrich.errors import PermanentProviderError
+from enrich.config import LLMConfig, Secrets
+from enrich.errors import ConfigError, PermanentProviderError
 from enrich.providers.base import (
     InvalidOutput,
     LLMRequest,
@@ -389,3 +390,13 @@ class OfflineProvider(Provider):
             cost_usd=0.0, model=OFFLINE_MODEL, provider=self.name,
             latency_ms=(time.perf_counter() - started) * 1000.0, rate_limits=None,
             repaired=False, http_status=None)
+
+
+def build(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
+          default_headers: dict[str, str] | None = None) -> OfflineProvider:
+    """The offline provider (a ``ProviderFactory``); it has one model and needs no key."""
+    if llm.model not in (OFFLINE_MODEL, "offline"):
+        raise ConfigError(
+            f"llm.model = {llm.model!r} does not exist for llm.provider = \"offline\".",
+            f'Set llm.model = "{OFFLINE_MODEL}" (or pick another provider).')
+    return OfflineProvider()

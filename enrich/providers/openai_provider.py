@@ -8,26 +8,28 @@ The SDK's own retries are off: the worker owns retries and records every attempt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
 
-from enrich.errors import PermanentProviderError
+from enrich.config import ENV_OPENAI_KEY, LLMConfig, Secrets
 from enrich.providers.base import (
     LLMRequest,
-    RateLimitInfo,
     SdkProvider,
     Usage,
     openai_rate_limits,
     repair_message,
     schema_name,
     strict_json_schema,
-    where,
 )
+from enrich.providers.prices import price_for
 from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
 
-ENV_VAR = "OPENAI_API_KEY"
+ENV_VAR = ENV_OPENAI_KEY
+#: Used as the key for an OpenAI-compatible local server that needs none (Ollama, vLLM).
+NO_KEY = "no-key-needed"
 
 
 def _choice(completion: Any) -> Any:
@@ -36,8 +38,10 @@ def _choice(completion: Any) -> Any:
 
 class OpenAIProvider(SdkProvider):
     name = "openai"
+    sdk = openai
     sdk_client = AsyncOpenAI
     env_var = ENV_VAR
+    rate_limits = staticmethod(openai_rate_limits)
 
     def _configure(self, base_url: str | None) -> None:
         # Parameters the server told us it does not take (gpt-5 family and o-series refuse a
@@ -68,26 +72,11 @@ class OpenAIProvider(SdkProvider):
         return [{"role": "system", "content": request.system},
                 {"role": "user", "content": request.user}]
 
-    async def _call(self, request: LLMRequest, messages: list[dict[str, Any]],
-                    ) -> tuple[Any, RateLimitInfo, int]:
-        """One HTTP request; maps every SDK failure to a ProviderError."""
-        for _ in range(4):  # at most three parameter fallbacks, never a retry of a failure
-            try:
-                raw = await self._client.chat.completions.with_raw_response.create(
-                    **self._kwargs(request, messages))
-                return raw.parse(), openai_rate_limits(raw.headers), raw.status_code
-            except openai.APIStatusError as exc:
-                if self._adapt(exc):
-                    continue
-                raise self._status_error(
-                    request, exc, openai_rate_limits(exc.response.headers)) from None
-            except openai.APITimeoutError:
-                raise self._timeout_error(request) from None
-            except openai.APIConnectionError as exc:
-                raise self._connection_error(request, exc) from None
-        raise PermanentProviderError(  # pragma: no cover - the loop returns or raises
-            f"{where(self.name, self.model, request.job_id)}: request parameters refused",
-            error_class="invalid_request")
+    async def _send(self, request: LLMRequest, messages: list[dict[str, Any]],
+                    ) -> tuple[Any, Mapping[str, str], int]:
+        raw = await self._client.chat.completions.with_raw_response.create(
+            **self._kwargs(request, messages))
+        return raw.parse(), raw.headers, raw.status_code
 
     def _adapt(self, exc: openai.APIStatusError) -> bool:
         """Drop a parameter the server says it does not support; True to send again."""
@@ -147,3 +136,16 @@ class OpenAIProvider(SdkProvider):
         return [{"role": "assistant", "content": answer or ""},
                 {"role": "user", "content": repair_message(detail)}]
 
+
+def build(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
+          default_headers: dict[str, str] | None = None) -> OpenAIProvider:
+    """The OpenAI provider (a ``ProviderFactory``). The price is checked before the key, so
+    an unknown model fails first; a compatible server at ``llm.base_url`` may need no key."""
+    price = price_for("openai", llm.model, llm.prices)
+    key = secrets.get(ENV_VAR)
+    if key is None:  # a local compatible server needs none; a real one answers 401 (fatal)
+        key = (NO_KEY if llm.base_url is not None
+               else secrets.require(ENV_VAR, "to call the OpenAI API"))
+    return OpenAIProvider(llm.model, price, api_key=key, base_url=llm.base_url,
+                          timeout_s=llm.timeout_s, http_client=http_client,
+                          default_headers=default_headers)

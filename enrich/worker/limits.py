@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from enrich.providers import RateLimitInfo
 
@@ -105,26 +107,80 @@ def retry_delay(attempt: int, retry_after: float | None = None, *, base_s: float
     return max(delay, retry_after or 0.0)
 
 
-class Breaker:
-    """Trips when more than ``threshold`` of the last ``window`` attempts failed."""
+#: What one finished attempt tells the breaker (429s tell it nothing: they are pacing).
+Outcome = Literal["ok", "systematic", "transient"]
 
-    def __init__(self, window: int, threshold: float) -> None:
+#: Share of the window that transient failures must reach before they stop a run: a
+#: majority of failures is a provider outage, anything less is weather the retries absorb.
+TRANSIENT_SHARE = 0.5
+#: Fewest transient failures in a row that stop a run, whatever the window says.
+MIN_CONSECUTIVE = 10
+
+
+def consecutive_limit(concurrency: int) -> int:
+    """Transient failures in a row that mean an outage rather than a blip.
+
+    One blip (a dropped connection pool, a second of 503s) can fail every request in flight
+    at once, so a streak shorter than two full rounds of in-flight requests proves nothing.
+    At least ``MIN_CONSECUTIVE``: at a 10 % random fault rate ten in a row happen about once
+    in 10^10 attempts (at 30 %, once in 170,000), while an endpoint that is down reaches it
+    in seconds, before the window fills.
+    """
+    return max(MIN_CONSECUTIVE, 2 * concurrency)
+
+
+class Breaker:
+    """Stops a run that cannot succeed, never one that is only unlucky.
+
+    Failures are of two kinds. A *systematic* one (an answer still unusable after the repair,
+    a refusal, a permanent 4xx, a record the template cannot render) repeats on every retry,
+    so a small share of them means something to fix: the breaker trips once more than
+    ``threshold`` of the last ``window`` attempts failed that way. A *transient* one (5xx,
+    529, timeout, dropped connection) usually succeeds when the ledger retries it, so it
+    counts only when it looks like an outage: ``TRANSIENT_SHARE`` of the window, or
+    ``consecutive`` in a row. Both rules are counts over the window, so the breaker trips as
+    soon as the window can no longer stay under the limit, without waiting for it to fill.
+    """
+
+    def __init__(self, window: int, threshold: float, *,
+                 consecutive: int = MIN_CONSECUTIVE) -> None:
         self.window = window
         self.threshold = threshold
-        self._outcomes: list[bool] = []
+        self.consecutive = consecutive
+        self._outcomes: deque[Outcome] = deque(maxlen=window)
+        self._streak = 0  # transient failures since the last other outcome
+        self._last: dict[Outcome, str] = {}
 
-    def record(self, failed: bool) -> None:
-        self._outcomes.append(failed)
-        if len(self._outcomes) > self.window:
-            del self._outcomes[0]
+    def record(self, outcome: Outcome, error: str = "") -> None:
+        """One finished attempt; ``error`` is the failure's message, quoted when it trips."""
+        self._outcomes.append(outcome)
+        self._streak = self._streak + 1 if outcome == "transient" else 0
+        if outcome != "ok":
+            self._last[outcome] = error
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for seen in self._outcomes if seen == outcome)
 
     @property
-    def failure_rate(self) -> float:
-        return sum(self._outcomes) / len(self._outcomes) if self._outcomes else 0.0
+    def reason(self) -> str | None:
+        """Why the breaker tripped, naming the failure that tripped it; None while closed."""
+        systematic = self.count("systematic")
+        if systematic > self.threshold * self.window:
+            return (f"{systematic} of the last {self.window} attempts failed in a way a "
+                    f"retry does not fix (limit {self.threshold:.0%}); last: "
+                    f"{self._last['systematic']}")
+        if self._streak >= self.consecutive:
+            return (f"{self._streak} attempts in a row failed with transient errors (limit "
+                    f"{self.consecutive}); last: {self._last['transient']}")
+        transient = self.count("transient")
+        if transient >= TRANSIENT_SHARE * self.window:
+            return (f"{transient} of the last {self.window} attempts failed with transient "
+                    f"errors (limit {TRANSIENT_SHARE:.0%}); last: {self._last['transient']}")
+        return None
 
     @property
     def tripped(self) -> bool:
-        return len(self._outcomes) >= self.window and self.failure_rate > self.threshold
+        return self.reason is not None
 
 
 class Budget:

@@ -10,7 +10,9 @@ the ledger. What happens to a job after each kind of outcome:
     400, refusal, bad output after one repair → dead at once, reason kept
     401/403, quota, unknown model, template error → the run stops (nothing else can succeed)
 
-The run also stops on the error-rate breaker, the budget, ``--until``, ``--limit`` and
+The run also stops on the breaker (systematic failures over ``breaker_threshold`` of the
+window, or transient ones that look like an outage: see ``limits.Breaker``), the budget,
+``--until``, ``--limit`` and
 SIGINT/SIGTERM; each stop lets in-flight requests finish within a grace period, then gives
 the leases of anything unfinished back, so nothing is lost and nothing is drafted twice.
 """
@@ -47,7 +49,7 @@ from enrich.providers import (
     estimate_prompt_tokens,
     rate_limit_tokens,
 )
-from enrich.worker.limits import Breaker, Budget, RateLimiter, retry_delay
+from enrich.worker.limits import Breaker, Budget, RateLimiter, consecutive_limit, retry_delay
 
 #: Stops after which in-flight requests are still worth finishing (they are paid for).
 _GRACEFUL = {"limit", "until", "signal", "budget", "breaker"}
@@ -136,7 +138,8 @@ class Worker:
         self.handle_signals = handle_signals
         self.owner = owner_id()
         self.limiter = RateLimiter(self.llm.max_rpm, self.llm.max_tpm)
-        self.breaker = Breaker(self.llm.breaker_window, self.llm.breaker_threshold)
+        self.breaker = Breaker(self.llm.breaker_window, self.llm.breaker_threshold,
+                               consecutive=consecutive_limit(self.concurrency))
         self.budget = Budget(self.llm.budget_usd)
         self.stats = RunStats()
         self.run_id = 0
@@ -376,9 +379,7 @@ class Worker:
             return
         except PermanentProviderError as exc:
             self.budget.settle(estimate, float(getattr(exc, "cost_usd", 0.0) or 0.0))
-            self.breaker.record(True)
             self._dead(job, started, exc)
-            self._check_breaker(exc)
             return
         except FatalProviderError as exc:
             self.budget.settle(estimate, 0.0)
@@ -394,7 +395,7 @@ class Worker:
             raise
         self.budget.settle(estimate, result.cost_usd)
         self.limiter.observe(result.rate_limits)
-        self.breaker.record(False)
+        self.breaker.record("ok")
         self.stats.requests += result.requests - 1
         self._record_draft(job, started, rendered, snapshot, result)
 
@@ -460,7 +461,8 @@ class Worker:
             self.stats.discarded += 1
 
     def _retry_or_die(self, job: Job, started: float, exc: RetryableProviderError) -> None:
-        self.breaker.record(True)
+        self.breaker.record("transient", exc.message)
+        self._check_breaker()
         delay = retry_delay(job.attempts, exc.retry_after, base_s=self.llm.retry_base_s,
                             cap_s=self.llm.retry_max_s)
         try:
@@ -476,9 +478,11 @@ class Worker:
         else:
             self.stats.retried += 1
         self._progress()
-        self._check_breaker(exc)
 
     def _dead(self, job: Job, started: float, exc: ProviderError) -> None:
+        """A job no retry can help; systematic for the breaker (see ``limits.Breaker``)."""
+        self.breaker.record("systematic", exc.message)
+        self._check_breaker()
         try:
             self._ledger(self.ledger.fail, job.id, self.owner,
                          self._attempt(started, "dead", exc),
@@ -490,12 +494,10 @@ class Worker:
         self.stats.dead += 1
         self._progress()
 
-    def _check_breaker(self, last: ProviderError) -> None:
-        if self.breaker.tripped:  # the failure that tripped it says what is wrong
-            self.stop("breaker",
-                      f"{self.breaker.failure_rate:.0%} of the last {self.breaker.window} "
-                      f"attempts failed (limit {self.breaker.threshold:.0%}); last: "
-                      f"{last.message}",
-                      "See `enrich jobs list --status failed` and `enrich report` for the "
-                      "errors; fix the cause (provider outage, bad base_url, model), then run "
-                      "again.")
+    def _check_breaker(self) -> None:
+        reason = self.breaker.reason  # names the failure that tripped it
+        if reason is not None:
+            self.stop("breaker", reason,
+                      "See `enrich jobs list --status failed` (or `--status dead`) and `enrich "
+                      "report` for the errors; fix the cause (provider outage, bad base_url, "
+                      "model, prompt template), then run again.")
