@@ -86,8 +86,7 @@ def _settings(url: str, args: argparse.Namespace) -> Settings:
                     llm=LLMConfig(provider="openai", model="gpt-4o-mini", base_url=url + "/v1",
                                   concurrency=args.concurrency, max_rpm=args.rpm,
                                   max_tpm=100_000_000, budget_usd=1000, max_attempts=6,
-                                  retry_base_s=1.0, retry_max_s=10, timeout_s=30,
-                                  breaker_threshold=0.5))
+                                  retry_base_s=1.0, retry_max_s=10, timeout_s=30))
 
 
 async def _enrich(ledger: Ledger, settings: Settings) -> dict[str, Any]:
