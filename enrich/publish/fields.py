@@ -1,4 +1,4 @@
-"""From a draft's fields to the body of one ``/products/batch`` update item, and back.
+"""From a draft's fields to the body of one batch update item, and back.
 
 Why it looks like this: a publish item, the values it replaces and the values a rollback
 restores all have the same shape (a batch item body without its ``id``), so one function,
@@ -12,6 +12,12 @@ Only the keys a draft sets are ever sent: text fields at the top level, SEO fiel
 ``images`` only when the draft owns image alt text (then every current image is sent back
 by id, in order, so none is dropped from the gallery). A body ``id`` is never part of an
 item here: the writer adds the product's own id and nothing else.
+
+A variation (written through ``/products/<parent>/variations/batch``) takes the same item
+shape for what it has: ``description`` and meta. It has no short description, its name is
+made from its attributes, and its one ``image`` is not written by enrich (no recorded
+exchange shows how the store treats an alt sent there), so those draft fields are skipped
+with the reason.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ SEO_FIELDS = seo.SEO_FIELDS
 #: Draft fields written through the product's images.
 IMAGE_FIELDS = ("image_alt",)
 PUBLISHABLE = TEXT_FIELDS + SEO_FIELDS + IMAGE_FIELDS
+#: Draft fields a variation cannot take, and why.
+NOT_ON_VARIATIONS = {
+    "name": "a variation's name is made from its attributes; it is not written",
+    "short_description": "a variation has no short description",
+    "image_alt": "variation images are not written by enrich (only products' images are)",
+}
 
 def seo_meta_key(plugin: str, draft_field: str) -> str | None:
     """The meta key ``plugin`` stores ``draft_field`` under, or None when it has none."""
@@ -68,12 +80,14 @@ def _text(source_id: str, name: str, value: Any) -> str:
 
 
 def build_item(source_id: str, draft: Mapping[str, Any], *, seo_plugin: str,
-               current: Mapping[str, Any], wanted: list[str] | None = None) -> ItemBuild:
+               current: Mapping[str, Any], wanted: list[str] | None = None,
+               variation: bool = False) -> ItemBuild:
     """The batch item (no ``id``) that writes the draft's set fields onto ``current``.
 
     ``wanted`` is the list of fields sync asked for (the job payload); a draft field outside
     it is not sent, so a model that also rewrote a good name cannot overwrite it. Empty and
-    missing values are never sent: publish fills gaps, it does not blank fields.
+    missing values are never sent: publish fills gaps, it does not blank fields. With
+    ``variation`` the fields a variation cannot take are skipped (``NOT_ON_VARIATIONS``).
     Raises InputError naming the product and field when a value cannot be sent at all.
     """
     build = ItemBuild()
@@ -83,6 +97,9 @@ def build_item(source_id: str, draft: Mapping[str, Any], *, seo_plugin: str,
             continue
         if name not in PUBLISHABLE:
             build.skipped[name] = "not a field enrich writes to the store"
+            continue
+        if variation and name in NOT_ON_VARIATIONS:
+            build.skipped[name] = NOT_ON_VARIATIONS[name]
             continue
         if wanted is not None and name not in wanted:
             build.skipped[name] = "sync did not ask for it (the store's value is kept)"
