@@ -69,7 +69,7 @@ def _decide(row: P.WrittenRow, product: dict[str, Any] | None,
         return item, {}
     now = F.values_in(product, row.written)
     date = product.get("date_modified_gmt")
-    if not F.same(now, row.written):
+    if not F.same(now, row.written, variation=row.parent_id is not None):
         item.action = "conflict"
         item.changes = [{"field": c["field"], "old": c["old"], "new": c["new"]}
                         for c in F.changes(now, F.normalized(row.written))

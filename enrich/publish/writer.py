@@ -172,9 +172,10 @@ class BatchWriter:
         now = F.values_in(product, entry.item)
         before_date = entry.previous.get("date_modified_gmt")
         moved = product.get("date_modified_gmt") != before_date
-        if F.same(now, entry.item) and moved:
+        variation = entry.parent_id is not None
+        if F.same(now, entry.item, variation=variation) and moved:
             return "applied"
-        if F.same(now, entry.previous.get("item") or {}) and not moved:
+        if F.same(now, entry.previous.get("item") or {}, variation=variation) and not moved:
             return "untouched"
         return "changed"
 
