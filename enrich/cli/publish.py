@@ -15,6 +15,7 @@ from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json
 from enrich.errors import UsageError
 from enrich.publish import (
+    CommandReport,
     PublishReport,
     RollbackReport,
     plan_publish,
@@ -79,18 +80,26 @@ def _print_problems(rows: list[dict[str, Any]]) -> None:
             console.print(Text(f"{row['source_id']} {ended}: {row['reason']}", style="yellow"))
 
 
-def _render_publish(report: PublishReport) -> None:
+def _render_report(report: CommandReport, command: str, nothing: str,
+                   notes: list[Text]) -> None:
+    """The table of changes, the problems, ``notes`` and the counts, for either command."""
     rows = [i.as_dict() for i in report.items]
-    head = "publish plan (dry run: nothing written)" if report.dry_run \
-        else f"publish run #{report.run_id}"
+    head = f"{command} plan (dry run: nothing written)" if report.dry_run \
+        else f"{command} run #{report.run_id}"
     if rows:
         console.print(_changes_table(head, rows))
     else:
-        console.print(f"{head}: no approved drafts to publish (approve drafts first: "
-                      "`enrich review export` or `enrich review approve`).", highlight=False)
+        console.print(f"{head}: {nothing}", highlight=False)
     _print_problems(rows)
-    counts = report.counts()
-    console.print(", ".join(f"{k}: {v}" for k, v in counts.items()), highlight=False)
+    for note in notes:
+        console.print(note)
+    console.print(", ".join(f"{k}: {v}" for k, v in report.counts().items()),
+                  highlight=False)
+
+
+def _render_publish(report: PublishReport) -> None:
+    _render_report(report, "publish", "no approved drafts to publish (approve drafts first: "
+                   "`enrich review export` or `enrich review approve`).", [])
     if report.dry_run and report.pending_recovery:
         console.print(f"{report.pending_recovery} write(s) of an interrupted run will be "
                       "checked against the store first.")
@@ -131,19 +140,9 @@ def publish_command(app: App, dry_run: bool, limit: int | None, as_json: bool) -
 
 
 def _render_rollback(report: RollbackReport) -> None:
-    rows = [i.as_dict() for i in report.items]
-    head = "rollback plan (dry run: nothing written)" if report.dry_run \
-        else f"rollback run #{report.run_id}"
-    if rows:
-        console.print(_changes_table(head, rows))
-    else:
-        console.print(f"{head}: nothing published to roll back.")
-    _print_problems(rows)
-    if report.not_found:
-        console.print(Text("no published write to undo for product(s): "
-                           + ", ".join(report.not_found), style="yellow"))
-    console.print(", ".join(f"{k}: {v}" for k, v in report.counts().items()),
-                  highlight=False)
+    notes = [Text("no published write to undo for product(s): " + ", ".join(report.not_found),
+                  style="yellow")] if report.not_found else []
+    _render_report(report, "rollback", "nothing published to roll back.", notes)
 
 
 @click.command("rollback")

@@ -1,4 +1,4 @@
-"""From a draft's fields to the body of one ``/products/batch`` update item, and back.
+"""From a draft's fields to the body of one batch update item, and back.
 
 Why it looks like this: a publish item, the values it replaces and the values a rollback
 restores all have the same shape (a batch item body without its ``id``), so one function,
@@ -12,10 +12,22 @@ Only the keys a draft sets are ever sent: text fields at the top level, SEO fiel
 ``images`` only when the draft owns image alt text (then every current image is sent back
 by id, in order, so none is dropped from the gallery). A body ``id`` is never part of an
 item here: the writer adds the product's own id and nothing else.
+
+A variation (written through ``/products/<parent>/variations/batch``) takes the same item
+shape for what it has: ``description`` and meta. The store returns a variation's
+description formatted in every context (``wc_format_content``: wpautop adds ``<p>`` and
+``<br />``; the recorded PUT of "Variation description via REST" reads back as
+"<p>Variation description via REST</p>\n"), so for a variation ``same`` compares the
+description's visible text, not its bytes. It has no short description, its name is
+made from its attributes, and its one ``image`` is not written by enrich (no recorded
+exchange shows how the store treats an alt sent there), so those draft fields are skipped
+with the reason.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +42,12 @@ SEO_FIELDS = seo.SEO_FIELDS
 #: Draft fields written through the product's images.
 IMAGE_FIELDS = ("image_alt",)
 PUBLISHABLE = TEXT_FIELDS + SEO_FIELDS + IMAGE_FIELDS
+#: Draft fields a variation cannot take, and why.
+NOT_ON_VARIATIONS = {
+    "name": "a variation's name is made from its attributes; it is not written",
+    "short_description": "a variation has no short description",
+    "image_alt": "variation images are not written by enrich (only products' images are)",
+}
 
 def seo_meta_key(plugin: str, draft_field: str) -> str | None:
     """The meta key ``plugin`` stores ``draft_field`` under, or None when it has none."""
@@ -68,12 +86,14 @@ def _text(source_id: str, name: str, value: Any) -> str:
 
 
 def build_item(source_id: str, draft: Mapping[str, Any], *, seo_plugin: str,
-               current: Mapping[str, Any], wanted: list[str] | None = None) -> ItemBuild:
+               current: Mapping[str, Any], wanted: list[str] | None = None,
+               variation: bool = False) -> ItemBuild:
     """The batch item (no ``id``) that writes the draft's set fields onto ``current``.
 
     ``wanted`` is the list of fields sync asked for (the job payload); a draft field outside
     it is not sent, so a model that also rewrote a good name cannot overwrite it. Empty and
-    missing values are never sent: publish fills gaps, it does not blank fields.
+    missing values are never sent: publish fills gaps, it does not blank fields. With
+    ``variation`` the fields a variation cannot take are skipped (``NOT_ON_VARIATIONS``).
     Raises InputError naming the product and field when a value cannot be sent at all.
     """
     build = ItemBuild()
@@ -83,6 +103,9 @@ def build_item(source_id: str, draft: Mapping[str, Any], *, seo_plugin: str,
             continue
         if name not in PUBLISHABLE:
             build.skipped[name] = "not a field enrich writes to the store"
+            continue
+        if variation and name in NOT_ON_VARIATIONS:
+            build.skipped[name] = NOT_ON_VARIATIONS[name]
             continue
         if wanted is not None and name not in wanted:
             build.skipped[name] = "sync did not ask for it (the store's value is kept)"
@@ -189,8 +212,27 @@ def normalized(item: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return normalized(a) == normalized(b)
+#: Fields the store formats when it reads a variation back (see the module docstring).
+FORMATTED_ON_VARIATIONS = ("description",)
+_TAGS = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def _visible(value: Any) -> Any:
+    """Text as a reader sees it: tags dropped, entities decoded, whitespace collapsed."""
+    if not isinstance(value, str):
+        return value
+    return _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", value))).strip()
+
+
+def same(a: Mapping[str, Any], b: Mapping[str, Any], *, variation: bool = False) -> bool:
+    """Whether two items hold the same values (for a variation: its description as text)."""
+    x, y = normalized(a), normalized(b)
+    if variation:
+        for key in FORMATTED_ON_VARIATIONS:
+            if key in x and key in y:
+                x[key], y[key] = _visible(x[key]), _visible(y[key])
+    return x == y
 
 
 def without_unchanged(item: dict[str, Any], previous: dict[str, Any]

@@ -9,7 +9,10 @@ compared with the baseline (the sync snapshot, or the store state a conflict rec
 the reviewer re-approved after it). A different content hash means a person changed the
 copy; a moved ``date_modified_gmt`` with the same hash means a person saved the product
 (perhaps another field, perhaps the same text again). Both are conflicts: enrich never
-writes over a product somebody touched after it looked, and lists what changed.
+writes over a product somebody touched after it looked, and lists what changed. One
+exception: WooCommerce saves a variable product whenever one of its variations is saved, so
+a parent whose date moved to the date enrich's own variation write got (``own_dates``), with
+its copy unchanged, is not a conflict.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enrich.errors import InputError
+from enrich.ledger.publishes import ApprovedDraft
 from enrich.missing import Rules
 from enrich.publish import fields as F
-from enrich.publish.records import ApprovedDraft
 from enrich.publish.snapshot import snapshot_changes, store_snapshot
 from enrich.woo.validate import check_product_update
 
@@ -45,6 +48,7 @@ class PlanItem:
     store_hash: str | None = None
     draft_id: int | None = None
     outcome: str | None = None  # after a real run: written | conflict | error | unchanged
+    parent_id: str | None = None  # a variation's parent: the endpoint it is written through
 
     def as_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "source_id": self.source_id, "name": self.name,
@@ -52,19 +56,28 @@ class PlanItem:
                 "reason": self.reason, "skipped": self.skipped}
 
 
-def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules
+def snapshot_parent(draft: ApprovedDraft) -> dict[str, Any] | None:
+    """The parent a variation's snapshot is built with: the name sync recorded."""
+    if not draft.is_variation:
+        return None
+    return {"id": int(draft.parent_id) if draft.parent_id else None,
+            "name": (draft.snapshot or {}).get("parent_name") or ""}
+
+
+def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules,
+                own_dates: frozenset[str] = frozenset()
                 ) -> tuple[str, list[dict[str, Any]]] | None:
     """Why ``product`` (the store's now) may not be written over, or None when it may."""
     if product is None:
         return "the product no longer exists in the store", []
-    snapshot, content_hash = store_snapshot(product, rules)
+    snapshot, content_hash = store_snapshot(product, rules, parent=snapshot_parent(draft))
     date = product.get("date_modified_gmt")
     if content_hash != draft.content_hash:
         changed = snapshot_changes(draft.snapshot, snapshot) if draft.baseline_from == "sync" \
             else []
         names = ", ".join(c["field"] for c in changed) or "its synced fields"
         return f"changed in the store since {draft.baseline_from}: {names}", changed
-    if date != draft.date_modified_gmt:
+    if date != draft.date_modified_gmt and date not in own_dates:
         return (f"saved in the store since {draft.baseline_from} (date_modified_gmt "
                 f"{draft.date_modified_gmt} -> {date}); the synced fields are the same, "
                 "another field may have changed", [{"field": "date_modified_gmt",
@@ -73,18 +86,20 @@ def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: 
     return None
 
 
-def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules
-              ) -> PlanItem:
-    """The decision for one approved draft against the store's current product."""
+def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules,
+              own_dates: frozenset[str] = frozenset()) -> PlanItem:
+    """The decision for one approved draft against the store's current product (or
+    variation); ``own_dates``: see the module docstring."""
     plan = PlanItem(job_id=draft.job_id, source_id=draft.source_id, draft_id=draft.draft_id,
-                    name=(product or {}).get("name") or draft.name, action="write")
+                    name=(product or {}).get("name") or draft.name, action="write",
+                    parent_id=draft.parent_id)
     if product is not None:
         plan.store_date = product.get("date_modified_gmt")
-        plan.store_hash = store_snapshot(product, rules)[1]
-    if draft.product_type == "variation" or (product or {}).get("type") == "variation":
+        plan.store_hash = store_snapshot(product, rules, parent=snapshot_parent(draft))[1]
+    if draft.is_variation and not draft.parent_id:
         plan.action = "error"
-        plan.reason = (f"product {draft.source_id} is a variation; publishing variation "
-                       "copy is not supported yet")
+        plan.reason = (f"variation {draft.source_id} has no parent product in the ledger; "
+                       "run `enrich sync` (with sync.variations = true)")
         return plan
     if draft.content_hash is None:
         plan.action = "error"
@@ -98,7 +113,7 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Ru
                        f"{rules.seo_plugin}); run `enrich sync` so the snapshot and the "
                        "drafts use the same SEO fields")
         return plan
-    conflict = conflict_of(draft, product, rules)
+    conflict = conflict_of(draft, product, rules, own_dates)
     if conflict is not None:
         plan.action, (plan.reason, plan.changes) = "conflict", conflict
         return plan
@@ -108,7 +123,8 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Ru
         build = F.build_item(draft.source_id, F.effective_fields(draft.fields,
                                                                  draft.edited_fields),
                              seo_plugin=rules.seo_plugin, current=product,
-                             wanted=list(wanted) if isinstance(wanted, list) else None)
+                             wanted=list(wanted) if isinstance(wanted, list) else None,
+                             variation=draft.is_variation)
         plan.skipped = build.skipped
         previous = F.values_in(product, build.item)
         plan.item, plan.previous = F.without_unchanged(build.item, previous)

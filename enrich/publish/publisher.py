@@ -1,63 +1,25 @@
 """``enrich publish``: approved drafts to the store, in batches, never over a person's edit.
 
-One batch at a time: read the batch's products back from the store (``include=``, edit
-context), decide each (``plan.plan_item``), commit the decisions and the previous values as
-``planned`` rows, send, settle each row from the response (``writer``). Reading per batch
-keeps the window between the conflict check and the write to one request.
+One page of approved drafts at a time: read its products back from the store
+(``include=``, edit context; variations through their parent's list), decide each
+(``plan.plan_item``), then per batch request (the page's products, then each parent's
+variations) commit the decisions and the previous values as ``planned`` rows, send, settle
+each row from the response (``writer``). Reading per page keeps the window between the
+conflict check and the write short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from enrich.config import Settings
 from enrich.ledger import JobStatus, Ledger
+from enrich.ledger import publishes as P
 from enrich.missing import Rules
 from enrich.publish import records as R
 from enrich.publish.plan import PlanItem, plan_item
+from enrich.publish.reports import PublishReport
 from enrich.publish.writer import BatchWriter, Entry, ProductStore, Settled, recover
-
-
-@dataclass
-class PublishReport:
-    """What a publish did (or, for a dry run, would do)."""
-
-    run_id: int | None
-    dry_run: bool
-    items: list[PlanItem] = field(default_factory=list)
-    settled: Settled = field(default_factory=Settled)
-    recovered: Settled = field(default_factory=Settled)
-    pending_recovery: int = 0  # dry run: interrupted writes the next real run settles first
-    exit_reason: str = "completed"
-
-    def counts(self) -> dict[str, int]:
-        out = {"approved": len(self.items), "write": 0, "unchanged": 0, "conflict": 0,
-               "error": 0}
-        for item in self.items:
-            out[item.action] += 1
-        if not self.dry_run:
-            out["written"] = len(self.settled.written)
-            out["conflict"] = sum(1 for i in self.items if i.outcome == "conflict")
-            out["error"] = sum(1 for i in self.items if i.outcome == "error")
-            out["batch_requests"] = self.settled.batch_requests
-            out["recovered_written"] = len(self.recovered.written)
-            out["recovered_conflicts"] = len(self.recovered.conflicts)
-            out["recovered_resent"] = len(self.recovered.requeued)
-        return out
-
-    @property
-    def ok(self) -> bool:
-        """False when something approved was not published (conflict or error)."""
-        c = self.counts()
-        return c["conflict"] == 0 and c["error"] == 0 and not self.recovered.conflicts
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "dry_run": self.dry_run, "counts": self.counts(),
-                "exit_reason": self.exit_reason, "pending_recovery": self.pending_recovery,
-                "recovered": self.recovered.as_dict(),
-                "items": [i.as_dict() for i in self.items]}
 
 
 def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
@@ -69,12 +31,10 @@ def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
     on a large catalog the reading takes minutes."""
     report = PublishReport(run_id=None, dry_run=True)
     rules = Rules.from_settings(settings)
-    report.pending_recovery = len(R.planned_rows(ledger))
+    report.pending_recovery = len(P.planned_rows(ledger))
     reader = BatchWriter(ledger, store, run_id=0, mode="publish", settled=Settled())
-    for chunk in R.iter_approved(ledger, page=100, limit=limit):
-        current = reader.read([d.source_id for d in chunk])
-        for draft in chunk:
-            report.items.append(plan_item(draft, current.get(draft.source_id), rules))
+    for chunk in P.iter_approved(ledger, page=100, limit=limit):
+        report.items += _plan_page(ledger, reader, chunk, rules)
         if on_read is not None:
             on_read(len(report.items))
     return report
@@ -109,17 +69,18 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
                              settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
                              settle_s=settle_s,
                              on_batch=on_batch)
-        pages = R.iter_approved(ledger, page=batch_size, limit=limit)
-        for batch_no, chunk in enumerate(pages, start=1):
-            current = writer.read([d.source_id for d in chunk])
-            plans = [plan_item(d, current.get(d.source_id), rules) for d in chunk]
+        batch_no = 0
+        for chunk in P.iter_approved(ledger, page=batch_size, limit=limit):
+            plans = _plan_page(ledger, writer, chunk, rules)
             report.items.extend(plans)
-            entries = _record_plans(ledger, run_id, batch_no, plans)
-            if entries:
-                writer.send(entries)
-            _outcomes(plans, report.settled)
-            for plan in plans:  # recorded in the ledger; keep only the report's part
-                plan.item, plan.previous = {}, {}
+            for group in _by_endpoint(plans):
+                batch_no += 1
+                entries = _record_plans(ledger, run_id, batch_no, group)
+                if entries:
+                    writer.send(entries)
+                _outcomes(group, report.settled)
+                for plan in group:  # recorded in the ledger; keep only the report's part
+                    plan.item, plan.previous = {}, {}
         exit_reason = "completed"  # conflicts and errors are outcomes; see report.ok
     except KeyboardInterrupt:
         exit_reason = "signal"
@@ -131,6 +92,28 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
     return report
 
 
+def _plan_page(ledger: Ledger, reader: BatchWriter, chunk: Sequence[P.ApprovedDraft],
+               rules: Rules) -> list[PlanItem]:
+    """Read one page of approved drafts back from the store and decide each."""
+    current = reader.read([(d.source_id, d.parent_id) for d in chunk])
+    own = P.variation_write_dates(ledger, [d.source_id for d in chunk
+                                           if d.product_type == "variable"])
+    return [plan_item(d, current.get(d.source_id), rules, own.get(d.source_id, frozenset()))
+            for d in chunk]
+
+
+def _by_endpoint(plans: list[PlanItem]) -> list[list[PlanItem]]:
+    """The page's plans per batch request: products first, then each parent's variations.
+
+    Products go first so that a parent's own write is settled before its variations' writes
+    move its ``date_modified_gmt`` (WooCommerce saves the parent with each variation).
+    """
+    groups: dict[str | None, list[PlanItem]] = {None: []}
+    for plan in plans:
+        groups.setdefault(plan.parent_id, []).append(plan)
+    return [group for group in groups.values() if group]
+
+
 def _record_plans(ledger: Ledger, run_id: int, batch_no: int,
                   plans: list[PlanItem]) -> list[Entry]:
     """One transaction: every decision of the batch, and the planned rows to send."""
@@ -139,10 +122,12 @@ def _record_plans(ledger: Ledger, run_id: int, batch_no: int,
         for plan in plans:
             previous = {"item": plan.previous, "date_modified_gmt": plan.store_date,
                         "content_hash": plan.store_hash}
+            if plan.parent_id is not None:
+                previous["parent_id"] = plan.parent_id
             common = {"run_id": run_id, "job_id": plan.job_id, "draft_id": plan.draft_id,
                       "source_id": plan.source_id, "batch_no": batch_no}
             if plan.action == "write":
-                row_id = R.insert_row(c, **common, written=plan.item, previous=previous,
+                row_id = P.insert_row(c, **common, written=plan.item, previous=previous,
                                       outcome="planned")
                 entries.append(Entry(row_id, plan.job_id, plan.draft_id, plan.source_id,
                                      plan.item, previous, batch_no))
@@ -150,20 +135,20 @@ def _record_plans(ledger: Ledger, run_id: int, batch_no: int,
                 previous["changes"] = plan.changes
                 previous["seen_at_conflict"] = {"content_hash": plan.store_hash,
                                                 "date_modified_gmt": plan.store_date}
-                R.insert_row(c, **common, written=plan.item, previous=previous,
+                P.insert_row(c, **common, written=plan.item, previous=previous,
                              outcome="conflict", error=plan.reason)
-                R.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.CONFLICT,
+                P.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.CONFLICT,
                           last_error=plan.reason, run_id=run_id)
                 plan.outcome = "conflict"
             elif plan.action == "error":
-                R.insert_row(c, **common, written=plan.item, previous=previous,
+                P.insert_row(c, **common, written=plan.item, previous=previous,
                              outcome="error", error=plan.reason)
-                R.note_error(c, plan.job_id, f"publish: {plan.reason}")
+                P.note_error(c, plan.job_id, f"publish: {plan.reason}")
                 plan.outcome = "error"
             else:  # unchanged: the store already holds the approved text
-                R.insert_row(c, **common, written={}, previous=previous, outcome="written",
+                P.insert_row(c, **common, written={}, previous=previous, outcome="written",
                              error=plan.reason, store_date=plan.store_date)
-                R.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
+                P.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
                           last_error=None, run_id=run_id)
                 plan.outcome = "unchanged"
     return entries

@@ -1,19 +1,7 @@
-"""The ledger side of publishing: what is approved, and the ``publishes`` rows.
+"""The single-writer lock of publish and rollback.
 
-Why the SQL lives here and not in ``Ledger``: these queries are only publish's (approved
-drafts joined to their sync snapshot, the publishes log, the single-writer lock). Status
-changes still go through ``Ledger.move`` inside ``Ledger.transaction`` so the state machine
-stays the one guard.
-
-A ``publishes`` row is the backup and the write-ahead record at once. It is committed with
-outcome ``planned`` before the batch request that carries it is sent; ``written`` holds the
-item body sent (without id) and ``previous`` holds ``{"item": <the store's values for the
-same keys>, "date_modified_gmt": <the store's before the write>, "content_hash": <sync's
-hash of the product then>}`` (a conflict row adds ``changes`` and ``seen_at_conflict``; a
-rollback row adds ``publish_row``, the publish it undoes). After the store answers,
-the row becomes ``written`` / ``error`` / ``conflict`` (rollback rows: ``rolled_back``). A
-row still ``planned`` when no publish is running is the trace of a crash; ``recover``
-settles it by reading the store.
+The ledger side of publishing (approved drafts, the ``publishes`` rows, job moves) lives in
+``enrich.ledger.publishes``; only the lock is here.
 """
 
 from __future__ import annotations
@@ -22,12 +10,10 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from enrich.errors import UsageError
-from enrich.ledger import JobStatus, Ledger
+from enrich.ledger import Ledger
 from enrich.ledger.ledger import pid_alive
 
 LOCK_KEY = "publish.lock"
@@ -39,204 +25,6 @@ def _dumps(value: Any) -> str:
 
 def _loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
-
-
-@dataclass
-class ApprovedDraft:
-    """One approved job with its draft, its sync snapshot and the conflict baseline."""
-
-    job_id: int
-    draft_id: int
-    source_id: str
-    payload: dict[str, Any]
-    fields: dict[str, Any]
-    edited_fields: dict[str, Any] | None
-    product_type: str | None
-    name: str | None
-    snapshot: dict[str, Any] | None
-    content_hash: str | None
-    date_modified_gmt: str | None
-    baseline_from: str  # "sync" or "conflict" (re-approved after a conflict)
-
-
-def approved_drafts(ledger: Ledger, *, after_id: int = 0,
-                    limit: int | None = None) -> list[ApprovedDraft]:
-    """Approved product jobs with id > ``after_id``, in id order, at most ``limit``.
-
-    Paged by job id so a publish of a whole catalog never holds it in memory. Should a
-    product have two approved jobs, only the newest is published (the older one stays
-    approved and is superseded by the next sync).
-
-    When the job was re-approved after a conflict found by the check before writing, the
-    baseline is the store state that conflict recorded (``seen_at_conflict``: what the
-    reviewer looked at), not the older sync snapshot.
-    """
-    rows = ledger.conn.execute(
-        """SELECT j.id AS job_id, j.source_id, j.payload, d.id AS draft_id, d.fields,
-                  d.edited_fields, p.type, p.name, p.snapshot, p.content_hash,
-                  p.date_modified_gmt,
-                  (SELECT previous FROM publishes c WHERE c.job_id = j.id
-                     AND c.outcome = 'conflict' ORDER BY c.id DESC LIMIT 1) AS conflict_prev
-           FROM jobs j JOIN drafts d ON d.job_id = j.id
-           LEFT JOIN products p ON p.source_id = j.source_id
-           WHERE j.kind = 'product' AND j.status = 'approved' AND j.id > ?
-             AND NOT EXISTS (SELECT 1 FROM jobs n WHERE n.kind = 'product'
-                             AND n.source_id = j.source_id AND n.status = 'approved'
-                             AND n.id > j.id)
-           ORDER BY j.id LIMIT ?""",
-        (after_id, -1 if limit is None else limit)).fetchall()
-    result = []
-    for row in rows:
-        content_hash, date = row["content_hash"], row["date_modified_gmt"]
-        baseline_from = "sync"
-        seen = (_loads(row["conflict_prev"]) or {}).get("seen_at_conflict")
-        if seen and seen.get("content_hash"):
-            content_hash = seen["content_hash"]
-            date = seen.get("date_modified_gmt")
-            baseline_from = "conflict"
-        result.append(ApprovedDraft(
-            job_id=row["job_id"], draft_id=row["draft_id"], source_id=row["source_id"],
-            payload=_loads(row["payload"]) or {}, fields=_loads(row["fields"]) or {},
-            edited_fields=_loads(row["edited_fields"]), product_type=row["type"],
-            name=row["name"], snapshot=_loads(row["snapshot"]), content_hash=content_hash,
-            date_modified_gmt=date, baseline_from=baseline_from))
-    return result
-
-
-def iter_approved(ledger: Ledger, *, page: int, limit: int | None = None
-                  ) -> Iterator[list[ApprovedDraft]]:
-    """Pages of approved drafts (at most ``limit`` in all), read as they are needed."""
-    after, left = 0, limit
-    while left is None or left > 0:
-        size = page if left is None else min(page, left)
-        chunk = approved_drafts(ledger, after_id=after, limit=size)
-        if not chunk:
-            return
-        yield chunk
-        after = chunk[-1].job_id
-        if left is not None:
-            left -= len(chunk)
-
-
-def insert_row(c: sqlite3.Connection, *, run_id: int, job_id: int, draft_id: int | None,
-               source_id: str, batch_no: int | None, written: dict[str, Any],
-               previous: dict[str, Any], outcome: str, error: str | None = None,
-               store_date: str | None = None) -> int:
-    now = time.time()
-    cur = c.execute(
-        "INSERT INTO publishes (run_id, job_id, draft_id, source_id, batch_no, written, "
-        "previous, outcome, error, store_date_modified_gmt, created_at, finished_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, job_id, draft_id, str(source_id), batch_no, _dumps(written),
-         _dumps(previous), outcome, error, store_date, now,
-         None if outcome == "planned" else now))
-    return int(cur.lastrowid or 0)
-
-
-def settle_row(c: sqlite3.Connection, row_id: int, outcome: str, *, error: str | None = None,
-               store_date: str | None = None) -> None:
-    """planned -> its outcome; refuses to touch a row that is no longer planned."""
-    cur = c.execute(
-        "UPDATE publishes SET outcome = ?, error = ?, store_date_modified_gmt = ?, "
-        "finished_at = ? WHERE id = ? AND outcome = 'planned'",
-        (outcome, error, store_date, time.time(), row_id))
-    if cur.rowcount != 1:
-        raise UsageError(f"publishes row {row_id} was settled by someone else",
-                         "Another publish or rollback is running on this ledger; "
-                         "let it finish and run the command again.")
-
-
-def move_if(ledger: Ledger, c: sqlite3.Connection, job_id: int, old: JobStatus,
-            new: JobStatus, **columns: Any) -> bool:
-    """Move the job when it is still ``old`` (sync may have superseded it meanwhile)."""
-    row = c.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if row is None or row["status"] != old.value:
-        return False
-    ledger.move(c, job_id, old, new, **columns)
-    return True
-
-
-def note_error(c: sqlite3.Connection, job_id: int, message: str) -> None:
-    """Keep the reason on the job (its status stays approved: the next publish retries)."""
-    c.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
-              (message, time.time(), job_id))
-
-
-@dataclass
-class PendingRow:
-    """A publishes row left ``planned``: a publish or rollback stopped before settling it."""
-
-    id: int
-    run_id: int
-    run_kind: str
-    job_id: int
-    source_id: str
-    written: dict[str, Any]
-    previous: dict[str, Any]
-    created_at: float
-
-
-def planned_rows(ledger: Ledger) -> list[PendingRow]:
-    rows = ledger.conn.execute(
-        "SELECT p.id, p.run_id, r.kind AS run_kind, p.job_id, p.source_id, p.written, "
-        "p.previous, p.created_at FROM publishes p LEFT JOIN runs r ON r.id = p.run_id "
-        "WHERE p.outcome = 'planned' ORDER BY p.id").fetchall()
-    return [PendingRow(id=r["id"], run_id=r["run_id"], run_kind=r["run_kind"] or "publish",
-                       job_id=r["job_id"], source_id=r["source_id"],
-                       written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {},
-                       created_at=r["created_at"])
-            for r in rows]
-
-
-@dataclass
-class WrittenRow:
-    """A confirmed publish write that a rollback may undo."""
-
-    id: int
-    run_id: int
-    job_id: int
-    draft_id: int | None
-    source_id: str
-    written: dict[str, Any]
-    previous: dict[str, Any]
-    store_date: str | None
-
-
-def written_rows(ledger: Ledger, *, run_id: int | None = None,
-                 source_ids: list[str] | None = None) -> list[WrittenRow]:
-    """The last confirmed publish write of each product whose job is still published."""
-    where = ["p.outcome = 'written'", "j.status = 'published'", "r.kind = 'publish'"]
-    args: list[Any] = []
-    if run_id is not None:
-        where.append("p.run_id = ?")
-        args.append(run_id)
-    if source_ids:
-        where.append(f"p.source_id IN ({','.join('?' * len(source_ids))})")
-        args += [str(s) for s in source_ids]
-    rows = ledger.conn.execute(
-        f"SELECT p.* FROM publishes p JOIN jobs j ON j.id = p.job_id "
-        f"JOIN runs r ON r.id = p.run_id WHERE {' AND '.join(where)} ORDER BY p.id",
-        args).fetchall()
-    last: dict[str, sqlite3.Row] = {}
-    for row in rows:
-        last[row["source_id"]] = row
-    return [WrittenRow(id=r["id"], run_id=r["run_id"], job_id=r["job_id"],
-                       draft_id=r["draft_id"], source_id=r["source_id"],
-                       written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {},
-                       store_date=r["store_date_modified_gmt"])
-            for r in sorted(last.values(), key=lambda r: r["id"])]
-
-
-def rows_for_run(ledger: Ledger, run_id: int) -> list[dict[str, Any]]:
-    rows = ledger.conn.execute("SELECT * FROM publishes WHERE run_id = ? ORDER BY id",
-                               (run_id,)).fetchall()
-    out = []
-    for row in rows:
-        data = dict(row)
-        data["written"] = _loads(data["written"])
-        data["previous"] = _loads(data["previous"])
-        out.append(data)
-    return out
 
 
 # -- one writer at a time ------------------------------------------------------------------

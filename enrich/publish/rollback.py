@@ -6,7 +6,10 @@ exactly the keys publish wrote, with ``None`` for meta keys that did not exist (
 same write-ahead rows, batch writer and crash recovery as publish; its conflict check asks
 "does the store still hold what we published, with the ``date_modified_gmt`` the store gave
 our write?". If not, a person edited the product after our publish and their edit wins: the
-product is reported, not rolled back.
+product is reported, not rolled back. (A variable product's date may also have moved to the
+date of enrich's own write to one of its variations: WooCommerce saves the parent with each
+variation. That move alone is not a conflict.) Variations are restored through their
+parent's ``/variations/batch``, products first.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Any
 from enrich.config import Settings
 from enrich.errors import InputError, UsageError
 from enrich.ledger import JobStatus, Ledger
+from enrich.ledger import publishes as P
 from enrich.publish import fields as F
 from enrich.publish import records as R
+from enrich.publish.reports import RollbackReport
 from enrich.publish.writer import BatchWriter, Entry, ProductStore, Settled, recover
 from enrich.woo.validate import check_product_update
 
@@ -45,42 +50,12 @@ class RollbackItem:
                 "reason": self.reason}
 
 
-@dataclass
-class RollbackReport:
-    run_id: int | None
-    dry_run: bool
-    items: list[RollbackItem] = field(default_factory=list)
-    settled: Settled = field(default_factory=Settled)
-    recovered: Settled = field(default_factory=Settled)
-    exit_reason: str = "completed"
-    #: Product ids asked for that have no published write to undo.
-    not_found: list[str] = field(default_factory=list)
+def _decide(row: P.WrittenRow, product: dict[str, Any] | None,
+            own_dates: frozenset[str] = frozenset()) -> tuple[RollbackItem, dict]:
+    """The rollback decision for one published product, and the item that restores it.
 
-    def counts(self) -> dict[str, int]:
-        out = {"selected": len(self.items), "restore": 0, "nothing": 0, "conflict": 0,
-               "error": 0}
-        for item in self.items:
-            out[item.action] += 1
-        if not self.dry_run:
-            out["rolled_back"] = sum(1 for i in self.items if i.outcome == "rolled_back")
-            out["conflict"] = sum(1 for i in self.items if i.outcome == "conflict")
-            out["error"] = sum(1 for i in self.items if i.outcome == "error")
-            out["batch_requests"] = self.settled.batch_requests
-        return out
-
-    @property
-    def ok(self) -> bool:
-        c = self.counts()
-        return c["conflict"] == 0 and c["error"] == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "dry_run": self.dry_run, "counts": self.counts(),
-                "exit_reason": self.exit_reason, "not_found": self.not_found,
-                "items": [i.as_dict() for i in self.items]}
-
-
-def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[RollbackItem, dict]:
-    """The rollback decision for one published product, and the item that restores it."""
+    ``own_dates``: the dates enrich's own variation writes gave this (variable) product.
+    """
     item = RollbackItem(job_id=row.job_id, source_id=row.source_id, publish_row=row.id,
                         publish_run=row.run_id, action="restore",
                         name=(product or {}).get("name"))
@@ -94,7 +69,7 @@ def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[Rollback
         return item, {}
     now = F.values_in(product, row.written)
     date = product.get("date_modified_gmt")
-    if not F.same(now, row.written):
+    if not F.same(now, row.written, variation=row.parent_id is not None):
         item.action = "conflict"
         item.changes = [{"field": c["field"], "old": c["old"], "new": c["new"]}
                         for c in F.changes(now, F.normalized(row.written))
@@ -102,7 +77,7 @@ def _decide(row: R.WrittenRow, product: dict[str, Any] | None) -> tuple[Rollback
         names = ", ".join(c["field"] for c in item.changes) or "the published fields"
         item.reason = f"edited in the store after the publish ({names}); the edit is kept"
         return item, {}
-    if date != row.store_date:
+    if date != row.store_date and date not in own_dates:
         item.action = "conflict"
         item.changes = [{"field": "date_modified_gmt", "old": row.store_date, "new": date}]
         item.reason = (f"saved in the store after the publish (date_modified_gmt "
@@ -134,7 +109,7 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
         if run["kind"] != "publish":
             raise UsageError(f"run {run_id} is a {run['kind']} run, not a publish",
                              "List publish runs with `enrich report` and pass one of those.")
-    rows = R.written_rows(ledger, run_id=run_id,
+    rows = P.written_rows(ledger, run_id=run_id,
                           source_ids=[str(s) for s in source_ids] if source_ids else None)
     report = RollbackReport(run_id=None, dry_run=dry_run)
     found = {r.source_id for r in rows}
@@ -143,8 +118,7 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
     if dry_run:
         for start in range(0, len(rows), 100):
             chunk = rows[start:start + 100]
-            current = reader.read([r.source_id for r in chunk])
-            report.items += [_decide(r, current.get(r.source_id))[0] for r in chunk]
+            report.items += [item for item, _ in _decide_chunk(ledger, reader, chunk)]
         return report
     rb_run = ledger.start_run("rollback", {"run": run_id, "products": list(source_ids or [])})
     report.run_id = rb_run
@@ -158,57 +132,17 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
         recover(ledger, store, run_id=rb_run, settled=report.recovered,
                 settle_s=settle_s)
         # Recovery may have settled rows: select again.
-        rows = R.written_rows(ledger, run_id=run_id,
+        rows = P.written_rows(ledger, run_id=run_id,
                               source_ids=[str(s) for s in source_ids] if source_ids else None)
         writer = BatchWriter(ledger, store, run_id=rb_run, mode="rollback",
                              settled=report.settled, max_rounds=max_rounds, pause_s=pause_s,
                              settle_s=settle_s, on_batch=on_batch)
-        for batch_no, start in enumerate(range(0, len(rows), batch_size), start=1):
-            chunk = rows[start:start + batch_size]
-            current = writer.read([r.source_id for r in chunk])
-            entries: list[Entry] = []
-            decided: list[RollbackItem] = []
-            with ledger.transaction() as c:
-                for row in chunk:
-                    product = current.get(row.source_id)
-                    item, restore = _decide(row, product)
-                    decided.append(item)
-                    common = {"run_id": rb_run, "job_id": row.job_id, "draft_id": row.draft_id,
-                              "source_id": row.source_id, "batch_no": batch_no}
-                    previous = {"item": F.values_in(product or {}, restore),
-                                "date_modified_gmt": (product or {}).get("date_modified_gmt"),
-                                "publish_row": row.id}
-                    if item.action == "restore":
-                        row_id = R.insert_row(c, **common, written=restore, previous=previous,
-                                              outcome="planned")
-                        entries.append(Entry(row_id, row.job_id, row.draft_id, row.source_id,
-                                             restore, previous, batch_no))
-                    elif item.action == "nothing":
-                        R.insert_row(c, **common, written={}, previous=previous,
-                                     outcome="rolled_back", error=item.reason)
-                        R.move_if(ledger, c, row.job_id, JobStatus.PUBLISHED,
-                                  JobStatus.ROLLED_BACK)
-                        item.outcome = "rolled_back"
-                    else:
-                        previous["changes"] = item.changes
-                        R.insert_row(c, **common, written={}, previous=previous,
-                                     outcome=item.action, error=item.reason)
-                        item.outcome = item.action
-            if entries:
-                writer.send(entries)
-            for item in decided:
-                if item.action != "restore":
-                    continue
-                if item.source_id in report.settled.rolled_back:
-                    item.outcome = "rolled_back"
-                elif item.source_id in report.settled.conflicts:
-                    item.outcome = "conflict"
-                    item.reason = report.settled.conflicts[item.source_id]
-                else:
-                    item.outcome = "error"
-                    item.reason = report.settled.errors.get(item.source_id,
-                                                            "not confirmed by the store")
-            report.items += decided
+        batch_no = 0
+        for start in range(0, len(rows), batch_size):
+            page = rows[start:start + batch_size]
+            for chunk, decisions in _by_endpoint(page, _decide_chunk(ledger, writer, page)):
+                batch_no += 1
+                report.items += _restore(ledger, writer, rb_run, batch_no, chunk, decisions)
         exit_reason = "completed"  # conflicts and errors are outcomes; see report.ok
     except KeyboardInterrupt:
         exit_reason = "signal"
@@ -218,3 +152,78 @@ def rollback(ledger: Ledger, store: ProductStore, settings: Settings, *,
         R.release_lock(ledger, rb_run)
     report.exit_reason = exit_reason
     return report
+
+
+Decision = tuple[RollbackItem, dict[str, Any], dict[str, Any] | None]
+
+
+def _decide_chunk(ledger: Ledger, reader: BatchWriter, chunk: Sequence[P.WrittenRow]
+                  ) -> list[tuple[RollbackItem, Decision]]:
+    """Read the chunk's products back and decide each; (item, (item, restore, product))."""
+    current = reader.read([(r.source_id, r.parent_id) for r in chunk])
+    own = P.variation_write_dates(ledger, [r.source_id for r in chunk if r.parent_id is None])
+    out = []
+    for row in chunk:
+        product = current.get(row.source_id)
+        item, restore = _decide(row, product, own.get(row.source_id, frozenset()))
+        out.append((item, (item, restore, product)))
+    return out
+
+
+def _by_endpoint(rows: Sequence[P.WrittenRow], decided: list[tuple[RollbackItem, Decision]]
+                 ) -> list[tuple[list[P.WrittenRow], list[Decision]]]:
+    """Rows and their decisions per batch request: products first, then each parent's
+    variations."""
+    groups: dict[str | None, tuple[list[P.WrittenRow], list[Decision]]] = {None: ([], [])}
+    for row, (_, decision) in zip(rows, decided, strict=True):
+        members, decisions = groups.setdefault(row.parent_id, ([], []))
+        members.append(row)
+        decisions.append(decision)
+    return [group for group in groups.values() if group[0]]
+
+
+def _restore(ledger: Ledger, writer: BatchWriter, rb_run: int, batch_no: int,
+             chunk: list[P.WrittenRow], decisions: list[Decision]) -> list[RollbackItem]:
+    """Record one batch's decisions (planned rows for the restores), send, settle."""
+    settled = writer.settled
+    entries: list[Entry] = []
+    decided: list[RollbackItem] = []
+    with ledger.transaction() as c:
+        for row, (item, restore, product) in zip(chunk, decisions, strict=True):
+            decided.append(item)
+            common = {"run_id": rb_run, "job_id": row.job_id, "draft_id": row.draft_id,
+                      "source_id": row.source_id, "batch_no": batch_no}
+            previous = {"item": F.values_in(product or {}, restore),
+                        "date_modified_gmt": (product or {}).get("date_modified_gmt"),
+                        "publish_row": row.id}
+            if row.parent_id is not None:
+                previous["parent_id"] = row.parent_id
+            if item.action == "restore":
+                row_id = P.insert_row(c, **common, written=restore, previous=previous,
+                                      outcome="planned")
+                entries.append(Entry(row_id, row.job_id, row.draft_id, row.source_id,
+                                     restore, previous, batch_no))
+            elif item.action == "nothing":
+                P.insert_row(c, **common, written={}, previous=previous,
+                             outcome="rolled_back", error=item.reason)
+                P.move_if(ledger, c, row.job_id, JobStatus.PUBLISHED, JobStatus.ROLLED_BACK)
+                item.outcome = "rolled_back"
+            else:
+                previous["changes"] = item.changes
+                P.insert_row(c, **common, written={}, previous=previous,
+                             outcome=item.action, error=item.reason)
+                item.outcome = item.action
+    if entries:
+        writer.send(entries)
+    for item in decided:
+        if item.action != "restore":
+            continue
+        if item.source_id in settled.rolled_back:
+            item.outcome = "rolled_back"
+        elif item.source_id in settled.conflicts:
+            item.outcome = "conflict"
+            item.reason = settled.conflicts[item.source_id]
+        else:
+            item.outcome = "error"
+            item.reason = settled.errors.get(item.source_id, "not confirmed by the store")
+    return decided

@@ -3,6 +3,10 @@
 The conflict check is only sound if publish hashes the current product exactly the way sync
 hashed it when it recorded the baseline, so this module does not hash anything itself: it
 runs sync's own ``build_record`` (same fields, same SEO plugin, same canonical JSON).
+
+A variation's snapshot holds its parent's name (sync reads it with the parent); publish
+passes the name sync recorded, so a renamed parent is the parent's change, checked on the
+parent, not a conflict on each of its variations.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from enrich.product_snapshot import build_record
 DERIVED = frozenset({"fingerprints", "id"})
 
 
-def store_snapshot(product: Mapping[str, Any], rules: Rules) -> tuple[dict[str, Any], str]:
-    """(snapshot, content hash) of a product read from the store in edit context."""
-    record = build_record(dict(product), rules)
+def store_snapshot(product: Mapping[str, Any], rules: Rules, *,
+                   parent: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """(snapshot, content hash) of a product (or, with ``parent``, a variation) read from
+    the store in edit context."""
+    record = build_record(dict(product), rules, parent=parent)
     return record.snapshot, record.content_hash
 
 

@@ -1,4 +1,4 @@
-"""Sending planned items to ``/products/batch`` and settling every publishes row.
+"""Sending planned items to the store's batch endpoints and settling every publishes row.
 
 Why it looks like this (the crash and retry reasoning, also in docs/publish.md):
 
@@ -16,6 +16,10 @@ Why it looks like this (the crash and retry reasoning, also in docs/publish.md):
   read, so a retry can never write a product twice or write over an edit that slipped in.
   The connector's own retries (429, 503) happen before this and only for responses that say
   the request was not processed.
+* Variations go through their parent's ``/products/<parent>/variations/batch`` and are read
+  back through the parent's variation list (``/products?include=`` never returns them), so
+  one batch request only ever carries items of one endpoint: products, or the variations
+  of one parent.
 """
 
 from __future__ import annotations
@@ -27,18 +31,30 @@ from typing import Any, Protocol
 
 from enrich.errors import InputError, StoreAuthError, StoreError, StoreUnavailable
 from enrich.ledger import JobStatus, Ledger
+from enrich.ledger import publishes as P
 from enrich.publish import fields as F
-from enrich.publish import records as R
 
 
 class ProductStore(Protocol):
-    """The two connector calls publish needs (``enrich.woo.WooClient`` provides them)."""
+    """The connector calls publish needs (``enrich.woo.WooClient`` provides them)."""
 
     def get_products(self, ids: Sequence[int], context: str = "edit") -> list[dict[str, Any]]:
         ...
 
     def batch_update(self, items: list[dict[str, Any]]) -> list[Any]:
         ...
+
+    def get_variations(self, parent_id: int, ids: Sequence[int] | None = None,
+                       context: str = "edit") -> list[dict[str, Any]]:
+        ...
+
+    def batch_update_variations(self, parent_id: int, items: list[dict[str, Any]]
+                                ) -> list[Any]:
+        ...
+
+
+#: (source id, parent id or None): what the store is asked for, and through which endpoint.
+Target = tuple[str, str | None]
 
 
 @dataclass
@@ -52,6 +68,15 @@ class Entry:
     item: dict[str, Any]  # without id
     previous: dict[str, Any]  # {"item": ..., "date_modified_gmt": ...} as recorded
     batch_no: int
+
+    @property
+    def parent_id(self) -> str | None:
+        """The variable product a variation is written through; None for a product."""
+        return self.previous.get("parent_id")
+
+    @property
+    def target(self) -> Target:
+        return (self.source_id, self.parent_id)
 
 
 @dataclass
@@ -115,26 +140,26 @@ class BatchWriter:
 
     def _confirm(self, c: Any, entry: Entry, store_date: str | None) -> None:
         if self.mode == "publish":
-            R.settle_row(c, entry.row_id, "written", store_date=store_date)
-            R.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
+            P.settle_row(c, entry.row_id, "written", store_date=store_date)
+            P.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
                       last_error=None, run_id=self.run_id)
             self.settled.written.append(entry.source_id)
         else:
-            R.settle_row(c, entry.row_id, "rolled_back", store_date=store_date)
-            R.move_if(self.ledger, c, entry.job_id, JobStatus.PUBLISHED,
+            P.settle_row(c, entry.row_id, "rolled_back", store_date=store_date)
+            P.move_if(self.ledger, c, entry.job_id, JobStatus.PUBLISHED,
                       JobStatus.ROLLED_BACK, last_error=None)
             self.settled.rolled_back.append(entry.source_id)
 
     def _error(self, c: Any, entry: Entry, message: str) -> None:
-        R.settle_row(c, entry.row_id, "error", error=message)
+        P.settle_row(c, entry.row_id, "error", error=message)
         if self.mode == "publish":
-            R.note_error(c, entry.job_id, f"publish: {message}")
+            P.note_error(c, entry.job_id, f"publish: {message}")
         self.settled.errors[entry.source_id] = message
 
     def _conflict(self, c: Any, entry: Entry, message: str) -> None:
-        R.settle_row(c, entry.row_id, "conflict", error=message)
+        P.settle_row(c, entry.row_id, "conflict", error=message)
         if self.mode == "publish":
-            R.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.CONFLICT,
+            P.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.CONFLICT,
                       last_error=message)
         self.settled.conflicts[entry.source_id] = message
 
@@ -147,23 +172,33 @@ class BatchWriter:
         now = F.values_in(product, entry.item)
         before_date = entry.previous.get("date_modified_gmt")
         moved = product.get("date_modified_gmt") != before_date
-        if F.same(now, entry.item) and moved:
+        variation = entry.parent_id is not None
+        if F.same(now, entry.item, variation=variation) and moved:
             return "applied"
-        if F.same(now, entry.previous.get("item") or {}) and not moved:
+        if F.same(now, entry.previous.get("item") or {}, variation=variation) and not moved:
             return "untouched"
         return "changed"
 
-    def read(self, source_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def read(self, targets: Sequence[Target]) -> dict[str, dict[str, Any]]:
+        """The store's products and variations now (edit context), by source id.
+
+        Products in pages of 100 ids; variations one request per parent (its list).
+        """
         found: dict[str, dict[str, Any]] = {}
-        ids = [int(s) for s in source_ids]
+        ids = [int(s) for s, parent in targets if parent is None]
         for start in range(0, len(ids), 100):
             for product in self.store.get_products(ids[start:start + 100], context="edit"):
                 found[str(product.get("id"))] = product
+        for parent, members in group_by_parent(targets).items():
+            for variation in self.store.get_variations(int(parent),
+                                                       [int(s) for s in members],
+                                                       context="edit"):
+                found[str(variation.get("id"))] = variation
         return found
 
     def reconcile(self, entries: Sequence[Entry], why: str) -> list[Entry]:
         """Settle entries from a fresh read; returns the untouched ones (safe to send)."""
-        current = self.read([e.source_id for e in entries])
+        current = self.read([e.target for e in entries])
         untouched: list[Entry] = []
         with self.ledger.transaction() as c:
             for entry in entries:
@@ -186,9 +221,9 @@ class BatchWriter:
         fresh: list[Entry] = []
         with self.ledger.transaction() as c:
             for entry in entries:
-                R.settle_row(c, entry.row_id, "error",
+                P.settle_row(c, entry.row_id, "error",
                              error=f"{why}; not applied, sent again as row of a new attempt")
-                row_id = R.insert_row(
+                row_id = P.insert_row(
                     c, run_id=self.run_id, job_id=entry.job_id, draft_id=entry.draft_id,
                     source_id=entry.source_id, batch_no=entry.batch_no, written=entry.item,
                     previous=entry.previous, outcome="planned")
@@ -199,7 +234,12 @@ class BatchWriter:
     # -- sending -------------------------------------------------------------------------
 
     def send(self, entries: list[Entry]) -> None:
-        """Send one batch (<= 100 entries, rows already planned) and settle every row."""
+        """Send one batch (<= 100 entries of one endpoint, rows already planned) and settle
+        every row."""
+        parents = {e.parent_id for e in entries}
+        if len(parents) > 1:
+            raise ValueError(f"one batch mixes endpoints (parents {sorted(map(str, parents))})")
+        parent = parents.pop() if parents else None
         rounds = 0
         while entries:
             rounds += 1
@@ -210,7 +250,8 @@ class BatchWriter:
             retryable = True
             sent_at = time.monotonic()
             try:
-                results = self.store.batch_update(items)
+                results = (self.store.batch_update(items) if parent is None
+                           else self.store.batch_update_variations(int(parent), items))
             except StoreAuthError:
                 raise  # nothing was applied; the planned rows are settled by the next run
             except InputError as exc:  # refused client-side: nothing left this process
@@ -278,7 +319,7 @@ def recover(ledger: Ledger, store: ProductStore, *, run_id: int, settled: Settle
     read once more after that much time has passed since it was planned, before it is
     declared unsent; otherwise a late write and our re-send would both land.
     """
-    pending = R.planned_rows(ledger)
+    pending = P.planned_rows(ledger)
     for mode in ("publish", "rollback"):
         rows = [r for r in pending
                 if ("rollback" if r.run_kind == "rollback" else "publish") == mode]
@@ -300,8 +341,18 @@ def recover(ledger: Ledger, store: ProductStore, *, run_id: int, settled: Settle
                 untouched += writer.reconcile(young, why)
             with ledger.transaction() as c:
                 for entry in untouched:
-                    R.settle_row(c, entry.row_id, "error", error=(
+                    P.settle_row(c, entry.row_id, "error", error=(
                         "an earlier run stopped before the store applied it; "
                         + ("planned again" if mode == "publish"
                            else "run the rollback again")))
                     settled.requeued.append(entry.source_id)
+
+
+def group_by_parent(targets: Sequence[Target]) -> dict[str, list[str]]:
+    """Variation ids by parent, in first-seen order; products (no parent) are left out."""
+    groups: dict[str, list[str]] = {}
+    for source_id, parent in targets:
+        if parent is not None:
+            groups.setdefault(str(parent), []).append(source_id)
+    return groups
+

@@ -672,20 +672,54 @@ class WooClient:
 
         Per-item errors come back inside a 200; the result list follows ``items``' order.
         """
+        return self._batch_write("/products/batch", items, self.get_products)
+
+    def batch_update_variations(self, parent_id: int, items: list[dict[str, Any]]
+                                ) -> list[BatchItemResult]:
+        """``POST /products/<parent>/variations/batch``: the same contract as products.
+
+        Variations cannot be written through ``/products/batch`` (a per-item
+        ``woocommerce_rest_invalid_product_id``), and the response items are variation
+        objects (``image``, no ``short_description``). Every item must be a variation of
+        ``parent_id``; one of another parent comes back as that item's error.
+        """
+        parent = int(parent_id)
+        return self._batch_write(f"/products/{parent}/variations/batch", items,
+                                 lambda ids: self.get_variations(parent, ids))
+
+    def get_variations(self, parent_id: int, ids: Sequence[int] | None = None, *,
+                       context: str = "edit") -> list[dict[str, Any]]:
+        """These variations of ``parent_id`` as the store holds them now, in the order asked.
+
+        ``/products?include=`` never returns variations, so they are read through their
+        parent's list (one request for up to 100 variations). ``None``: all of them.
+        """
+        if context != "edit":
+            raise InputError(f"get_variations: context {context!r}; only edit is read")
+        found = {v.get("id"): v for v in self.iter_variations(int(parent_id))
+                 if isinstance(v, dict)}
+        if ids is None:
+            return list(found.values())
+        return [found[i] for i in dict.fromkeys(int(i) for i in ids) if i in found]
+
+    def _batch_write(self, path: str, items: list[dict[str, Any]],
+                     read_back: Callable[[list[int]], list[dict[str, Any]]]
+                     ) -> list[BatchItemResult]:
         ids = check_batch(items, max_field_bytes=self.max_field_bytes)
         if not items:
             return []
-        url = f"{self.api_url}/products/batch"
+        url = f"{self.api_url}{path}"
+        what = f"POST {path}"
         try:
             resp = self._request("POST", url, body={"update": list(items)}, write=True)
         except _Ambiguous as exc:
-            return self._verify_batch(items, ids, exc)
+            return self._verify_batch(items, ids, exc, read_back, what)
         if resp.status_code != 200:
-            raise self._store_error(resp, "POST /products/batch")
-        data = self._json(resp, "POST /products/batch")
+            raise self._store_error(resp, what)
+        data = self._json(resp, what)
         updates = data.get("update") if isinstance(data, dict) else None
         if not isinstance(updates, list) or len(updates) != len(items):
-            raise StoreError(f"POST /products/batch: expected {len(items)} results in "
+            raise StoreError(f"{what}: expected {len(items)} results in "
                              f"'update', got {type(updates).__name__}",
                              "Check the store directly; the batch may have been applied.")
         results = []
@@ -704,13 +738,14 @@ class WooClient:
                                                error=f"unexpected result {out!r}"))
         return results
 
-    def _verify_batch(self, items: list[dict[str, Any]], ids: list[int],
-                      exc: _Ambiguous) -> list[BatchItemResult]:
+    def _verify_batch(self, items: list[dict[str, Any]], ids: list[int], exc: _Ambiguous,
+                      read_back: Callable[[list[int]], list[dict[str, Any]]], what: str
+                      ) -> list[BatchItemResult]:
         try:
-            stored = {p.get("id"): p for p in self.get_products(ids)}
+            stored = {p.get("id"): p for p in read_back(ids)}
         except StoreError as read_exc:
             raise StoreUnavailable(
-                f"POST /products/batch failed ({exc.detail}) and reading the {len(ids)} "
+                f"{what} failed ({exc.detail}) and reading the {len(ids)} "
                 f"products back failed too ({read_exc.message}); outcome unknown for ids "
                 f"{ids}", "Run the command again once the store answers: it checks each "
                 "product before writing.", status=exc.status) from None
