@@ -12,6 +12,7 @@ from enrich.cli.render import console
 from enrich.cli.run import _summarise
 from enrich.cli.sync import SyncLog, render_summary
 from enrich.errors import ConfigError
+from enrich.ledger.locks import AlreadyRunning, hold_nightly
 from enrich.sync import sync
 from enrich.worker import parse_until, run_jobs
 from enrich.worker.progress import LogProgress
@@ -33,6 +34,18 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     # Parsed before the sync: a bad --until is refused before any work, and a sync that
     # runs past the deadline leaves no time to draft instead of a whole extra day.
     until = parse_until(until_text or settings.nightly.until)
+    try:
+        # After opening the ledger, so a missing folder gets the ledger's own message.
+        night = hold_nightly(app.ledger.path)  # the kernel releases it however we end
+    except AlreadyRunning as busy:
+        console.print(f"enrich nightly: {busy}; this one has nothing to do.")
+        return
+    with night:
+        _night(app, until, limit)
+
+
+def _night(app: App, until: float, limit: int | None) -> None:
+    settings = app.settings
     with app.woo_client() as client:
         summary = sync(app.ledger, client, settings, progress=SyncLog())
     render_summary(summary)

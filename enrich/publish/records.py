@@ -28,7 +28,7 @@ from typing import Any
 
 from enrich.errors import UsageError
 from enrich.ledger import JobStatus, Ledger
-from enrich.ledger.ledger import pid_alive
+from enrich.ledger.locks import HeldLock, Locked, acquire, lock_file
 
 LOCK_KEY = "publish.lock"
 
@@ -241,35 +241,53 @@ def rows_for_run(ledger: Ledger, run_id: int) -> list[dict[str, Any]]:
 
 # -- one writer at a time ------------------------------------------------------------------
 
-def acquire_lock(ledger: Ledger, run_id: int) -> None:
-    """Refuse to start while another live publish/rollback holds the ledger's write lock.
+#: The flock each running publish/rollback holds, by (ledger file, run id), until release.
+_HELD: dict[tuple[str, int], HeldLock] = {}
 
-    Two publishers would both read "not yet written" and both write. The lock is a meta row
-    naming the holder's pid; a holder killed with SIGKILL leaves a dead pid, which is taken
-    over (its planned rows are then recovered).
+
+def acquire_lock(ledger: Ledger, run_id: int) -> None:
+    """Refuse to start while another publish/rollback writes from this ledger.
+
+    Two publishers would both read "not yet written" and both write. The lock is an flock on
+    ``<ledger>.publish.lock``, which the kernel drops when its holder dies (SIGKILL included,
+    reaped or not), so a killed publish never blocks the next one, and a live one always
+    does. The ``meta`` row only names the run holding it: the next holder closes that run
+    as killed (its planned rows are then recovered).
     """
-    def go(c: sqlite3.Connection) -> None:
-        row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
-        holder = _loads(row[0]) if row and row[0] else None
-        if holder and holder.get("pid") != os.getpid() and pid_alive(int(holder["pid"])):
-            raise UsageError(
-                f"another publish or rollback (run {holder.get('run_id')}, pid "
-                f"{holder['pid']}) is writing to the store from this ledger",
-                "Wait for it to finish; if that process is gone, run the command again.")
-        if holder and holder.get("run_id") is not None:
-            # The holder died without finishing its run (SIGKILL, power loss): say so.
-            c.execute("UPDATE runs SET finished_at = ?, exit_reason = 'signal' "
-                      "WHERE id = ? AND finished_at IS NULL", (time.time(), holder["run_id"]))
-        c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                  "SET value = excluded.value",
-                  (LOCK_KEY, _dumps({"pid": os.getpid(), "run_id": run_id})))
-    with ledger.transaction() as c:
-        go(c)
+    try:
+        held = acquire(lock_file(ledger.path, "publish"), run_id=run_id)
+    except Locked as busy:
+        holder = busy.holder
+        raise UsageError(
+            f"another publish or rollback (run {holder.info.get('run_id', '?')}, "
+            f"{holder.describe()}) is writing to the store from this ledger",
+            "Wait for it to finish, then run the command again (a killed one lets go at "
+            "once).") from None
+    try:
+        with ledger.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
+            last = _loads(row[0]) if row and row[0] else None
+            if last and last.get("run_id") is not None:
+                # Its holder died without finishing its run (SIGKILL, power loss): say so.
+                c.execute("UPDATE runs SET finished_at = ?, exit_reason = 'signal' "
+                          "WHERE id = ? AND finished_at IS NULL", (time.time(), last["run_id"]))
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                      "SET value = excluded.value",
+                      (LOCK_KEY, _dumps({"pid": os.getpid(), "run_id": run_id})))
+    except BaseException:
+        held.release()
+        raise
+    _HELD[(str(ledger.path), run_id)] = held
 
 
 def release_lock(ledger: Ledger, run_id: int) -> None:
-    with ledger.transaction() as c:
-        row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
-        holder = _loads(row[0]) if row and row[0] else None
-        if holder and holder.get("run_id") == run_id:
-            c.execute("DELETE FROM meta WHERE key = ?", (LOCK_KEY,))
+    held = _HELD.pop((str(ledger.path), run_id), None)
+    try:
+        with ledger.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (LOCK_KEY,)).fetchone()
+            holder = _loads(row[0]) if row and row[0] else None
+            if holder and holder.get("run_id") == run_id:
+                c.execute("DELETE FROM meta WHERE key = ?", (LOCK_KEY,))
+    finally:
+        if held is not None:
+            held.release()
