@@ -28,7 +28,8 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     """Incremental sync, then draft until [nightly] until (or --limit), then a summary.
 
     Meant for cron: log lines instead of bars, one exit code (0 ok, 1 something needs a look,
-    2 configuration). It never publishes: publishing waits for a person's approval.
+    2 configuration). It never publishes: publishing waits for a person's approval. One at a
+    time per ledger: a second one says "already running" and exits 0.
     """
     settings = app.settings
     # Parsed before the sync: a bad --until is refused before any work, and a sync that
