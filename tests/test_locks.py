@@ -109,3 +109,17 @@ def test_a_worker_killed_before_its_first_claim_leaves_no_file_behind(db_path: P
         assert ledger.reclaim_dead_owners() == 0
         assert list(locks.workers_dir(db_path).iterdir()) == []
         reap(proc)
+
+
+def test_a_sweep_stopped_before_the_leases_came_back_keeps_the_file(db_path: Path) -> None:
+    Ledger(db_path).close()
+    proc, _ = _worker(db_path, "host:4:stopped", claim=0)
+    kill_leaving_zombie(proc)
+    path = locks.owner_file(db_path, "host:4:stopped")
+    sweep = locks.dead_owners(db_path)
+    assert next(sweep) == "host:4:stopped"
+    sweep.close()  # the caller failed before giving the owner's leases back
+    assert path.exists()  # so the next worker tries again
+    assert list(locks.dead_owners(db_path)) == ["host:4:stopped"]
+    assert not path.exists()
+    reap(proc)

@@ -149,14 +149,15 @@ class HeldLock:
             return Holder()
         return _read_holder(self._fd)
 
-    def release(self) -> None:
-        """Remove the file (while still locked, so nobody locks a file about to vanish)."""
+    def release(self, *, remove: bool = True) -> None:
+        """Let go; with ``remove`` the file goes first (while still locked, so nobody locks
+        a file about to vanish)."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
             with contextlib.suppress(OSError):
-                if os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                if remove and os.path.samestat(os.fstat(fd), os.stat(self.path)):
                     self.path.unlink()
         finally:
             os.close(fd)  # closing the last descriptor drops the flock
@@ -263,9 +264,10 @@ def hold_owner(ledger_path: Path, owner: str) -> HeldLock:
 def dead_owners(ledger_path: Path) -> Iterator[str | None]:
     """The owners whose worker died, one at a time, each held locked by us while yielded.
 
-    The caller gives back the owner's leases; resuming the generator releases the lock,
-    which removes the file (the cleanup after killed workers). ``None`` is a worker that died
-    before writing its name (it held no lease). Files of live owners stay untouched.
+    The caller gives back the owner's leases; asking for the next one releases the lock and
+    removes the file (the cleanup after killed workers). If the caller fails or stops early,
+    the file stays, so the next worker tries again. ``None`` is a worker that died before
+    writing its name (it held no lease). Files of live owners stay untouched.
     """
     folder = workers_dir(ledger_path)
     try:
@@ -282,5 +284,7 @@ def dead_owners(ledger_path: Path) -> Iterator[str | None]:
         try:
             owner = lock.holder().info.get("owner")
             yield owner if isinstance(owner, str) else None
-        finally:
-            lock.release()
+        except BaseException:
+            lock.release(remove=False)
+            raise
+        lock.release()
