@@ -36,8 +36,7 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     # runs past the deadline leaves no time to draft instead of a whole extra day.
     until = parse_until(until_text or settings.nightly.until)
     try:
-        # After opening the ledger, so a missing folder gets the ledger's own message.
-        night = hold_nightly(app.ledger.path)  # the kernel releases it however we end
+        night = hold_nightly(app.db_path)  # the kernel releases it however we end
     except AlreadyRunning as busy:
         console.print(f"enrich nightly: {busy}; this one has nothing to do.")
         return

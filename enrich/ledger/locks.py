@@ -190,8 +190,10 @@ def _open(path: Path, create: bool) -> int:
     except FileNotFoundError:
         if not create:
             raise
-        raise _cannot_create(path, FileNotFoundError(errno.ENOENT, "no such folder")) \
-            from None
+        raise LedgerUnusable(
+            f"ledger folder {path.parent} does not exist",
+            "Create the folder, or set [ledger] path / --db to a file in an existing one.",
+        ) from None
     except PermissionError as exc:
         raise _cannot_create(path, exc) from None
 
