@@ -2,7 +2,9 @@
 
 It lives in the library, not the CLI, so anything that wants a night (the command, a test,
 a scheduler of one's own) gets the same order of steps and the same verdict. It never
-publishes: publishing waits for a person's approval.
+publishes: publishing waits for a person's approval. One night at a time per ledger (an
+flock the kernel drops however the process ends): two would sync the same catalog and split
+one night's budget.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from enrich.app import App
+from enrich.ledger.locks import hold_nightly
 from enrich.sync import SyncProgress, SyncSummary, sync
 from enrich.worker import RunResult, parse_until, run_jobs
 from enrich.worker.runner import ProgressCallback
@@ -39,17 +42,19 @@ def nightly(app: App, *, until: str | None = None, limit: int | None = None,
     ``[nightly] until``) or ``limit`` jobs (default ``[nightly] limit``).
 
     ``on_synced`` sees the sync summary before drafting starts, so a log shows it when it
-    happened rather than hours later.
+    happened rather than hours later. Raises ``AlreadyRunning`` (not an error: exit 0)
+    while another nightly holds this ledger.
     """
     settings = app.settings
     # Parsed before the sync: a bad --until is refused before any work, and a sync that
     # runs past the deadline leaves no time to draft instead of a whole extra day.
     deadline = parse_until(until or settings.nightly.until)
-    with app.woo_client() as client:
-        summary = sync(app.ledger, client, settings, progress=on_sync_progress)
-    if on_synced is not None:
-        on_synced(summary)
-    result = asyncio.run(run_jobs(app.ledger, settings, app.secrets, until=deadline,
-                                  limit=limit or settings.nightly.limit,
-                                  on_progress=on_progress))
+    with hold_nightly(app.db_path):
+        with app.woo_client() as client:
+            summary = sync(app.ledger, client, settings, progress=on_sync_progress)
+        if on_synced is not None:
+            on_synced(summary)
+        result = asyncio.run(run_jobs(app.ledger, settings, app.secrets, until=deadline,
+                                      limit=limit or settings.nightly.limit,
+                                      on_progress=on_progress))
     return NightlyResult(summary, result)

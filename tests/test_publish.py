@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from click.testing import CliRunner
 from enrich.cli.main import cli
 from enrich.errors import UsageError
 from enrich.ledger import Ledger
+from enrich.ledger import publishes as P
+from enrich.ledger.locks import lock_file
 from enrich.publish import plan_publish, publish, rows_for_run
-from enrich.publish import records as R
 from enrich.woo.auth import make_auth
+from tests.process_helpers import hold_lock_in_child
 from tests.publish_helpers import (
     KEY,
     SECRET,
@@ -222,17 +225,25 @@ def test_a_second_publisher_on_the_same_ledger_is_refused(ledger: Ledger) -> Non
     with sandbox(10) as running:
         settings = settings_for(running)
         synced_and_approved(ledger, running, settings, approved=3)
-        # Another live process (here: our parent) holds the publish lock of this ledger.
-        ledger.set_meta(R.LOCK_KEY, json.dumps({"pid": os.getppid(), "run_id": 999}))
-        with client_for(running) as client, pytest.raises(UsageError, match="another"):
-            publish(ledger, client, settings)
+        # Another live process holds the publish lock of this ledger.
+        holder = hold_lock_in_child("publish", ledger.path, "999")
+        try:
+            with client_for(running) as client, pytest.raises(UsageError) as refused:
+                publish(ledger, client, settings)
+        finally:
+            holder.kill()
+            holder.communicate(timeout=10)
+        assert re.fullmatch(
+            rf"another publish or rollback \(run 999, pid {holder.pid}, since \d\d:\d\d\) "
+            r"is writing to the store from this ledger", refused.value.message)
         assert running.store.count("products/batch", "POST") == 0
         assert ledger.last_run("publish")["exit_reason"] == "error"
-        # A lock left by a process that no longer exists is taken over.
-        ledger.set_meta(R.LOCK_KEY, json.dumps({"pid": 2**22 + 12345, "run_id": 998}))
+        # A lock row naming a live pid (ours) is information, never the lock.
+        ledger.set_meta(P.WRITER_KEY, json.dumps({"pid": os.getpid(), "run_id": 998}))
         with client_for(running) as client:
             assert publish(ledger, client, settings).counts()["written"] == 3
-        assert ledger.get_meta(R.LOCK_KEY) is None
+        assert ledger.get_meta(P.WRITER_KEY) is None
+        assert not lock_file(ledger.path, "publish").exists()  # removed on the way out
 
 
 def _config(tmp_path: Path, url: str) -> Path:

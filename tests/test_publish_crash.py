@@ -1,12 +1,12 @@
 """A publish killed at any point and run again writes each product at most once and loses
-nothing: SIGKILL of a real `enrich publish` process mid-batch, and an interrupt between the
-write-ahead commit and the request."""
+nothing: SIGKILL of a real `enrich publish` process mid-batch (left an unreaped zombie, which
+must not block the next publish), and an interrupt between the write-ahead commit and the
+request."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +17,7 @@ import pytest
 
 from enrich.ledger import Ledger
 from enrich.publish import publish
+from tests.process_helpers import is_zombie, kill_leaving_zombie, reap
 from tests.publish_helpers import (
     KEY,
     SECRET,
@@ -69,15 +70,16 @@ def test_sigkill_mid_publish_then_rerun_writes_nothing_twice_and_loses_nothing(
             assert time.monotonic() < deadline, "publish never planned its first batch"
             time.sleep(0.02)
         time.sleep(0.2)  # the first batch request is now inside the store
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=10)
-        assert child.returncode == -signal.SIGKILL
+        # Killed and not reaped, as under a PID 1 that reaps nothing: a zombie whose pid
+        # `os.kill(pid, 0)` calls alive. Its publish lock died with it all the same.
+        kill_leaving_zombie(child)
         in_doubt = _planned(db)  # rows whose batch the killed process never settled
         assert in_doubt > 0  # normally the 100 rows of batch 1
 
         rerun = _enrich(cfg, "publish", "--json")
         out, err = rerun.communicate(timeout=60)
         assert rerun.returncode == 0, err
+        assert is_zombie(child)  # the rerun ran beside the unreaped killed publisher
         report = json.loads(out)
         counts = report["counts"]
         # The batch in flight reached the store and landed after the kill: recognised as
@@ -111,6 +113,7 @@ def test_sigkill_mid_publish_then_rerun_writes_nothing_twice_and_loses_nothing(
         assert again.returncode == 0, err
         assert json.loads(out)["counts"]["written"] == 0
         assert store.count("products/batch", "POST") == 3
+        reap(child)
 
 
 def test_interrupted_after_the_backup_and_before_the_request(ledger: Ledger) -> None:

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 from enrich.ledger import Ledger
+from enrich.ledger.locks import workers_dir
 from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
+from tests.process_helpers import is_zombie, kill_leaving_zombie, reap
 from tests.worker_helpers import FAKE_KEY, job_statuses, synced_ledger
 
 
@@ -56,25 +58,32 @@ def test_sigkill_mid_run_then_a_second_run_finishes_the_rest(db_path: Path,
         config = _config(tmp_path, llm.url, db_path)
         first = _start(config)
         _wait_for_drafts(db_path, 10, first)
-        os.kill(first.pid, signal.SIGKILL)
-        first.communicate(timeout=10)
+        # Killed and not reaped, as under a PID 1 that reaps nothing: a zombie whose pid
+        # `os.kill(pid, 0)` calls alive. Its owner lock died with it all the same.
+        kill_leaving_zombie(first)
         with Ledger(db_path) as ledger:
             held = ledger.list_jobs(status="processing")
             assert held, "the kill should catch requests in flight"
             drafted_before = job_statuses(ledger)["drafted"]
+        assert len(list(workers_dir(db_path).iterdir())) == 1  # the killed worker's file
         second = _start(config)
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, (out + err).decode()
+        assert is_zombie(first)  # the second run ran beside the unreaped killed one
+        reap(first)
     with Ledger(db_path) as ledger:
         statuses = job_statuses(ledger)
         assert statuses.get("drafted", 0) == queued - needs_data > drafted_before
         assert set(statuses) <= {"drafted", "needs_data"}
         rows = ledger.conn.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM drafts")
         assert tuple(rows.fetchone()) == (statuses["drafted"], statuses["drafted"])
-        # The killed run's leases came back at once (its process was gone), recorded as lost.
+        # The killed run's leases came back at once (its lock was free), not at lease expiry
+        # (300 s), recorded as lost; the dead worker's lock file was swept.
         for job in held:
-            outcomes = [a["outcome"] for a in ledger.attempts_for(job.id)]
-            assert outcomes[0] == "lost" and outcomes[-1] in ("ok", "flagged")
+            attempts = ledger.attempts_for(job.id)
+            assert (attempts[0]["outcome"], attempts[0]["error_class"]) == ("lost", "WorkerDied")
+            assert attempts[-1]["outcome"] in ("ok", "flagged")
+        assert list(workers_dir(db_path).iterdir()) == []
         runs = ledger.list_runs("run")
         assert runs[0]["exit_reason"] == "completed" and runs[1]["exit_reason"] is None
 
@@ -97,3 +106,4 @@ def test_sigterm_finishes_in_flight_and_gives_back_leases(db_path: Path,
         # In-flight requests were finished, not thrown away: no attempt was left 'lost'.
         lost = ledger.conn.execute("SELECT COUNT(*) FROM attempts WHERE outcome = 'lost'")
         assert lost.fetchone()[0] == 0
+    assert list(workers_dir(db_path).iterdir()) == []  # its lock file went with it

@@ -10,6 +10,7 @@ from enrich.app import App
 from enrich.cli.render import console, render_run
 from enrich.cli.sync import SyncLog, render_summary
 from enrich.errors import ConfigError
+from enrich.ledger.locks import AlreadyRunning
 from enrich.nightly import nightly
 from enrich.worker.progress import LogProgress
 
@@ -24,10 +25,15 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     """Incremental sync, then draft until [nightly] until (or --limit), then a summary.
 
     Meant for cron: log lines instead of bars, one exit code (0 ok, 1 something needs a look,
-    2 configuration). It never publishes: publishing waits for a person's approval.
+    2 configuration). It never publishes: publishing waits for a person's approval. One at a
+    time per ledger: a second one says "already running" and exits 0.
     """
-    night = nightly(app, until=until_text, limit=limit, on_sync_progress=SyncLog(),
-                    on_synced=render_summary, on_progress=LogProgress())
+    try:
+        night = nightly(app, until=until_text, limit=limit, on_sync_progress=SyncLog(),
+                        on_synced=render_summary, on_progress=LogProgress())
+    except AlreadyRunning as busy:
+        console.print(f"enrich nightly: {busy}; this one has nothing to do.")
+        return
     result = night.run
     render_run(result)
     if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong

@@ -30,6 +30,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from enrich.errors import LedgerError, LedgerUnusable, LedgerVersionError, NotFound
+from enrich.ledger import locks
 from enrich.ledger.codec import dumps as _dumps
 from enrich.ledger.codec import loads as _loads
 from enrich.ledger.schema import KNOWN, migrations
@@ -47,17 +48,6 @@ KINDS = ("product", "invoice")
 def owner_id() -> str:
     """A lease owner name that says which process on which machine holds the job."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine (for stale locks and leases)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LeaseLost(LedgerError):
@@ -531,39 +521,42 @@ class Ledger:
         row = self.conn.execute(sql, (*claimable, *((kind,) if kind else ()))).fetchone()
         return None if row[0] is None else float(row[0])
 
-    def reclaim_dead_owners(self, is_alive: Any = None) -> int:
-        """Return leases held by crashed processes on this host at once, not at lease expiry.
+    def hold_owner(self, owner: str) -> locks.HeldLock:
+        """Lock ``owner``'s file for this process's life; take it before claiming as owner.
 
-        Owners are ``host:pid:nonce`` (see ``owner_id``); a lease whose process no longer
-        exists on this machine cannot be finished by anyone, so waiting for it helps nobody.
+        While it is held, only lease expiry takes the owner's jobs; once the process is gone
+        (however it died, zombie or not) the kernel drops the lock and the next worker's
+        ``reclaim_dead_owners`` takes them back at once.
         """
-        alive = is_alive or pid_alive
-        host = socket.gethostname()
-        owners = [r[0] for r in self.conn.execute(
-            "SELECT DISTINCT lease_owner FROM jobs WHERE status = 'processing'")]
-        dead = []
-        for owner in owners:
-            parts = (owner or "").rsplit(":", 2)
-            if len(parts) == 3 and parts[0] == host and parts[1].isdigit() \
-                    and not alive(int(parts[1])):
-                dead.append(owner)
-        if not dead:
-            return 0
+        return locks.hold_owner(self.path, owner)
 
-        def go(c: sqlite3.Connection) -> int:
+    def reclaim_dead_owners(self) -> int:
+        """Return leases held by crashed workers at once, not at lease expiry.
+
+        A worker holds an flock on its owner file (``hold_owner``) for its life; a file we
+        can lock belongs to a dead process, whose leases nobody can finish, so waiting for
+        them helps nobody. The file is removed after. Owners without a file (another
+        program's claims) keep their leases until they expire.
+        """
+        def go(c: sqlite3.Connection, owner: str) -> int:
             t = _now()
             rows = c.execute(
-                f"UPDATE jobs SET status = 'pending', last_error = 'process ' || lease_owner || "
-                f"' died while holding the job', lease_owner = NULL, lease_expires_at = NULL, "
-                f"updated_at = ? WHERE status = 'processing' AND lease_owner IN "
-                f"({_placeholders(dead)}) RETURNING id, run_id", (t, *dead)).fetchall()
+                "UPDATE jobs SET status = 'pending', last_error = 'process ' || lease_owner || "
+                "' died while holding the job', lease_owner = NULL, lease_expires_at = NULL, "
+                "updated_at = ? WHERE status = 'processing' AND lease_owner = ? "
+                "RETURNING id, run_id", (t, owner)).fetchall()
             c.executemany(
                 "INSERT INTO attempts (job_id, run_id, started_at, finished_at, outcome, "
                 "error_class, error) VALUES (?, ?, ?, ?, 'lost', 'WorkerDied', ?)",
                 [(r[0], r[1], t, t, "the worker process died during the attempt")
                  for r in rows])
             return len(rows)
-        return int(self._write(go))
+
+        total = 0
+        for owner in locks.dead_owners(self.path):  # each stays locked until the next turn
+            if owner is not None:
+                total += int(self._write(lambda c, o=owner: go(c, o)))
+        return total
 
     def extend_lease(self, job_ids: Sequence[int], owner: str,
                      lease_s: float | None = None) -> int:

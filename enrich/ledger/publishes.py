@@ -21,6 +21,7 @@ row still ``planned`` when no publish is running is the trace of a crash; publis
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -266,3 +267,33 @@ def variation_write_dates(ledger: Ledger, parent_ids: Sequence[str]
     for row in rows:
         found.setdefault(str(row["parent"]), set()).add(row["store_date_modified_gmt"])
     return {parent: frozenset(dates) for parent, dates in found.items()}
+
+
+# -- who is writing ------------------------------------------------------------------------
+# The lock itself is an flock (``enrich.publish.records``); this meta row only names the run
+# that holds it, so the next holder can tell a run that was killed mid-way from one that
+# finished.
+
+WRITER_KEY = "publish.lock"
+
+
+def take_writer_slot(ledger: Ledger, run_id: int) -> None:
+    """Record ``run_id`` as the writer; a previous writer's unfinished run is closed as killed."""
+    with ledger.transaction() as c:
+        row = c.execute("SELECT value FROM meta WHERE key = ?", (WRITER_KEY,)).fetchone()
+        last = _loads(row[0]) if row and row[0] else None
+        if last and last.get("run_id") is not None:
+            # Its holder died without finishing its run (SIGKILL, power loss): say so.
+            c.execute("UPDATE runs SET finished_at = ?, exit_reason = 'signal' "
+                      "WHERE id = ? AND finished_at IS NULL", (time.time(), last["run_id"]))
+        c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                  "SET value = excluded.value",
+                  (WRITER_KEY, _dumps({"pid": os.getpid(), "run_id": run_id})))
+
+
+def leave_writer_slot(ledger: Ledger, run_id: int) -> None:
+    with ledger.transaction() as c:
+        row = c.execute("SELECT value FROM meta WHERE key = ?", (WRITER_KEY,)).fetchone()
+        holder = _loads(row[0]) if row and row[0] else None
+        if holder and holder.get("run_id") == run_id:
+            c.execute("DELETE FROM meta WHERE key = ?", (WRITER_KEY,))

@@ -172,6 +172,16 @@ class Worker:
     # -- the run ----------------------------------------------------------------------------
 
     async def run(self) -> RunResult:
+        """Draft until the queue, the limit or the deadline ends, holding our owner lock.
+
+        The lock is taken before the first claim and held for the whole run: the kernel drops
+        it when this process ends, however it ends, which is how the next run knows our
+        leases are free.
+        """
+        with self.ledger.hold_owner(self.owner):
+            return await self._run()
+
+    async def _run(self) -> RunResult:
         params = {"provider": self.provider.name, "model": self.provider.model,
                   "limit": self.limit, "until": self.until, "concurrency": self.concurrency,
                   "max_rpm": self.llm.max_rpm, "max_tpm": self.llm.max_tpm,
