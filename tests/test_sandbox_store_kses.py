@@ -171,3 +171,14 @@ def test_the_sandbox_store_rewrites_copy_on_every_write_path() -> None:
     assert read["description"] == product_copy
     # view context runs wpautop over the stored (already normalised) text, once
     assert view["description"] == view_description(product_copy)
+
+
+def test_an_admin_edit_in_wp_admin_is_stored_as_typed() -> None:
+    """wp-admin saves an administrator's copy unfiltered: a literal backslash or a bare &
+    typed there is what the next sync reads (and what a REST write would have changed)."""
+    with contract_store() as shop:
+        typed = "Supplier text with a literal \\n & <b>bold</b>"
+        edited = shop.store.edit(40, description=typed)
+        read = shop.client().get("/wp-json/wc/v3/products/40",
+                                 params={"context": "edit"}).json()
+    assert edited["description"] == read["description"] == typed
