@@ -636,6 +636,53 @@ def test_variations(shop: ContractStore) -> None:
                                 f"{where} {item['id']}")
 
 
+def _on_product(request: dict[str, Any], recorded_id: int, pid: int) -> dict[str, Any]:
+    """The recorded request aimed at the sandbox's product ``pid`` instead of ``recorded_id``."""
+    body = request.get("json_body")
+    if isinstance(body, dict) and "update" in body:
+        body = {**body, "update": [{**item, "id": pid} if item.get("id") == recorded_id
+                                   else item for item in body["update"]]}
+    return {**request, "json_body": body,
+            "url": request["url"].replace(f"/products/{recorded_id}", f"/products/{pid}")}
+
+
+def test_copy_normalisation(shop: ContractStore) -> None:
+    """PUT and batch store what the real store stored: description and short description
+    unslashed and through kses, meta as sent; each read back with context=edit.
+
+    The recording's product (id 32, SUP-0005 on the rebuilt install) is addressed by its
+    SKU here, and is first given the recording's before-state (the first GET's copy and
+    meta), so the before-GET compares by value too. Names differ
+    between the installs, so name is not compared; the copy fields, SKU and meta are.
+    """
+    cases = load("copy_normalisation.json")["cases"]
+    recorded_id = cases[0]["body"]["id"]
+    sku = cases[0]["body"]["sku"]
+    found = shop.client().get("/wp-json/wc/v3/products", params={"sku": sku}).json()
+    assert len(found) == 1, f"no product with SKU {sku} in the sandbox"
+    pid = found[0]["id"]
+    before = cases[0]["body"]
+    response = shop.client().put(f"/wp-json/wc/v3/products/{pid}", json={
+        "description": before["description"], "short_description": before["short_description"],
+        "meta_data": [{"key": m["key"], "value": m["value"]} for m in before["meta_data"]]})
+    assert response.status_code == 200, response.text[:300]
+    copy_fields = ("sku", "description", "short_description", "meta_data")
+    for case in cases:
+        where = case["label"]
+        response = send(shop, _on_product(case["request"], recorded_id, pid))
+        assert response.status_code == case["status"], f"{where}: {response.text[:300]}"
+        recorded = case["body"]["update"] if "update" in case["body"] else [case["body"]]
+        got = response.json()["update"] if "update" in case["body"] else [response.json()]
+        assert [item["id"] for item in got] == [pid] * len(recorded), where
+        for recorded_item, item in zip(recorded, got, strict=True):
+            assert_selected({k: v for k, v in recorded_item.items() if k in copy_fields},
+                            item, where)
+    sent = cases[1]["request"]["json_body"]
+    stored = cases[2]["body"]
+    assert stored["description"] != sent["description"], "the recording shows no rewriting"
+    assert _meta_pairs(stored["meta_data"]) == _meta_pairs(sent["meta_data"])
+
+
 def test_timings_no_slower_than_the_real_store(shop: ContractStore) -> None:
     results = load("timings.json")["results"]
     recorded_list = results["GET products?per_page=100&page=1 (HTTPS, Basic, keep-alive)"]

@@ -328,11 +328,18 @@ class SandboxStore(StoreWrites):
                     for p in self._products.values()]
 
     def edit(self, pid: int, **fields: Any) -> dict[str, Any]:
-        """Change a product as a person in wp-admin would (no API checks, bumps the date)."""
+        """Change a product as a person in wp-admin would (no API checks, bumps the date).
+
+        An administrator's copy is stored as typed (``unfiltered_html``: no kses, and the
+        form's slashes are removed again), unlike a REST write's.
+        """
         with self._lock:
             if pid not in self._products:
                 raise KeyError(pid)
             self._apply(self._products[pid], fields, batch=False)
+            for key in ("description", "short_description"):
+                if isinstance(fields.get(key), str):
+                    self._products[pid][key] = fields[key]
             self._persist()
             return self._render(self._products[pid], "edit", self.base_url, copy_values=True)
 

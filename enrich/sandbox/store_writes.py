@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enrich.httpserver import Request
+from enrich.sandbox.store_kses import stored_copy
 from enrich.sandbox.store_products import (
     INTERNAL_META_KEYS,
     PRODUCT_SCHEMA,
@@ -180,7 +181,8 @@ class StoreWrites:
         for key in ("description", "short_description"):
             if key in fields:
                 value = fields[key]
-                p[key] = value if isinstance(value, str) else ""
+                p[key] = stored_copy(value, variation=p.get("type") == "variation") \
+                    if isinstance(value, str) else ""
         refuse_name = False
         if "name" in fields:
             name = fields["name"] if isinstance(fields["name"], str) else ""
