@@ -33,8 +33,8 @@ class DraftView:
     """One draft with its job and, for a product, the store's snapshot from the last sync.
 
     ``product`` holds the ``products`` row (``source_id``, ``name``, ``sku``, ``type``,
-    ``snapshot``, ``missing``, ``content_hash``, ``date_modified_gmt``), or None for an
-    invoice or a product sync never saw.
+    ``snapshot``, ``missing``, ``content_hash``, ``date_modified_gmt``, ``parent_id``), or
+    None for an invoice or a product sync never saw.
     """
 
     job_id: int
@@ -78,6 +78,19 @@ class DraftView:
                 categories_of(self.payload))
 
     @property
+    def product_type(self) -> str | None:
+        return (self.product or {}).get("type")
+
+    @property
+    def is_variation(self) -> bool:
+        return self.product_type == "variation"
+
+    @property
+    def parent_id(self) -> str | None:
+        """The variable product a variation belongs to (None for anything else)."""
+        return (self.product or {}).get("parent_id") if self.is_variation else None
+
+    @property
     def flagged(self) -> bool:
         return bool(self.flags)
 
@@ -101,7 +114,8 @@ class DraftView:
             product = {"source_id": row["p_id"], "name": row["p_name"], "sku": row["p_sku"],
                        "type": row["p_type"], "snapshot": loads(row["p_snapshot"]) or {},
                        "missing": loads(row["p_missing"]) or [],
-                       "content_hash": row["p_hash"], "date_modified_gmt": row["p_modified"]}
+                       "content_hash": row["p_hash"], "date_modified_gmt": row["p_modified"],
+                       "parent_id": row["p_parent"]}
         return cls(
             job_id=row["job_id"], draft_id=row["draft_id"],
             draft_created_at=row["draft_created_at"], kind=row["kind"],
@@ -122,7 +136,7 @@ d.flags, d.template_name, d.template_hash, d.provider, d.model, d.reviewer_note,
 d.reviewed_at, d.cost_usd,
 p.name AS p_name, p.sku AS p_sku, p.type AS p_type, p.snapshot AS p_snapshot,
 p.missing AS p_missing, p.content_hash AS p_hash,
-p.date_modified_gmt AS p_modified, p.source_id AS p_id
+p.date_modified_gmt AS p_modified, p.source_id AS p_id, p.parent_id AS p_parent
 """
 
 #: The job, its draft and its product's snapshot (``j``, ``d``, ``p``).

@@ -29,31 +29,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from enrich.errors import UsageError
+from enrich.ledger.drafts import DRAFT_VIEW_COLUMNS, DRAFT_VIEW_FROM, DraftView
 from enrich.ledger.ledger import Ledger, _dumps, _loads, _placeholders
 from enrich.ledger.states import JobStatus
 
 
 @dataclass
-class ApprovedDraft:
-    """One approved job with its draft, its sync snapshot and the conflict baseline."""
+class ApprovedDraft(DraftView):
+    """An approved draft (the record review shows) and the store state it was approved
+    against: publish writes it only while the store still holds that state."""
 
-    job_id: int
-    draft_id: int
-    source_id: str
-    payload: dict[str, Any]
-    fields: dict[str, Any]
-    edited_fields: dict[str, Any] | None
-    product_type: str | None
-    name: str | None
-    snapshot: dict[str, Any] | None
-    content_hash: str | None
-    date_modified_gmt: str | None
-    baseline_from: str  # "sync" or "conflict" (re-approved after a conflict)
-    parent_id: str | None = None  # the variable product, for a variation
-
-    @property
-    def is_variation(self) -> bool:
-        return self.product_type == "variation"
+    baseline_hash: str | None = None
+    baseline_date: str | None = None
+    baseline_from: str = "sync"  # or "conflict": re-approved after a conflict
 
 
 def approved_drafts(ledger: Ledger, *, after_id: int = 0,
@@ -69,13 +57,10 @@ def approved_drafts(ledger: Ledger, *, after_id: int = 0,
     reviewer looked at), not the older sync snapshot.
     """
     rows = ledger.conn.execute(
-        """SELECT j.id AS job_id, j.source_id, j.payload, d.id AS draft_id, d.fields,
-                  d.edited_fields, p.type, p.name, p.snapshot, p.content_hash,
-                  p.date_modified_gmt, p.parent_id,
+        f"""SELECT {DRAFT_VIEW_COLUMNS},
                   (SELECT previous FROM publishes c WHERE c.job_id = j.id
                      AND c.outcome = 'conflict' ORDER BY c.id DESC LIMIT 1) AS conflict_prev
-           FROM jobs j JOIN drafts d ON d.job_id = j.id
-           LEFT JOIN products p ON p.source_id = j.source_id
+           {DRAFT_VIEW_FROM}
            WHERE j.kind = 'product' AND j.status = 'approved' AND j.id > ?
              AND NOT EXISTS (SELECT 1 FROM jobs n WHERE n.kind = 'product'
                              AND n.source_id = j.source_id AND n.status = 'approved'
@@ -84,20 +69,16 @@ def approved_drafts(ledger: Ledger, *, after_id: int = 0,
         (after_id, -1 if limit is None else limit)).fetchall()
     result = []
     for row in rows:
-        content_hash, date = row["content_hash"], row["date_modified_gmt"]
-        baseline_from = "sync"
+        view = DraftView.from_row(row)
+        product = view.product or {}
+        draft = ApprovedDraft(**vars(view), baseline_hash=product.get("content_hash"),
+                              baseline_date=product.get("date_modified_gmt"))
         seen = (_loads(row["conflict_prev"]) or {}).get("seen_at_conflict")
         if seen and seen.get("content_hash"):
-            content_hash = seen["content_hash"]
-            date = seen.get("date_modified_gmt")
-            baseline_from = "conflict"
-        result.append(ApprovedDraft(
-            job_id=row["job_id"], draft_id=row["draft_id"], source_id=row["source_id"],
-            payload=_loads(row["payload"]) or {}, fields=_loads(row["fields"]) or {},
-            edited_fields=_loads(row["edited_fields"]), product_type=row["type"],
-            name=row["name"], snapshot=_loads(row["snapshot"]), content_hash=content_hash,
-            date_modified_gmt=date, baseline_from=baseline_from,
-            parent_id=row["parent_id"] if row["type"] == "variation" else None))
+            draft.baseline_hash = seen["content_hash"]
+            draft.baseline_date = seen.get("date_modified_gmt")
+            draft.baseline_from = "conflict"
+        result.append(draft)
     return result
 
 

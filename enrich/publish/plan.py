@@ -61,7 +61,7 @@ def snapshot_parent(draft: ApprovedDraft) -> dict[str, Any] | None:
     if not draft.is_variation:
         return None
     return {"id": int(draft.parent_id) if draft.parent_id else None,
-            "name": (draft.snapshot or {}).get("parent_name") or ""}
+            "name": draft.snapshot.get("parent_name") or ""}
 
 
 def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Rules,
@@ -72,16 +72,16 @@ def conflict_of(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: 
         return "the product no longer exists in the store", []
     snapshot, content_hash = store_snapshot(product, rules, parent=snapshot_parent(draft))
     date = product.get("date_modified_gmt")
-    if content_hash != draft.content_hash:
+    if content_hash != draft.baseline_hash:
         changed = snapshot_changes(draft.snapshot, snapshot) if draft.baseline_from == "sync" \
             else []
         names = ", ".join(c["field"] for c in changed) or "its synced fields"
         return f"changed in the store since {draft.baseline_from}: {names}", changed
-    if date != draft.date_modified_gmt and date not in own_dates:
+    if date != draft.baseline_date and date not in own_dates:
         return (f"saved in the store since {draft.baseline_from} (date_modified_gmt "
-                f"{draft.date_modified_gmt} -> {date}); the synced fields are the same, "
+                f"{draft.baseline_date} -> {date}); the synced fields are the same, "
                 "another field may have changed", [{"field": "date_modified_gmt",
-                                                    "old": draft.date_modified_gmt,
+                                                    "old": draft.baseline_date,
                                                     "new": date}])
     return None
 
@@ -101,13 +101,13 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Ru
         plan.reason = (f"variation {draft.source_id} has no parent product in the ledger; "
                        "run `enrich sync` (with sync.variations = true)")
         return plan
-    if draft.content_hash is None:
+    if draft.baseline_hash is None:
         plan.action = "error"
         plan.reason = ("the product was never synced into this ledger, so there is no "
                        "snapshot to check the store against; run `enrich sync`")
         return plan
-    synced_with = (draft.snapshot or {}).get("seo_plugin", "none")
-    if draft.snapshot is not None and synced_with != rules.seo_plugin:
+    synced_with = draft.snapshot.get("seo_plugin", "none")
+    if draft.product is not None and synced_with != rules.seo_plugin:
         plan.action = "error"
         plan.reason = (f"store.seo_plugin changed since sync ({synced_with} -> "
                        f"{rules.seo_plugin}); run `enrich sync` so the snapshot and the "
