@@ -3,7 +3,7 @@ and checked after every kill.
 
     uv run python bench/chaos.py [--seed 1] [--kills 8] [--products 300] [--time-bound 600]
                                  [--store-latency-ms 300] [--llm-latency-ms 250]
-                                 [--batch-size 10] [--keep DIR]
+                                 [--batch-size 10] [--keep DIR] [--no-reap]
 
 The sandbox store (a synthetic catalog) and the sandbox LLM serve from this process on
 127.0.0.1, each behind a thin wrapper that timestamps every request it handles; `enrich` runs
@@ -89,6 +89,9 @@ class ChaosConfig:
     store_timeout_s: float = 3.0  # also how long publish waits before resending a young row
     concurrency: int = 8
     keep: Path | None = None
+    #: False: killed children stay unreaped (zombies) until their stage ends, as under a
+    #: container's PID 1 that never reaps; shows whether a pid-liveness check survives them.
+    reap: bool = True
     echo: Callable[[str], None] = print
 
 
@@ -245,11 +248,15 @@ class Child:
                 cwd=cfg.parent, env=child_env(), stdout=out, stderr=err,
                 stdin=subprocess.DEVNULL)
 
-    def kill(self) -> float:
-        """SIGKILL, then reap (no zombie is left to look alive to a pid check)."""
+    def kill(self, *, reap: bool = True) -> float:
+        """SIGKILL, then reap, so no zombie is left to look alive to a pid check (unless
+        ``reap`` is False: then it is reaped by ``Harness.reap_all`` when its stage ends)."""
         os.kill(self.proc.pid, signal.SIGKILL)
         at = time.monotonic()
-        self.proc.wait(timeout=30)
+        if reap:
+            self.proc.wait(timeout=30)
+        else:
+            _wait_for_zombie(self.proc.pid)
         return at
 
     def finish(self, deadline: float) -> int:
@@ -264,8 +271,23 @@ class Child:
         return self.out_path.read_text(encoding="utf-8", errors="replace")
 
     def tail(self) -> str:
-        text = self.err_path.read_text(encoding="utf-8", errors="replace").strip()
-        return text.splitlines()[-1] if text else "(no stderr)"
+        """The command's error, on one line (its last stderr line when it wrote no error)."""
+        lines = [line.strip() for line in self.err_path.read_text(
+            encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error:")]
+        return (errors or lines or ["(no stderr)"])[-1][:300]
+
+
+def _wait_for_zombie(pid: int) -> None:
+    """Until the kernel has killed ``pid`` (its state is Z), without reaping it."""
+    stat = Path(f"/proc/{pid}/stat")
+    for _ in range(3000):
+        try:
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
 
 
 def _check_deadline(deadline: float) -> None:
@@ -378,6 +400,7 @@ def store_equals_drafts(conn: sqlite3.Connection, store: SandboxStore,
         wanted = json.loads(row[2] or "{}").get("fields") or list(draft)
         product = store.product(int(source))
         meta = {m["key"]: m["value"] for m in product.get("meta_data") or []}
+        differ: list[tuple[str, Any, Any]] = []
         for name in wanted:
             value = draft.get(name)
             if not value:
@@ -386,8 +409,12 @@ def store_equals_drafts(conn: sqlite3.Connection, store: SandboxStore,
             held = meta.get(where[5:]) if where.startswith("meta:") else product.get(where)
             compared += 1
             if held != value:
-                found.append(f"product {source} {name}: store has {str(held)[:60]!r}, the "
-                             f"approved draft {str(value)[:60]!r}")
+                differ.append((name, held, value))
+        if differ:
+            name, held, value = differ[0]
+            found.append(f"product {source} differs from its approved draft in "
+                         f"{', '.join(d[0] for d in differ)} ({name}: store "
+                         f"{str(held)[:40]!r}, draft {str(value)[:40]!r})")
     return found, compared
 
 
@@ -513,14 +540,20 @@ class Harness:
             if child.proc.poll() is None:
                 child.kill()
 
+    def reap_all(self) -> None:
+        for child in self.children:
+            child.proc.poll()
+
     def run_stage(self, stage: Stage, result: StageResult) -> None:
         """N kills, each followed by a check; then the resumed command runs to completion."""
         for index in range(self.config.kills):
             kills_left = self.config.kills - index
-            mode = "in-flight" if index % 2 == 0 else self.rng.choice(
-                ("timed", "timed", "startup"))
-            threshold = self.rng.randint(0, max(0, stage.budget(kills_left)))
-            jitter = self.rng.random()
+            # Three draws per kill whatever happens, so the seed fixes every mode and
+            # fraction even though the thresholds depend on how far the stage got.
+            draw, fraction, jitter = self.rng.random(), self.rng.random(), self.rng.random()
+            mode = ("in-flight" if index % 2 == 0 else "timed" if draw < 2 / 3
+                    else "startup")
+            threshold = int(fraction * (max(0, stage.budget(kills_left)) + 1))
             watch = Watch(stage, self.spawn(stage.name, stage.args), self.deadline)
             kill = self._kill_at(watch, index, mode, threshold, jitter)
             if index > 0:
@@ -545,6 +578,7 @@ class Harness:
                                      f"{code}: {watch.child.tail()}")
         stage.clock.wait_quiet(self.deadline)
         result.violations += [f"after the final run: {v}" for v in stage.check()]
+        self.reap_all()
 
     def _kill_at(self, watch: Watch, index: int, mode: str, threshold: int,
                  jitter: float) -> Kill:
@@ -557,15 +591,15 @@ class Harness:
                 watch.wait(lambda: stage.clock.in_flight(
                     time.monotonic(), stage.match, since=child.started) > 0, step=0.002)
                 watch.pause(jitter * 0.7 * stage.latency_s)
-            else:
-                watch.pause(jitter * 2 * stage.latency_s)
+            else:  # at most about one more request's worth of work
+                watch.pause(jitter * stage.latency_s)
         progress = watch.units()
         if watch.finished():
             child.finish(self.deadline)
             stage.clock.wait_quiet(self.deadline)
             return Kill(stage.name, index + 1, "missed", time.monotonic() - child.started,
                         progress, 0)
-        at = child.kill()
+        at = child.kill(reap=self.config.reap)
         in_flight = stage.clock.in_flight(at, stage.match, since=child.started)
         stage.clock.wait_quiet(self.deadline)  # let the dead client's last request land
         return Kill(stage.name, index + 1, mode, at - child.started, progress, in_flight)
@@ -593,7 +627,10 @@ class Harness:
         stage = Stage("sync", ("sync",), result.what, boxes.store_clock, _is_page_read,
                       self.config.store_latency_ms / 1000,
                       lambda since: boxes.store_clock.answered(since, _is_page_read),
-                      lambda kills_left: pages - 1, check)
+                      # Every sync restarts at page 1 until one completes (then the cursor
+                      # is set and the next is incremental): stop short of the last page, so
+                      # a kill lands before a sync completes.
+                      lambda kills_left: max(0, pages - 2), check)
         self.run_stage(stage, result)
         with read_ledger(db) as conn:
             live = _live_jobs(conn)
@@ -650,11 +687,9 @@ class Harness:
         if drafts != counts.get("drafted", 0):
             result.violations.append(f"{drafts} drafts for {counts.get('drafted', 0)} "
                                      "drafted jobs")
-        answered = boxes.llm.count(outcome="ok") + boxes.llm.count(outcome="malformed")
         result.figures = {"jobs": todo, "drafted": counts.get("drafted", 0),
                           "dead": counts.get("dead", 0), "lost_leases": lost,
-                          "llm_requests": boxes.llm_clock.started(0.0, _is_llm_request),
-                          "llm_answers": answered}
+                          "llm_requests": boxes.llm_clock.started(0.0, _is_llm_request)}
         return result
 
     def approve(self) -> dict[int, str]:
@@ -801,7 +836,8 @@ def summary(report: ChaosReport) -> str:
     c = report.config
     lines = [f"chaos: seed {c.seed}, {c.products} products, {c.kills} kills per stage, store "
              f"latency {c.store_latency_ms} ms, LLM latency {c.llm_latency_ms} ms, batch "
-             f"{c.batch_size}, store timeout {c.store_timeout_s:g} s",
+             f"{c.batch_size}, store timeout {c.store_timeout_s:g} s"
+             + ("" if c.reap else "; killed children left unreaped (zombies)"),
              f"{'stage':8} {'kills':>5} {'mid-request':>11}  {'request kind':13} "
              f"{'first request s':>15} {'resume s':>13} {'violations':>10}",
              f"{'':8} {'':>5} {'':>11}  {'':13} {'(median / max)':>15} "
@@ -816,7 +852,9 @@ def summary(report: ChaosReport) -> str:
     found = report.all_violations
     lines.append(f"total {report.elapsed_s:.1f} s; violations: "
                  + ("none" if not found else str(len(found))))
-    lines += [f"  VIOLATION {v}" for v in found]
+    lines += [f"  VIOLATION {v}" for v in found[:30]]
+    if len(found) > 30:
+        lines.append(f"  ... and {len(found) - 30} more")
     return "\n".join(lines)
 
 
@@ -830,13 +868,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-latency-ms", type=int, default=300)
     parser.add_argument("--llm-latency-ms", type=int, default=250)
     parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--no-reap", dest="reap", action="store_false",
+                        help="leave killed children as zombies until their stage ends (as "
+                             "a container without an init does)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the ledger, config and logs in this folder")
     args = parser.parse_args(argv)
     config = ChaosConfig(seed=args.seed, kills=args.kills, products=args.products,
                          time_bound_s=args.time_bound, store_latency_ms=args.store_latency_ms,
                          llm_latency_ms=args.llm_latency_ms, batch_size=args.batch_size,
-                         keep=args.keep)
+                         keep=args.keep, reap=args.reap)
     report = run_chaos(config)
     print(summary(report))
     return 1 if report.all_violations else 0
