@@ -8,8 +8,9 @@ and checked after every kill.
 The sandbox store (a synthetic catalog) and the sandbox LLM serve from this process on
 127.0.0.1, each behind a thin wrapper that timestamps every request it handles; `enrich` runs
 as a real CLI subprocess against them. For each stage the harness starts the command, kills it
-with SIGKILL at a seeded moment, reaps it (a killed child is always ``wait()``ed, so no zombie
-holds a pid-based lock), checks the ledger and the store, and starts it again (the resume),
+with SIGKILL at a seeded moment, reaps it (``--no-reap``: leaves it a zombie until its stage
+ends, as a container's PID 1 that never reaps would; enrich's locks are flocks, which a zombie
+no longer holds), checks the ledger and the store, and starts it again (the resume),
 N times; then lets the last one finish. Half of the kills wait for a request of the stage's
 own kind to be inside a sandbox (sync: a page read; run: an LLM request; publish: a batch
 write, slowed by the store's latency so the kill lands before the store applies it); whether a
@@ -48,10 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from enrich.config import ENV_WOO_KEY, ENV_WOO_SECRET, Secrets, load_settings
+from enrich.httpserver import LoopbackServer, Request, Response
 from enrich.ledger import Ledger
 from enrich.ledger.states import JobStatus
 from enrich.sandbox.catalog import synthetic_catalog
-from enrich.sandbox.http import Request, Response, SandboxServer
 from enrich.sandbox.llm import LLMSandboxOptions, SandboxLLM
 from enrich.sandbox.store import API_PREFIX, SandboxStore, StoreOptions
 from enrich.sync import sync
@@ -181,7 +182,7 @@ def sandboxes(config: ChaosConfig) -> Iterator[Sandboxes]:
                                       seed=config.seed))
     llm = SandboxLLM(LLMSandboxOptions(seed=config.seed))
     store_clock, llm_clock = RequestClock(store.handle), RequestClock(llm.handle)
-    with SandboxServer(store_clock) as store_server, SandboxServer(llm_clock) as llm_server:
+    with LoopbackServer(store_clock) as store_server, LoopbackServer(llm_clock) as llm_server:
         store.base_url = store_server.url
         try:
             yield Sandboxes(store, store_server.url, store_clock, llm, llm_server.url,
