@@ -62,6 +62,10 @@ from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate
 
 ENV_VAR = ENV_GEMINI_KEY
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+#: Pinned: the 3.x SDK defaults to ``v1`` (or GOOGLE_GENAI_API_VERSION), while the Batch API
+#: and ``responseJsonSchema`` are documented on ``v1beta``; one version, whatever the
+#: environment says, keeps the URLs (and the sandbox's routes) the same everywhere.
+API_VERSION = "v1beta"
 
 #: Finish reasons that mean the model would not write the answer (a safety block, not a bug).
 _REFUSALS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
@@ -96,7 +100,8 @@ class GeminiClient:
                  default_headers: dict[str, str] | None = None) -> None:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         options = types.HttpOptions(
-            base_url=self.base_url, timeout=max(1, int(timeout * 1000)),
+            base_url=self.base_url, api_version=API_VERSION,
+            timeout=max(1, int(timeout * 1000)),
             headers=dict(default_headers or {}),
             retry_options=types.HttpRetryOptions(attempts=max_retries + 1))
         if http_client is not None:
