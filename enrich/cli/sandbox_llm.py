@@ -56,11 +56,11 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
     """Serve a fake OpenAI, Anthropic and Gemini API on 127.0.0.1 for trials and tests.
 
     Point the OpenAI SDK at URL/v1, the Anthropic and google-genai SDKs at URL; any API key
-    works except sk-invalid / invalid (rejected) and sk-no-quota (quota exhausted). Answers
-    are built from the product data in the prompt, fit the requested JSON schema, and cost
-    nothing. The request header x-sandbox-fault forces one failure: 401, 400, 404, 429,
-    quota, 500, 503, 529, timeout, drop, malformed, missing or refusal (and 403 on Gemini).
-    Batches take --batch-delay-s and persist in --state. Stop with Ctrl-C.
+    works except sk-invalid (rejected) and sk-no-quota (quota exhausted). Answers are built
+    from the product data in the prompt, fit the requested JSON schema, and cost nothing.
+    The request header x-sandbox-fault forces one failure: 401, 400, 404, 429, quota, 500,
+    503, 529, timeout, drop, malformed, missing or refusal (and 403 on Gemini). Batches
+    persist in --state across restarts. Stop with Ctrl-C.
     """
     if state is not None and not state.parent.is_dir():  # else the first write would fail
         raise UsageError(f"--state {state}: folder {state.parent} does not exist",
