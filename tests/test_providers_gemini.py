@@ -328,3 +328,25 @@ def test_unreadable_state_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unreadable"), serve_llm(
             LLMSandboxOptions(state_path=str(state)), port=0):
         pass
+
+
+def test_sandbox_answers_gemini_errors_in_their_wire_shape(sandbox: Any) -> None:
+    import httpx2
+
+    url = sandbox.url + "/v1beta/models/gemini-2.5-flash:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    missing = httpx2.post(url, json=body)
+    assert missing.status_code == 403 and missing.json()["error"]["status"] == \
+        "PERMISSION_DENIED"
+    bad = httpx2.post(url, json={"contents": []}, headers={"x-goog-api-key": KEY})
+    assert bad.status_code == 400 and bad.json()["error"]["status"] == "INVALID_ARGUMENT"
+    wrong_role = httpx2.post(url, json={"contents": [{"role": "system", "parts": [
+        {"text": "x"}]}]}, headers={"x-goog-api-key": KEY})
+    assert wrong_role.status_code == 400 and "valid role" in wrong_role.json()["error"][
+        "message"]
+    no_mime = httpx2.post(url, json={**body, "generationConfig": {
+        "responseJsonSchema": {"type": "object"}}}, headers={"x-goog-api-key": KEY})
+    assert no_mime.status_code == 400 and "response_mime_type" in no_mime.json()["error"][
+        "message"]
+    assert httpx2.get(sandbox.url + "/v1beta/batches/nope",
+                      headers={"x-goog-api-key": KEY}).status_code == 404

@@ -1,4 +1,5 @@
-"""A local LLM endpoint that speaks OpenAI Chat Completions and Anthropic Messages.
+"""A local LLM endpoint that speaks OpenAI Chat Completions and Anthropic Messages (and
+Gemini's REST API, live and batch: ``llm_gemini``, routed by its ``/v1beta`` prefix).
 
 It lets a store owner try ``enrich run`` without a key or a bill, and lets the tests and
 benchmarks drive the official ``openai`` and ``anthropic`` SDKs, unmodified, over real
