@@ -29,6 +29,7 @@ ENV_WOO_KEY = "WOO_CONSUMER_KEY"
 ENV_WOO_SECRET = "WOO_CONSUMER_SECRET"
 ENV_OPENAI_KEY = "OPENAI_API_KEY"
 ENV_ANTHROPIC_KEY = "ANTHROPIC_API_KEY"
+ENV_GEMINI_KEY = "GEMINI_API_KEY"
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -40,7 +41,8 @@ _SECRET_KEYS: dict[str, str] = {
     "woo_consumer_secret": ENV_WOO_SECRET,
     "openai_api_key": ENV_OPENAI_KEY,
     "anthropic_api_key": ENV_ANTHROPIC_KEY,
-    "api_key": f"{ENV_OPENAI_KEY} or {ENV_ANTHROPIC_KEY}",
+    "gemini_api_key": ENV_GEMINI_KEY,
+    "api_key": f"{ENV_OPENAI_KEY}, {ENV_ANTHROPIC_KEY} or {ENV_GEMINI_KEY}",
     "key": "the provider's environment variable",
     "secret": "the provider's environment variable",
     "token": "the provider's environment variable",
@@ -108,7 +110,7 @@ class PriceConfig(_Section):
 class LLMConfig(_Section):
     """Which model writes the drafts, and the limits it must stay within."""
 
-    provider: Literal["openai", "anthropic", "offline"] = "offline"
+    provider: Literal["openai", "anthropic", "gemini", "offline"] = "offline"
     model: str = "offline-v1"
     base_url: str | None = None
     mode: Literal["live", "batch"] = "live"

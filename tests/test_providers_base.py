@@ -206,5 +206,5 @@ def test_an_unregistered_provider_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as err:
         make_provider(llm, Secrets({}))
     assert err.value.message == ("llm.provider = 'mistral' is not a provider enrich knows "
-                                 "(anthropic, offline, openai).")
-    assert "anthropic, offline, openai" in err.value.hint
+                                 "(anthropic, gemini, offline, openai).")
+    assert "anthropic, gemini, offline, openai" in err.value.hint

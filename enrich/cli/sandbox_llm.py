@@ -1,6 +1,9 @@
-"""``enrich sandbox llm``: a local OpenAI/Anthropic-compatible endpoint with fault injection."""
+"""``enrich sandbox llm``: a local OpenAI/Anthropic/Gemini-compatible endpoint with fault
+injection."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -36,32 +39,47 @@ _rate = click.FloatRange(0.0, 1.0)
               help="Seed of the fault draws: the same requests fail the same way.")
 @click.option("--gullible/--no-gullible", default=True, show_default=True,
               help="Obey instructions injected into the product data (to test the guards).")
+@click.option("--batch-delay-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds a batch takes from creation to its results.")
+@click.option("--batch-error-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of batch items answered with an error instead of a response.")
+@click.option("--batch-expire-s", type=click.FloatRange(min=0, min_open=True),
+              help="Batches still unfinished this many seconds after creation expire.")
+@click.option("--state", "state", type=click.Path(path_type=Path, dir_okay=False),
+              help="Persist batches and files here after every change; resume on restart.")
 def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
                 fail_rate: float, overload_rate: float, rate_limit_rate: float,
                 malformed_rate: float,
                 timeout_rate: float, drop_rate: float, timeout_s: float, seed: int,
-                gullible: bool) -> None:
-    """Serve a fake OpenAI and Anthropic API on 127.0.0.1 for trials, tests and benchmarks.
+                gullible: bool, batch_delay_s: float, batch_error_rate: float,
+                batch_expire_s: float | None, state: Path | None) -> None:
+    """Serve a fake OpenAI, Anthropic and Gemini API on 127.0.0.1 for trials and tests.
 
-    Point the OpenAI SDK at URL/v1 and the Anthropic SDK at URL; any API key works except
-    sk-invalid (401) and sk-no-quota (quota exhausted). Answers are built from the product
-    data in the prompt, fit the requested JSON schema, and cost nothing. The request header
-    x-sandbox-fault forces one failure: 401, 400, 404, 429, quota, 500, 503, 529, timeout,
-    drop, malformed, missing or refusal. Stop with Ctrl-C.
+    Point the OpenAI SDK at URL/v1, the Anthropic and google-genai SDKs at URL; any API key
+    works except sk-invalid (rejected) and sk-no-quota (quota exhausted). Answers are built
+    from the product data in the prompt, fit the requested JSON schema, and cost nothing.
+    The request header x-sandbox-fault forces one failure: 401, 400, 404, 429, quota, 500,
+    503, 529, timeout, drop, malformed, missing or refusal (and 403 on Gemini). Batches
+    persist in --state across restarts. Stop with Ctrl-C.
     """
+    if state is not None and not state.parent.is_dir():  # else the first write would fail
+        raise UsageError(f"--state {state}: folder {state.parent} does not exist",
+                         hint="Create the folder, or pass --state in an existing one.")
     try:
         options = LLMSandboxOptions(
             latency_ms=latency_ms, rpm=rpm, tpm=tpm, fail_rate=fail_rate,
             overload_rate=overload_rate, rate_limit_rate=rate_limit_rate,
             malformed_rate=malformed_rate,
             timeout_rate=timeout_rate, drop_rate=drop_rate, timeout_s=timeout_s, seed=seed,
-            gullible=gullible)
+            gullible=gullible, batch_delay_s=batch_delay_s, batch_error_rate=batch_error_rate,
+            batch_expire_s=batch_expire_s, state_path=str(state) if state else None)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 
     def announce(url: str) -> None:
         click.echo(f"enrich sandbox llm listening on {url}")
         click.echo(f"  OpenAI:    base_url={url}/v1   Anthropic: base_url={url}")
+        click.echo(f"  Gemini:    HttpOptions(base_url={url})")
         click.echo(f"  forced faults: header {FAULT_HEADER}: {' | '.join(FAULTS)}")
         click.echo("  Ctrl-C to stop")
 
@@ -69,6 +87,8 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
         serve_llm_forever(options, port=port, announce=announce)
     except KeyboardInterrupt:
         click.echo("stopped")
+    except ValueError as exc:  # an unreadable --state file
+        raise UsageError(str(exc), hint="Move the file away, or pass another --state.") from exc
     except OSError as exc:  # the same message, hint and exit code as `sandbox store`
         raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}",
                          hint="Pick another --port (0 picks a free one) or stop what is "

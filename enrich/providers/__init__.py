@@ -39,6 +39,7 @@ PROVIDERS: dict[str, str] = {
     "offline": "enrich.providers.offline:build",
     "openai": "enrich.providers.openai_provider:build",
     "anthropic": "enrich.providers.anthropic_provider:build",
+    "gemini": "enrich.providers.gemini_provider:build",
 }
 ENTRY_POINT_GROUP = "enrich.providers"
 

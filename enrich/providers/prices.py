@@ -27,6 +27,9 @@ PRICES_CHECKED = "2026-11-23"
 PRICE_SOURCES = {
     "openai": "https://developers.openai.com/api/docs/pricing (standard tier, short context)",
     "anthropic": "https://platform.claude.com/docs/en/about-claude/pricing (5-minute cache writes)",
+    "gemini": "https://ai.google.dev/gemini-api/docs/pricing (Standard tier, prompts <= 200k "
+              "tokens; cached input at the 90 % caching discount of "
+              "https://ai.google.dev/gemini-api/docs/optimization; Batch 50 % of Standard)",
 }
 
 
@@ -58,7 +61,7 @@ def _p(input: float, cached: float, output: float, cache_write: float | None = N
     return ModelPrice(input=input, cached_input=cached, output=output, cache_write=cache_write)
 
 
-#: Built-in prices, checked on PRICES_CHECKED. Batch APIs are 50% off for both providers.
+#: Built-in prices, checked on PRICES_CHECKED. Batch APIs are 50% off for all three providers.
 BUILTIN_PRICES: dict[str, dict[str, ModelPrice]] = {
     "openai": {
         "gpt-5.5": _p(5.00, 0.50, 30.00),
@@ -95,6 +98,24 @@ BUILTIN_PRICES: dict[str, dict[str, ModelPrice]] = {
         "claude-haiku-4-5": _p(1.00, 0.10, 5.00, 1.25),
         "claude-3-5-haiku": _p(0.80, 0.08, 4.00, 1.00),
     },
+    # Gemini Developer API (not Vertex AI). Output includes thinking tokens, which Gemini
+    # bills at the output rate. Rates are for prompts up to 200k tokens (product copy is far
+    # below); cached input is implicit caching at 10 % of the input rate. Looked up on
+    # 2026-11-23 through transcriptions of the pricing page dated 2026-09-20 and 2026-10-07
+    # (github.com/api-evangelist/gemini, api-evangelist/deepmind: plans/*-pricing.yml, each
+    # price quoted verbatim from the page) and morphllm.com/gemini-api-pricing.
+    "gemini": {
+        # Introductory price "through December 31, 2026"; $1.50 / $7.50 from 2027-01-01.
+        "gemini-3.8-flash": _p(0.75, 0.075, 3.75),
+        "gemini-3.5-flash": _p(1.50, 0.15, 9.00),
+        "gemini-3.5-flash-lite": _p(0.30, 0.03, 2.50),
+        "gemini-3.1-pro-preview": _p(2.00, 0.20, 12.00),
+        "gemini-3.1-flash-lite": _p(0.25, 0.025, 1.50),
+        "gemini-3-flash": _p(0.50, 0.05, 3.00),
+        "gemini-2.5-pro": _p(1.25, 0.125, 10.00),
+        "gemini-2.5-flash": _p(0.30, 0.03, 2.50),
+        "gemini-2.5-flash-lite": _p(0.10, 0.01, 0.40),
+    },
 }
 
 #: Model ids that name the same model as a table key (Anthropic's dateless short forms).
@@ -105,8 +126,9 @@ _ALIASES = {
 
 OFFLINE_PRICE = ModelPrice(0.0, 0.0, 0.0, batch_discount=0.0, origin="offline")
 
-# A dated snapshot id: gpt-4o-mini-2024-07-18, claude-sonnet-4-5-20250929, ...-latest.
-_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+# A dated snapshot id: gpt-4o-mini-2024-07-18, claude-sonnet-4-5-20250929, ...-latest,
+# and Gemini's numbered versions (gemini-2.5-flash-001).
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{3}|latest)$")
 
 
 def _from_config(price: PriceConfig) -> ModelPrice:

@@ -1,4 +1,5 @@
-"""A local LLM endpoint that speaks OpenAI Chat Completions and Anthropic Messages.
+"""A local LLM endpoint that speaks OpenAI Chat Completions and Anthropic Messages (and
+Gemini's REST API, live and batch: ``llm_gemini``, routed by its ``/v1beta`` prefix).
 
 It lets a store owner try ``enrich run`` without a key or a bill, and lets the tests and
 benchmarks drive the official ``openai`` and ``anthropic`` SDKs, unmodified, over real
@@ -54,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enrich.httpserver import DropConnection, LoopbackServer, Request, Response
-from enrich.sandbox import llm_anthropic, llm_openai
+from enrich.sandbox import llm_anthropic, llm_gemini, llm_openai
 from enrich.sandbox.llm_answers import (
     answer_object,
     answer_text,
@@ -95,6 +96,12 @@ class LLMSandboxOptions:
     models: frozenset[str] | None = None  # None: any model name; else others are a 404
     cache_min_tokens: int = 0  # real APIs cache only prefixes of 1024+ tokens
     max_prompts_kept: int = 1000
+    # Batch APIs (Gemini's in llm_gemini_batch): processing time, errored items, expiry,
+    # and the JSON file batches persist in across restarts (None: kept in memory only).
+    batch_delay_s: float = 0.0
+    batch_error_rate: float = 0.0
+    batch_expire_s: float | None = None
+    state_path: str | None = None
 
     def __post_init__(self) -> None:
         rates = {"fail_rate": self.fail_rate, "overload_rate": self.overload_rate,
@@ -114,6 +121,13 @@ class LLMSandboxOptions:
                 raise ValueError(f"{name} must be a positive number of units per minute")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must not be negative")
+        if not 0.0 <= self.batch_error_rate <= 1.0:
+            raise ValueError(f"batch_error_rate must be between 0 and 1, not "
+                             f"{self.batch_error_rate}")
+        if self.batch_delay_s < 0 or (self.batch_expire_s is not None
+                                      and self.batch_expire_s <= 0):
+            raise ValueError("batch_delay_s must not be negative, batch_expire_s must be "
+                             "positive")
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,7 @@ class SandboxLLM:
         self._seen_bodies: OrderedDict[str, int] = OrderedDict()
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.gemini = llm_gemini.GeminiAPI(self, _Call)  # the /v1beta routes
 
     # -- counters ------------------------------------------------------------------------
 
@@ -206,6 +221,8 @@ class SandboxLLM:
         if request.method == "GET" and (request.path == "/v1/models"
                                         or request.path.startswith("/v1/models/")):
             return self._models(request)
+        if request.path.startswith(llm_gemini.API_PREFIXES):
+            return self._handle_gemini(request)
         route = ROUTES.get(request.path)
         if route is None:
             return self._unknown_url(request)
@@ -226,6 +243,22 @@ class SandboxLLM:
             return self._error(call, 500, f"enrich sandbox internal error: "
                                f"{type(exc).__name__}: {exc}",
                                kind="server_error" if route == "openai" else "api_error")
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _handle_gemini(self, request: Request) -> Response:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return self.gemini.handle(request)
+        except DropConnection:
+            raise
+        except Exception as exc:  # a sandbox bug: say so in a 500 rather than hang up
+            self._record(_Call(llm_gemini.ROUTE, request), "internal_error")
+            return llm_gemini.error(500, f"enrich sandbox internal error: "
+                                    f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -575,6 +608,10 @@ class RunningLLM:
 
     @property
     def anthropic_base_url(self) -> str:
+        return self.url
+
+    @property
+    def gemini_base_url(self) -> str:
         return self.url
 
 
