@@ -13,7 +13,10 @@ Why it looks like this:
 - Product data is untrusted. It reaches the model only as JSON between the exact lines
   ``<untrusted_product_data>`` and ``</untrusted_product_data>`` (the ``untrusted`` filter),
   with anything shaped like the fence tag JSON-escaped so no value can close the fence;
-  the rendered prompt is checked for exactly one fence before it is used.
+  the rendered prompt is checked for exactly one fence before it is used. Only the
+  product's facts and copy go in (``product_facts``, an allow-list): never the store's
+  bookkeeping (status, type, ids, SKU and other codes, prices, the SEO plugin's name), which
+  a model would otherwise copy into the copy.
 - Each template is versioned by a sha256 over its source and everything it extends,
   includes or imports, so a changed include is visible in the ledger as a new hash.
 - Output models list only the fields a job needs (``extra="forbid"``). Length limits are
@@ -62,8 +65,14 @@ _FIELD_HELP: dict[str, str] = {
     "image_alt": "Alt text for each product image, in the order of the images.",
 }
 
-# Keys that are noise for copy writing (and cost tokens) in a WooCommerce product.
-_NOISE_KEYS = frozenset({"_links", "price_html", "meta_data", "fingerprints"})
+# The product's own words and facts, the only scalar keys that reach the prompt.
+_FACT_TEXT_KEYS = ("name", "parent_name", "short_description", "description", "weight")
+_SEO_KEYS = ("seo_title", "meta_description", "focus_keyword")
+# Attribute names that are codes, not copy (matched on the whole name, any case).
+_CODE_NAME_RE = re.compile(
+    r"(?:sku|ean(?:[\s_-]?(?:8|13|code))?|gtin(?:[\s_-]?(?:8|12|13|14))?|upc(?:[\s_-]?code)?"
+    r"|mpn|isbn(?:[\s_-]?(?:10|13))?|jan|asin|barcode|article\s+number|part\s+number"
+    r"|manufacturer\s+part\s+number|model\s+code)", re.IGNORECASE)
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 _FENCE_WORD_RE = re.compile(r"untrusted[\W_]*product[\W_]*data", re.IGNORECASE)
 _FENCE_TAG_RE = re.compile(r"<(?=[\s/\\]*untrusted)", re.IGNORECASE)
@@ -88,19 +97,80 @@ def slugify(text: str) -> str:
 
 
 def product_facts(product: Mapping[str, Any]) -> dict[str, Any]:
-    """What goes inside the fence: the product without empty values and store noise."""
-    def keep(value: Any) -> bool:
-        return value not in (None, "", [], {})
+    """What goes inside the fence: the product's facts and copy, and nothing else.
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            out = {str(k): clean(v) for k, v in value.items() if k not in _NOISE_KEYS}
-            return {k: v for k, v in out.items() if keep(v)}
-        if isinstance(value, list | tuple):
-            return [c for c in (clean(v) for v in value) if keep(c)]
-        return value
+    An allow-list, not a deny-list: whatever the store or sync adds to a product later
+    (status, type, ids, the SEO plugin's name, prices, stock) stays out unless it is named
+    here, because a model copies what it is shown ("Seo plugin: yoast" in a description).
+    Categories, tags and brands become their names; attributes keep name and options only;
+    images become their current alt texts. Codes (SKU, EAN/GTIN/UPC/MPN/ISBN, as a field or
+    as an attribute) are identifiers, not copy, and are left out too. Empty values go.
+    """
+    facts: dict[str, Any] = {}
+    for key in _FACT_TEXT_KEYS:
+        value = product.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            facts[key] = value
+    for key in ("categories", "tags", "brands"):
+        facts[key] = _term_names(product.get(key))
+    facts["attributes"] = _fact_attributes(product.get("attributes"))
+    dims = product.get("dimensions")
+    if isinstance(dims, Mapping):
+        facts["dimensions"] = {k: dims.get(k) for k in ("length", "width", "height")
+                               if isinstance(dims.get(k), str | int | float)
+                               and not isinstance(dims.get(k), bool)}
+    seo = product.get("seo")
+    if isinstance(seo, Mapping):  # the current SEO copy, without the plugin that holds it
+        facts["seo"] = {k: seo.get(k) for k in _SEO_KEYS if isinstance(seo.get(k), str)}
+    images = product.get("images")
+    if isinstance(images, list):
+        facts["image_alt"] = [image.get("alt") for image in images
+                              if isinstance(image, Mapping) and isinstance(image.get("alt"), str)]
+    return {k: v for k, v in _drop_empty(facts).items() if _kept(v)}
 
-    return clean(product)  # type: ignore[no-any-return]
+
+def _kept(value: Any) -> bool:
+    return value not in (None, "", [], {})
+
+
+def _drop_empty(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        out = {str(k): _drop_empty(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if _kept(v)}
+    if isinstance(value, list | tuple):
+        return [c for c in (_drop_empty(v) for v in value) if _kept(c)]
+    return value
+
+
+def _term_names(terms: Any) -> list[str]:
+    """Names of categories/tags/brands, given as names (a snapshot) or objects (REST)."""
+    if isinstance(terms, str):
+        terms = [terms]
+    if not isinstance(terms, list):
+        return []
+    names = [t.get("name") if isinstance(t, Mapping) else t for t in terms]
+    return [n for n in names if isinstance(n, str) and n.strip()]
+
+
+def _fact_attributes(raw: Any) -> list[dict[str, Any]]:
+    """Attributes as ``{name, options}`` (no ids, positions or visibility flags), codes out."""
+    if isinstance(raw, Mapping):
+        raw = [{"name": k, "options": v} for k, v in raw.items()]
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for attr in raw:
+        if not isinstance(attr, Mapping) or not isinstance(attr.get("name"), str):
+            continue
+        if _CODE_NAME_RE.fullmatch(attr["name"].strip()):
+            continue
+        options = attr.get("options", attr.get("option"))
+        if not isinstance(options, list):
+            options = [options]
+        out.append({"name": attr["name"],
+                    "options": [o for o in options if isinstance(o, str | int | float)
+                                and not isinstance(o, bool)]})
+    return out
 
 
 def fence(data: Any) -> str:

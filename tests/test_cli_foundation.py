@@ -73,3 +73,23 @@ def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, out = _run("--config", str(config), "status")
     assert code == 2
     assert "error:" in out and "concurency: unknown key" in out and "Traceback" not in out
+
+
+def test_console_is_unbounded_in_a_pipe_unless_columns_is_set() -> None:
+    import io
+
+    from rich.table import Table
+
+    from enrich.cli.render import PIPE_WIDTH, _Console
+
+    table = Table()
+    for name in ("product", "reason"):
+        table.add_column(name)
+    table.add_row("Chaz Kangeroo Hoodie-XS-Black", "x" * 150)
+    piped = _Console(file=io.StringIO(), _environ={})
+    assert piped.width == PIPE_WIDTH
+    piped.print(table)
+    text = piped.file.getvalue()  # type: ignore[attr-defined]
+    assert "x" * 150 in text and "…" not in text
+    narrow = _Console(file=io.StringIO(), _environ={"COLUMNS": "60"})
+    assert narrow.width == 60

@@ -87,7 +87,7 @@ def test_short_texts_are_not_compared() -> None:
 def test_short_description_is_checked_too_and_threshold_is_respected() -> None:
     text = ("Soft and warm hoodie with a kangaroo pocket, a lined hood and ribbed cuffs, "
             "made for cool evenings outdoors.")
-    strict = DuplicateIndex(threshold=1.0)
+    strict = DuplicateIndex(threshold=1.0, short_threshold=1.0)  # a 19-word text is short
     strict.add(7, "100", text)
     product = dict(woo_product("Hoodie"), id=200)
     flags = check_draft({"short_description": f"<p>{text}</p>"}, product, duplicates=strict).flags
@@ -129,7 +129,7 @@ def test_index_check_cost_does_not_grow_with_the_catalog() -> None:
     index = DuplicateIndex()
     texts = [" ".join(rng.choice(vocabulary) for _ in range(60)) for _ in range(10_000)]
     for start in range(0, len(texts), 2500):
-        index._insert([(i, str(i), "description", signature(t))  # type: ignore[misc]
+        index._insert([(i, str(i), "description", index._eligible(t))  # type: ignore[misc]
                        for i, t in enumerate(texts[start:start + 2500], start)])
     probe = " ".join(rng.choice(vocabulary) for _ in range(60))
     started = time.perf_counter()
@@ -138,3 +138,56 @@ def test_index_check_cost_does_not_grow_with_the_catalog() -> None:
     per_check = (time.perf_counter() - started) / 200
     assert per_check < 0.005, per_check
     assert index.check(texts[123], source_id="x").source_id == "123"
+
+
+def _offline_drafts() -> list[tuple[str, str]]:
+    """(source id, description) of the offline writer's drafts of the Magento clothing
+    catalog: variants differ by a colour or a size, so many pairs sit at 0.6-0.95."""
+    from guard_helpers import magento_configurable_products
+
+    from enrich.prompts import output_model
+    from enrich.providers.offline import OfflineProvider
+
+    schema = output_model(["description"]).model_json_schema()
+    writer = OfflineProvider()
+    return [(p["sku"], writer.write(schema, p)["description"])
+            for p in magento_configurable_products()[:300]]
+
+
+def test_matches_report_the_exact_jaccard_and_miss_none_over_the_threshold() -> None:
+    drafts = _offline_drafts()
+    index = DuplicateIndex()
+    grams = [shingles(text) for _sku, text in drafts]
+    flagged = 0
+    for i, (sku, text) in enumerate(drafts):
+        if i:
+            match = index.check(text, source_id=sku)
+            exact = [(len(grams[i] & grams[j]) / len(grams[i] | grams[j]), drafts[j][0])
+                     for j in range(i)]
+            best = max(score for score, _src in exact)
+            if best >= 0.8:  # every text over the threshold is found (recall 1 here)...
+                assert match is not None, (sku, best)
+            if match is not None:  # ...with its true similarity, not an estimate
+                flagged += 1
+                truth = dict((src, score) for score, src in exact)[match.source_id]
+                assert abs(match.similarity - truth) < 1e-9 and truth >= 0.8
+                assert match.similarity == best
+        index.add(None, sku, text)
+    assert flagged > 40  # variants of one parent: the pairs the old estimate missed
+
+
+def test_short_texts_have_their_own_threshold() -> None:
+    index = DuplicateIndex()
+    # 18 words; the copy differs in one phrase: 3-shingle Jaccard 0.62 (a short near-copy).
+    first = ("Step into summer with Saleor. Every time your head goes down, you see these "
+             "beauties, and your mood bounces right up.")
+    second = ("Step into summer with style. Every time your head goes down, you see these "
+              "beauties, and your mood bounces right up.")
+    index.add(None, "a", first)
+    match = index.check(second, source_id="b")
+    exact = len(shingles(first) & shingles(second)) / len(shingles(first) | shingles(second))
+    assert 0.6 <= exact < 0.8
+    assert match is not None and match.similarity == exact
+    strict = DuplicateIndex(short_threshold=0.8)
+    strict.add(None, "a", first)
+    assert strict.check(second, source_id="b") is None

@@ -352,3 +352,86 @@ def test_template_without_blocks_is_explained(tmp_path: Path) -> None:
         PromptBook(PromptsConfig(dir=str(user))).check()
     assert "no {% block system %}" in err.value.message
     assert "docs/prompts.md" in err.value.hint
+
+
+# -- only product facts reach the prompt ----------------------------------------------------
+
+_NOT_FACTS = ("id", "parent_id", "type", "status", "sku", "seo_plugin", "fingerprints",
+              "regular_price", "price", "date_modified_gmt", "meta_data")
+
+
+def _fixture_snapshots() -> list[dict[str, Any]]:
+    """Every product of the fixture catalogs, snapshotted exactly as sync records it for a
+    Yoast store (so the snapshot carries type, status, ids, the SKU and ``seo_plugin``)."""
+    from guard_helpers import magento_configurable_products, saleor_products
+
+    from enrich.product_snapshot import store_snapshot
+
+    raw = woo_products() + magento_gear_products() + magento_configurable_products() + \
+        saleor_products()
+    out = []
+    for number, product in enumerate(raw, start=9001):
+        seo = [{"key": "_yoast_wpseo_title", "value": product.pop("seo_title", "") or None},
+               {"key": "_yoast_wpseo_metadesc",
+                "value": product.pop("meta_description", "") or None}]
+        rest = dict(product, id=number, status="publish", type=product.get("type") or "simple",
+                    sku=product.get("sku") or f"SKU-{number}", meta_data=seo)
+        snapshot, _hash = store_snapshot(rest, seo_plugin="yoast")
+        out.append(snapshot)
+    return out
+
+
+def test_only_product_facts_reach_the_prompt_for_every_fixture_product() -> None:
+    snapshots = _fixture_snapshots()
+    assert len(snapshots) > 2000  # the catalogs are there: woo, magento (gear + clothing), saleor
+    book = PromptBook(PromptsConfig(brand_voice="Warm and plain-spoken", language="en-GB"))
+    with_attributes = 0
+    for snap in snapshots:
+        rendered = book.render_product(snap, list(FIELDS))
+        data = _fenced_json(rendered.user)
+        keys, values = _keys_and_values(data)
+        record = f"product {snap['id']} ({snap.get('name')!r})"
+        assert not keys & set(_NOT_FACTS), f"{record}: {sorted(keys & set(_NOT_FACTS))} in prompt"
+        inside = rendered.user.split(FENCE_OPEN, 1)[1].rsplit(FENCE_CLOSE, 1)[0]
+        for leaked in ("yoast", "seo_plugin", "Warm and plain-spoken", "en-GB"):
+            assert leaked.lower() not in inside.lower(), f"{record}: {leaked!r} in the data"
+        banned = {str(snap["id"]), snap["status"], snap["type"], snap["sku"]}
+        assert not values & banned, f"{record}: {sorted(values & banned)} sent as data"
+        assert not any(snap["sku"] in v for v in values if len(snap["sku"]) >= 4), record
+        # ...while the facts themselves all arrive.
+        assert data["name"] == snap["name"]
+        assert data.get("categories", []) == snap.get("categories", [])
+        with_attributes += bool(data.get("attributes"))
+    assert with_attributes > 1500
+
+
+def _keys_and_values(data: Any) -> tuple[set[str], set[str]]:
+    keys: set[str] = set()
+    values: set[str] = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            keys |= set(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            values.add(str(item))
+    return keys, values
+
+
+def test_product_facts_names_terms_strips_attribute_noise_and_codes() -> None:
+    rest = {"id": 7, "type": "simple", "status": "draft", "sku": "CAM-1", "price": "9",
+            "name": "Camera", "categories": [{"id": 3, "name": "Cameras", "slug": "cameras"}],
+            "attributes": [{"id": 1, "name": "Colour", "position": 0, "visible": True,
+                            "variation": False, "options": ["Black"]},
+                           {"id": 0, "name": "EAN", "options": ["4006381333931"]},
+                           {"id": 0, "name": "MPN", "options": ["X-100"]}],
+            "images": [{"id": 31, "src": "https://x/1.jpg", "alt": "Front"}],
+            "seo_plugin": "rankmath", "seo": {"seo_title": "Camera | Shop",
+                                              "meta_description": None}}
+    assert product_facts(rest) == {
+        "name": "Camera", "categories": ["Cameras"],
+        "attributes": [{"name": "Colour", "options": ["Black"]}],
+        "seo": {"seo_title": "Camera | Shop"}, "image_alt": ["Front"]}

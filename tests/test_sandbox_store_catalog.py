@@ -254,3 +254,23 @@ def test_slugs_are_unique_like_wordpress_post_names() -> None:
                           {"name": ""}])
     assert [p["slug"] for p in store.products()] == ["oak-mug", "oak-mug-2", "product",
                                                      "product-2"]
+
+
+def test_categories_without_an_id_are_matched_by_name(tmp_path: Path) -> None:
+    # An exported catalog writes "id": 0 (or no id) for terms the target store has not made
+    # yet: each name is its own category, and one name is one category across products.
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([
+        {"name": "Oak Mug", "categories": [{"id": 0, "name": "Kitchen"}]},
+        {"name": "Wool Hat", "categories": [{"id": 0, "name": "Hats"},
+                                             {"name": "Winter", "slug": "winter"}]},
+        {"name": "Tea Pot", "categories": [{"id": 0, "name": "Kitchen"}]},
+        {"name": "Scarf", "categories": [{"name": "Winter"}]},
+    ]))
+    store = SandboxStore(load_catalog(path))
+    cats = {p["name"]: [(c["id"], c["name"]) for c in p["categories"]]
+            for p in store.products()}
+    kitchen, hats, winter = cats["Oak Mug"][0], *cats["Wool Hat"]
+    assert [kitchen[1], hats[1], winter[1]] == ["Kitchen", "Hats", "Winter"]
+    assert len({kitchen[0], hats[0], winter[0]}) == 3 and 0 not in {kitchen[0], hats[0]}
+    assert cats["Tea Pot"] == [kitchen] and cats["Scarf"] == [winter]

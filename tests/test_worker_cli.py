@@ -65,7 +65,10 @@ def test_estimate_run_report_with_a_priced_model(db_path: Path, tmp_path: Path) 
     assert total["p95_latency_ms"] >= total["mean_latency_ms"] * 0.5
     assert sum(r["cost_usd"] for r in report["runs"]) == pytest.approx(total["cost_usd"],
                                                                       abs=1e-5)
-    assert _cli(config, "report")[0] == 0
+    code, out = _cli(config, "report")  # not a terminal: as wide as its content, not 80
+    assert code == 0, out
+    header = next(line for line in out.splitlines() if "tokens in/out/cached" in line)
+    assert "p95 ms" in header and len(header) > 100 and "…" not in out
 
 
 def test_estimate_refuses_an_unknown_model_before_spending(db_path: Path,

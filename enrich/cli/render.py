@@ -8,13 +8,38 @@ import time
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
 from enrich.worker import RunResult
 from enrich.worker.progress import progress_line
 
-console = Console()
+#: Width when the output is a file or a pipe: wide enough that no table column is cut.
+PIPE_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A console as wide as the terminal, or unbounded when the output is not a terminal.
+
+    Rich assumes 80 columns for a pipe or a file, so ``enrich report > report.txt`` used to
+    cut every wide table at 80 columns, with ellipses where the values were. Tables are not
+    expanded, so a wide console costs nothing: each line is as long as its content.
+    ``COLUMNS`` still wins, for a caller who wants a fixed width.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console()
 
 # C0 and C1 control characters but newline and tab: an escape sequence in a product name
 # or a draft could recolour, hide or retitle the operator's terminal.

@@ -3,9 +3,13 @@
 No network, no cost, the same answer every time. It is the demo's provider and a free
 fallback for a store that wants its gaps filled with something factual rather than nothing.
 It never invents a fact: every name, attribute, number and unit in its output is copied from
-the product snapshot, and the only words it adds are fixed, generic phrases that contain no
-claims and no numbers ("See the full details and options on this page."). Drafts say they
-came from ``offline-v1`` so a reviewer knows no model wrote them.
+the product snapshot, and the only words it adds are connectives with no claims and no
+numbers ("by", "from our ... collection", "made of"). A draft is a lead sentence (type, brand,
+defining attributes), the supplier's own sentences (de-injected with the injection guard,
+de-duplicated, placeholders out) and a spec list without flags, codes or repeats. It never
+pads with stock sentences: every draft would repeat them, and a reviewer learns to skip
+them; a thin product gets a short draft that the length guard flags. Drafts say they came
+from ``offline-v1`` so a reviewer knows no model wrote them.
 
 It knows the copy fields enrich writes (name, description, short description, SEO title,
 meta description, focus keyword, image alt). A schema with a required field it does not know
@@ -24,6 +28,7 @@ from typing import Any
 
 from enrich.config import LLMConfig, Secrets
 from enrich.errors import ConfigError, PermanentProviderError
+from enrich.guards.injection import find_instructions, has_instruction
 from enrich.providers.base import (
     InvalidOutput,
     LLMRequest,
@@ -37,34 +42,95 @@ from enrich.providers.prices import OFFLINE_PRICE
 OFFLINE_MODEL = "offline-v1"
 
 _TAG = re.compile(r"<[^>]*>")
+_BLOCK_END = re.compile(r"<\s*(?:/\s*(?:p|li|h[1-6]|div|tr|dd|dt|blockquote)|br\s*/?)\s*>", re.I)
+_LIST_ITEM = re.compile(r"<li\b[^>]*>(.*?)(?:</li\s*>|(?=<li\b)|(?=</[uo]l\s*>))", re.I | re.S)
+_LIST = re.compile(r"<([uo]l)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 _SPACE = re.compile(r"\s+")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(]?[A-Z0-9])")
 _PLACEHOLDER = re.compile(
     r"lorem ipsum|sit amet|pellentesque|consectetur adipiscing|\btbd\b|coming soon|placeholder"
-    r"|\btodo\b|^this is an? \w+ product", re.I)
-
-# Fixed phrases used to reach a minimum length. No numbers, no claims, no superlatives.
-_PADDING = (
-    "See the full details and available options on this page.",
-    "Check the specifications above to choose the right option for you.",
-    "All the details we have for this product are listed here.",
-    "See the details and options on this page.",
-    "Details and options are listed here.",
-    "See the details below.",
-    "Details below.",
-)
+    r"|\btodo\b|^this is an? [\w ,-]*product\b", re.I)
+_WORD = re.compile(r"\w+")
+# Attribute names that are codes or store bookkeeping, never copy (whole name, any case).
+_NOT_COPY = re.compile(
+    r"(?:sku|ean(?:[\s_-]?(?:8|13|code))?|gtin(?:[\s_-]?\d+)?|upc(?:[\s_-]?code)?|mpn|jan|asin"
+    r"|isbn(?:[\s_-]?\d+)?|barcode|(?:manufacturer[\s_-]?)?part[\s_-]?number|article[\s_-]?number"
+    r"|model[\s_-]?code|attribute[\s_-]?set|has[\s_-]?options|required[\s_-]?options"
+    r"|(?:special[\s_-]?|regular[\s_-]?|sale[\s_-]?)?price|cost|msrp|sale|new|featured"
+    r"|visibility|tax[\s_-]?class|status|stock(?:[\s_-]?status)?|qty|quantity|position"
+    r"|url[\s_-]?key|id)", re.I)
+# Values that are on/off flags rather than facts a shopper reads ("Auto exposure: 0").
+_FLAG_VALUES = frozenset({"0", "1", "true", "false"})
+# Names that mean a count, where 0 and 1 are real values ("Number of ports: 1").
+_COUNT_NAME = re.compile(r"\b(?:number|count|pieces|pcs|ports|slots|qty|pack)\b", re.I)
+_ROOT_CATEGORIES = frozenset({"uncategorized", "uncategorised", "default category",
+                              "root catalog", "all products", "products", "default"})
+_SLUG_LIKE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+_COLOUR = re.compile(r"colou?r", re.I)
+_MATERIAL = re.compile(r"material|fabric", re.I)
+_SIZE = re.compile(r"size", re.I)
+_BRAND = re.compile(r"brand|manufacturer|make", re.I)
+# A few generic words to reach a title's minimum: no claims, no numbers.
 _SHORT_PADDING = ("product details", "details and options")
 
 
-def _clean(value: Any) -> str:
+def _plain(value: Any) -> str:
     """Plain text of a source value: tags dropped, entities decoded, spaces collapsed."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return ""
     if isinstance(value, int | float):
         return json.dumps(value)
     text = html.unescape(_TAG.sub(" ", str(value)))
     return _SPACE.sub(" ", text).strip()
+
+
+_clean = _plain
+
+
+def _key(text: str) -> str:
+    """A sentence or name compared loosely: lower case, words only."""
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _injected(text: str) -> list[str]:
+    """The instruction spans in ``text`` (lower-cased keys), so their sentences are dropped."""
+    if not has_instruction(text):
+        return []
+    return [_key(found.text) for found in find_instructions(text)]
+
+
+def _supplier_copy(raw: Any) -> tuple[list[str], list[str]]:
+    """(sentences, list items) of the supplier's own copy, sanitised and de-injected.
+
+    Block ends become sentence breaks (``<p>a</p><p>b</p>`` is two sentences, not one run
+    on); list items stay items, for the description's feature list. A sentence with an
+    instruction to a model in it, a placeholder (lorem ipsum, "This is a simple product")
+    or a fragment of fewer than three words is dropped.
+    """
+    if not isinstance(raw, str) or not raw.strip() or _PLACEHOLDER.search(_plain(raw)):
+        return [], []  # lorem ipsum is placeholder through and through, not one sentence
+    items = [_plain(m.group(1)) for m in _LIST_ITEM.finditer(raw)]
+    prose_html = _BLOCK_END.sub("\n", _LIST.sub("\n", raw))
+    prose = html.unescape(_TAG.sub(" ", prose_html))
+    sentences: list[str] = []
+    for block in prose.split("\n"):
+        block = _SPACE.sub(" ", block).strip()
+        if not block:
+            continue
+        head, *bullets = block.split("•")  # "Warm. • Two-tone hood. • Machine wash."
+        items += [b.strip() for b in bullets if b.strip()]
+        sentences += [s.strip() for s in _SENTENCE_SPLIT.split(head) if s.strip()]
+    spans = _injected(_plain(raw))
+
+    def usable(text: str, min_words: int) -> bool:
+        key = _key(text)
+        if len(key.split()) < min_words or _PLACEHOLDER.search(text) or has_instruction(text):
+            return False
+        return not any(span and (span in key or key in span) for span in spans)
+
+    sentences = [s if s[-1] in ".!?" else s + "." for s in sentences if usable(s, 3)]
+    items = [i.rstrip(" .;,") for i in items if usable(i, 1)]
+    return sentences, [i for i in items if i]
 
 
 def _names(items: Any) -> list[str]:
@@ -77,36 +143,70 @@ def _names(items: Any) -> list[str]:
         return []
     out: list[str] = []
     for item in items:
-        name = _clean(item.get("name") if isinstance(item, dict) else item)
+        name = _plain(item.get("name") if isinstance(item, dict) else item)
         if " > " in name:  # "Clothing > Hoodies": the leaf is the useful word
             name = name.split(" > ")[-1].strip()
-        if name.count("/") >= 2 and not isinstance(item, dict):  # "Default Category/Men/Tops"
+        if "/" in name and not isinstance(item, dict):  # "Default Category/Men/Tops"
             name = name.rsplit("/", 1)[-1].strip()
-        seen = {n.lower() for n in out} | {"uncategorized"}
+        seen = {n.lower() for n in out} | _ROOT_CATEGORIES
         if name and name.lower() not in seen:
             out.append(name)
     return out
 
 
-def _attributes(raw: Any) -> list[tuple[str, list[str]]]:
-    """(name, values) pairs from Woo attribute lists or a plain mapping."""
+def _humanise(name: str, context: set[str]) -> str:
+    """``style_bags`` -> ``Style`` (a catalog's code suffix dropped), ``size`` -> ``Size``."""
+    if "_" in name and " " not in name:
+        words = name.split("_")
+        if len(words) > 1 and words[-1].lower() in context:
+            words = words[:-1]
+        name = " ".join(words)
+    return name[:1].upper() + name[1:]
+
+
+def _code_suffixes(raw: Any) -> set[str]:
+    """Suffixes two or more snake_case attribute codes share (``style_bags``, ``strap_bags``):
+    a catalog's naming scheme, not part of the attribute's name."""
+    names = ([str(k) for k in raw] if isinstance(raw, dict) else
+             [str(i.get("name")) for i in raw if isinstance(i, dict)]
+             if isinstance(raw, list) else [])
+    ends = [n.rsplit("_", 1)[-1].lower() for n in names if "_" in n and " " not in n]
+    return {e for e in ends if ends.count(e) >= 2}
+
+
+def _attributes(raw: Any, context: set[str]) -> list[tuple[str, list[str]]]:
+    """(name, values) pairs a shopper reads: no codes, no bookkeeping, no 0/1 flags."""
     pairs: list[tuple[str, list[str]]] = []
     if isinstance(raw, dict):
         raw = [{"name": k, "options": v} for k, v in raw.items()]
     if not isinstance(raw, list):
         return pairs
+    seen: set[str] = set()
     for item in raw:
         if not isinstance(item, dict):
             continue
-        name = _clean(item.get("name"))
-        name = name[:1].upper() + name[1:]
+        name = _plain(item.get("name"))
+        if not name or _NOT_COPY.fullmatch(name.strip()):
+            continue
         values = item.get("options", item.get("option", item.get("value")))
         if not isinstance(values, list):
             values = [values]
-        cleaned = [v for v in (_clean(v) for v in values) if v]
-        if name and cleaned:
-            pairs.append((name, cleaned))
+        split = [part for v in values for part in
+                 (str(v).split("|") if isinstance(v, str) else [v])]  # "Wool|Cotton"
+        cleaned = list(dict.fromkeys(v for v in (_plain(v) for v in split) if v))
+        if not cleaned or (all(v.lower() in _FLAG_VALUES for v in cleaned)
+                           and not _COUNT_NAME.search(name)):
+            continue
+        label = _humanise(name, context)
+        if _key(label) in seen:
+            continue
+        seen.add(_key(label))
+        pairs.append((label, cleaned))
     return pairs
+
+
+def _join(values: list[str], word: str = "and") -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} {word} {values[-1]}"
 
 
 @dataclass
@@ -122,7 +222,8 @@ class ProductFacts:
     weight_unit: str = ""
     dimensions: list[str] = field(default_factory=list)
     dimension_unit: str = ""
-    existing: str = ""  # a usable sentence of existing copy, when there is one
+    sentences: list[str] = field(default_factory=list)  # the supplier's usable sentences
+    features: list[str] = field(default_factory=list)  # the supplier's list items
     images: int = 0  # how many product images the snapshot lists
 
     @classmethod
@@ -130,61 +231,109 @@ class ProductFacts:
         dims = source.get("dimensions") or {}
         dim_values = []
         if isinstance(dims, dict):
-            dim_values = [_clean(dims.get(k)) for k in ("length", "width", "height")]
+            dim_values = [_plain(dims.get(k)) for k in ("length", "width", "height")]
             dim_values = [v for v in dim_values if v and v not in ("0", "0.0")]
-        existing = ""
-        for key in ("short_description", "description"):
-            text = _clean(source.get(key))
-            if text and not _PLACEHOLDER.search(text):
-                first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
-                if 20 <= len(first) <= 300:
-                    existing = first if first[-1] in ".!?" else first + "."
-                    break
-        weight = _clean(source.get("weight"))
-        images = source.get("images")
-        name = _clean(source.get("name"))
-        parent = _clean(source.get("parent_name"))
+        name = _plain(source.get("name"))
+        parent = _plain(source.get("parent_name"))
         if parent and parent.lower() not in name.lower():  # a variation named "Blue, L"
             name = f"{parent} – {name}" if name else parent
+        categories = [c for c in _names(source.get("categories", source.get("category")))
+                      if not _SLUG_LIKE.match(c)]  # a supplier slug is not a range name
+        context = {w for c in categories for w in _key(c).split()}
+        context |= _code_suffixes(source.get("attributes"))
+        attributes = _attributes(source.get("attributes"), context)
+        brands = _names(source.get("brands", source.get("brand")))
+        if not brands:
+            brands = next((v for n, v in attributes if _BRAND.fullmatch(n)), [])
+        attributes = [(n, v) for n, v in attributes if not _BRAND.fullmatch(n)]
+        sentences: list[str] = []
+        features: list[str] = []
+        seen = {_key(name)}
+        for key in ("short_description", "description"):
+            found, items = _supplier_copy(source.get(key))
+            for text in found:
+                if _key(text) not in seen:
+                    seen.add(_key(text))
+                    sentences.append(text)
+            for text in items:
+                if _key(text) not in seen:
+                    seen.add(_key(text))
+                    features.append(text)
+        weight = _plain(source.get("weight"))
+        images = source.get("images")
         return cls(
-            name=name,
-            categories=_names(source.get("categories", source.get("category"))),
-            tags=_names(source.get("tags")),
-            brands=_names(source.get("brands", source.get("brand"))),
-            attributes=_attributes(source.get("attributes")),
-            weight="" if weight in ("0", "0.0") else weight,
-            weight_unit=_clean(source.get("weight_unit")),
+            name=name, categories=categories, tags=_names(source.get("tags")), brands=brands,
+            attributes=attributes,
+            weight="" if weight in ("0", "0.0") or weight.startswith("-") else weight,
+            weight_unit=_plain(source.get("weight_unit")),
             dimensions=dim_values if len(dim_values) >= 2 else [],
-            dimension_unit=_clean(source.get("dimension_unit")),
-            existing=existing,
+            dimension_unit=_plain(source.get("dimension_unit")),
+            sentences=sentences, features=features,
             images=len(images) if isinstance(images, list) else 0,
         )
 
     # Sentences built from the facts -------------------------------------------------
 
     def category(self) -> str:
-        return self.categories[-1] if self.categories else ""
+        """The primary (first) category: WooCommerce lists it first."""
+        return self.categories[0] if self.categories else ""
 
-    def attribute_lines(self) -> list[str]:
+    def _values(self, pattern: re.Pattern[str]) -> list[str]:
+        return next((v for n, v in self.attributes if pattern.fullmatch(n)), [])
+
+    def spec_lines(self) -> list[str]:
+        """The spec list: one line per quantity, the one with its unit when said twice."""
         lines = [f"Brand: {', '.join(self.brands)}"] if self.brands else []
         lines += [f"{name}: {', '.join(values)}" for name, values in self.attributes]
-        if self.dimensions:
+        have = {_key(line.split(":", 1)[0]): line for line in lines}
+        if self.dimensions and "dimensions" not in have:
             unit = f" {self.dimension_unit}" if self.dimension_unit else ""
             lines.append(f"Dimensions: {' x '.join(self.dimensions)}{unit}")
         if self.weight:
-            unit = f" {self.weight_unit}" if self.weight_unit else ""
-            lines.append(f"Weight: {self.weight}{unit}")
+            said = have.get("weight", "")
+            if self.weight not in said:  # "Weight: 533 gram" already says "533"
+                unit = f" {self.weight_unit}" if self.weight_unit else ""
+                lines.append(f"Weight: {self.weight}{unit}")
         return lines
 
-    def intro(self) -> str:
-        cat = self.category()
-        if cat and cat.lower() not in self.name.lower():
-            return f"{self.name}, from our {cat} range."
-        return f"{self.name}."
+    attribute_lines = spec_lines
 
-    def options_sentence(self) -> str:
-        parts = [f"{name}: {', '.join(values)}" for name, values in self.attributes]
-        return ("Options: " + "; ".join(parts) + ".") if parts else ""
+    def lead(self) -> str:
+        """One sentence from the product's type, brand and defining attributes."""
+        subject = self.name
+        brand = next((b for b in self.brands if b.lower() not in self.name.lower()), "")
+        if brand:
+            subject += f" by {brand}"
+        clauses = []
+        cat = self.category()
+        if cat and _key(cat) not in _key(self.name):
+            clauses.append(f"from our {cat} collection")
+        colours = self._values(_COLOUR)
+        if colours:
+            clauses.append(("in " if len(colours) == 1 else "available in ")
+                           + _join(colours, "or" if len(colours) > 1 else "and"))
+        materials = self._values(_MATERIAL)
+        if materials:
+            clauses.append(f"made of {_join(materials)}")
+        sizes = self._values(_SIZE)
+        if len(sizes) > 1:
+            clauses.append(f"in sizes {_join(sizes, 'to' if len(sizes) > 4 else 'and')}"
+                           if len(sizes) <= 4 else f"in sizes {sizes[0]} to {sizes[-1]}")
+        elif sizes:
+            clauses.append(f"size {sizes[0]}")
+        return subject + (", " + ", ".join(clauses) if clauses else "") + "."
+
+    intro = lead
+
+    def spec_parts(self) -> list[str]:
+        """The specs the lead has not said, one short sentence each, for the short fields."""
+        said = f" {_key(self.lead())} "
+        return [line + "." for line in self.spec_lines()
+                if not all(f" {_key(v)} " in said for v in line.split(":", 1)[1].split(","))]
+
+    def tag_sentence(self) -> str:
+        tags = [t for t in self.tags if _key(t) not in _key(self.lead())]
+        return f"Tags: {', '.join(tags)}." if tags else ""
 
 
 def _cut(text: str, limit: int | None) -> str:
@@ -194,29 +343,29 @@ def _cut(text: str, limit: int | None) -> str:
     cut = text[: limit + 1]
     space = cut.rfind(" ")
     cut = cut[:space] if space > 0 else text[:limit]
-    return cut.rstrip(" ,;:-–|")
+    cut = cut.rstrip(" ,;:-–|")
+    head, _, last = cut.rpartition(" ")
+    if head and any(c.isdigit() for c in last):  # "533" without the "gram" that followed it
+        cut = head.rstrip(" ,;:-–|")
+    return cut
 
 
-def _fill(parts: list[str], lo: int | None, hi: int | None, padding: tuple[str, ...]) -> str:
-    """Join sentences up to ``hi``, then pad with generic phrases to reach ``lo``."""
+def _fill(parts: list[str], lo: int | None, hi: int | None) -> str:
+    """Whole sentences up to ``hi``; the first one cut to fit when it alone is too long.
+
+    No padding: a product too thin for ``lo`` gets a short text, which the length guard
+    flags and the validation of a strict schema reports, rather than a sentence every other
+    draft repeats.
+    """
+    parts = [p for p in parts if p]
     text = ""
-    for part in parts:
-        if not part:
-            continue
+    for part in parts:  # whole sentences first
         candidate = f"{text} {part}".strip()
-        if hi is not None and len(candidate) > hi:
-            if not text:  # the first sentence alone is too long: keep what fits
-                text = _cut(candidate, hi)
-            continue
-        text = candidate
-    used: set[str] = set()
-    while lo is not None and len(text) < lo:
-        pad = next((p for p in padding if p not in used
-                    and (hi is None or len(text) + 1 + len(p) <= hi)), None)
-        if pad is None:
-            break  # validation then reports the product as too thin for the schema
-        used.add(pad)
-        text = f"{text} {pad}".strip()
+        if hi is None or len(candidate) <= hi:
+            text = candidate
+    if not text or (lo is not None and len(text) < lo):
+        # Too long alone, or still short: the sentences in order, the last one cut to fit.
+        text = _cut(" ".join(parts), hi)
     return text
 
 
@@ -229,10 +378,11 @@ def _name(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) ->
 
 def _seo_title(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) -> str:
     hi = hi or 60
-    cat = facts.category()
     title = facts.name
-    if cat and cat.lower() not in facts.name.lower() and len(f"{title} | {cat}") <= hi:
-        title = f"{title} | {cat}"
+    for extra in (*facts.brands[:1], facts.category()):
+        if extra and _key(extra) not in _key(title) and len(f"{title} | {extra}") <= hi:
+            title = f"{title} | {extra}"
+            break
     title = _cut(title, hi)
     for pad in _SHORT_PADDING:
         if lo is None or len(title) >= lo:
@@ -244,32 +394,46 @@ def _seo_title(facts: ProductFacts, lo: int | None, hi: int | None, as_html: boo
 
 def _meta(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) -> str:
     hi = hi or 160
-    return _fill([facts.intro(), facts.existing, facts.options_sentence()], lo, hi, _PADDING)
+    return _fill([facts.lead(), *facts.sentences[:3], *facts.spec_parts(),
+                  facts.tag_sentence()], lo, hi)
 
 
 def _short(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) -> str:
-    text = _fill([facts.intro(), facts.existing, facts.options_sentence()], lo, hi, _PADDING)
-    return f"<p>{html.escape(text, quote=False)}</p>" if as_html else text
+    parts = [facts.lead(), *facts.sentences[:2], *facts.spec_parts()]
+    text = _fill(parts, lo, hi)
+    if not as_html:
+        return text
+    escaped = html.escape(text, quote=False)
+    if hi is not None and len(escaped) > hi:  # "&" is "&amp;" in the text the guards count
+        text = _fill(parts, lo, hi - (len(escaped) - len(text)))
+        escaped = html.escape(text, quote=False)
+    return f"<p>{escaped}</p>"
 
 
 def _description(facts: ProductFacts, lo: int | None, hi: int | None, as_html: bool) -> str:
-    lead = " ".join(p for p in (facts.intro(), facts.existing) if p)
-    lines = facts.attribute_lines()
-    closing = _PADDING[0]
+    lead = facts.lead()
+    prose = facts.sentences
+    features = facts.features
+    specs = facts.spec_lines()
     if as_html:
-        esc = [html.escape(x, quote=False) for x in lines]
-        body = f"<p>{html.escape(lead, quote=False)}</p>"
-        if esc:
-            body += "<ul>" + "".join(f"<li>{x}</li>" for x in esc) + "</ul>"
-        body += f"<p>{closing}</p>"
-        extra = [f"<p>{p}</p>" for p in _PADDING[1:]]
+        def esc(x: str) -> str:
+            return html.escape(x, quote=False)
+
+        body = f"<p>{esc(lead)}</p>"
+        if prose:
+            body += f"<p>{esc(' '.join(prose))}</p>"
+        if features:
+            body += "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in features) + "</ul>"
+        if specs:
+            body += "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in specs) + "</ul>"
+        tags = facts.tag_sentence()
+        if lo is not None and _text_len(body, True) < lo and tags:
+            body += f"<p>{esc(tags)}</p>"
     else:
-        body = "\n".join([lead, *(f"- {x}" for x in lines), closing])
-        extra = list(_PADDING[1:])
-    for pad in extra:
-        if lo is None or _text_len(body, as_html) >= lo:
-            break
-        body += ("" if as_html else "\n") + pad
+        body = "\n".join([lead, *([" ".join(prose)] if prose else []),
+                          *(f"- {x}" for x in [*features, *specs])])
+        if lo is not None and len(body) < lo and facts.tag_sentence():
+            body += "\n" + facts.tag_sentence()
     if hi is not None and _text_len(body, as_html) > hi:
         body = _cut(_SPACE.sub(" ", _TAG.sub(" ", body)).strip() if as_html else body, hi)
     return body

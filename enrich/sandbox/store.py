@@ -286,7 +286,9 @@ class SandboxStore(StoreWrites):
                 continue
             name = cat.get("name")
             cid = cat.get("id")
-            if isinstance(cid, int) and cid in self._categories:
+            if isinstance(cid, bool) or not isinstance(cid, int) or cid <= 0:
+                cid = None  # 0 or missing: an exported catalog's "no id yet", matched by name
+            if cid is not None and cid in self._categories:
                 resolved.append(dict(self._categories[cid]))
                 continue
             if not isinstance(name, str):
@@ -294,7 +296,7 @@ class SandboxStore(StoreWrites):
             if name in self._category_by_name:
                 cid = self._category_by_name[name]
             else:
-                if not isinstance(cid, int) or cid in self._categories:
+                if cid is None or cid in self._categories:
                     cid = max(max(self._categories) + 1, 16)
                 self._categories[cid] = {"id": cid, "name": name,
                                          "slug": cat.get("slug") or slugify(name)}
