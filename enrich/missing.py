@@ -42,6 +42,9 @@ VARIATION_FIELDS = ("description", "image_alt")
 FILLER_ANYWHERE = ("lorem ipsum",)
 FINGERPRINT_MIN_CHARS = 20
 STATES = ("complete", "needs_work", "needs_data", "invalid")
+#: Ledger meta key of the last sync's boilerplate fingerprints (sync writes it, the
+#: ``sync_rules`` guard reads it).
+BOILERPLATE_META = "sync.boilerplate"
 
 _TAG = re.compile(r"<[^>]*>")
 _SHORTCODE = re.compile(r"\[/?[a-zA-Z_][^\]]{0,200}\]")
@@ -161,6 +164,28 @@ def field_problem(name: str, text: str, *, product_name: str, sku: str, rules: R
     return None
 
 
+@dataclass(frozen=True)
+class DraftRules:
+    """The rules as the ``sync_rules`` guard applies them to a draft (``enrich.guards``):
+    the same ``field_problem``, the product name from the snapshot, and the boilerplate set
+    of the last sync."""
+
+    rules: Rules
+    boilerplate: frozenset[str] = frozenset()
+
+    def problem(self, field: str, value: str, source: Mapping[str, Any]) -> str | None:
+        if field not in self.rules.fields and field != "name":
+            return None
+        text = plain_text(value)
+        if field == "name":
+            return field_problem("name", text, product_name=text,
+                                 sku=str(source.get("sku") or ""), rules=self.rules,
+                                 boilerplate=self.boilerplate)
+        return field_problem(field, text, product_name=plain_text(source.get("name")),
+                             sku=str(source.get("sku") or ""), rules=self.rules,
+                             boilerplate=self.boilerplate)
+
+
 @dataclass
 class Evaluation:
     state: str
@@ -266,11 +291,13 @@ def source_chars(snapshot: Mapping[str, Any], texts: Mapping[str, str], *, exclu
 
 
 __all__ = [
+    "BOILERPLATE_META",
     "FINGERPRINTED",
     "FINGERPRINT_MIN_CHARS",
     "STATES",
     "TEXT_FIELDS",
     "VARIATION_FIELDS",
+    "DraftRules",
     "Evaluation",
     "Rules",
     "copy_fingerprint",

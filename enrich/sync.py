@@ -71,13 +71,13 @@ from enrich.ledger.products import (
 )
 from enrich.ledger.publishes import published_values
 from enrich.ledger.scratch import scratch_copy
-from enrich.missing import STATES, Rules, evaluate
+from enrich.missing import BOILERPLATE_META, STATES, Rules, evaluate
 from enrich.product_snapshot import Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
 META_CURSOR = "sync.modified_after"
 META_STORE = "sync.store_url"
-META_BOILERPLATE = "sync.boilerplate"
+META_BOILERPLATE = BOILERPLATE_META
 META_RULES = "sync.rules_hash"
 
 #: Fields asked of the store (``_fields``): what the snapshot and the cursor need.
