@@ -7,6 +7,16 @@ ledger holds on ``boilerplate_min_products`` products or more. A product that ne
 has less than ``min_source_chars`` of source text to write from is ``needs_data``: a model
 would have nothing to ground its copy in.
 
+A field whose current value is the one enrich published (``published``, as the store kept
+it) is complete whatever these rules say: publishing is what filled it, and judging enrich's
+own text again would redraft it every night (an SEO title equal to the name, the same meta
+description on many products). Only a person's later change is judged again.
+
+Supplier text sometimes carries escape sequences as literal characters (``\\n`` written as
+a backslash and an ``n``, from a CSV or an export that escaped twice); ``literal_escapes``
+turns them into the line breaks (or spaces) they meant, so a model never copies them and
+WordPress never unslashes them into a stray ``n``.
+
 Everything here is pure (no store, no ledger), so the same rules decide during a sync, when
 the stored snapshots are re-decided after a rules change, and in tests.
 """
@@ -32,10 +42,16 @@ VARIATION_FIELDS = ("description", "image_alt")
 FILLER_ANYWHERE = ("lorem ipsum",)
 FINGERPRINT_MIN_CHARS = 20
 STATES = ("complete", "needs_work", "needs_data", "invalid")
+#: Ledger meta key of the last sync's boilerplate fingerprints (sync writes it, the
+#: ``sync_rules`` guard reads it).
+BOILERPLATE_META = "sync.boilerplate"
 
 _TAG = re.compile(r"<[^>]*>")
 _SHORTCODE = re.compile(r"\[/?[a-zA-Z_][^\]]{0,200}\]")
 _WS = re.compile(r"\s+")
+#: ``\r\n``, ``\n``, ``\r``, ``\t`` written out as a backslash and a letter.
+_LITERAL_ESCAPE = re.compile(r"\\r\\n|\\[nrt]")
+_ESCAPED = {"\\r\\n": "\n", "\\n": "\n", "\\r": "", "\\t": " "}
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -51,10 +67,25 @@ def plain_text(value: Any) -> str:
     return _WS.sub(" ", value).strip()
 
 
+def literal_escapes(value: str) -> str:
+    """``value`` with literal ``\\n``/``\\r\\n`` as line breaks, ``\\t`` as a space, ``\\r``
+    dropped: what the supplier meant, not what a double-escaping export left."""
+    if "\\" not in value:
+        return value
+    return _LITERAL_ESCAPE.sub(lambda m: _ESCAPED[m.group()], value)
+
+
 def fingerprint(text: str) -> str:
     """A short hash of normalised visible text, to count the same text across products."""
     norm = re.sub(r"[^\w]+", " ", text.lower()).strip()
     return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def copy_fingerprint(value: Any) -> str | None:
+    """The fingerprint a snapshot gives a stored copy value, or None when it has none
+    (too short to count as shared text)."""
+    text = plain_text(literal_escapes(value)) if isinstance(value, str) else ""
+    return fingerprint(text) if len(text) >= FINGERPRINT_MIN_CHARS else None
 
 
 # -- rules --------------------------------------------------------------------------------------
@@ -133,6 +164,28 @@ def field_problem(name: str, text: str, *, product_name: str, sku: str, rules: R
     return None
 
 
+@dataclass(frozen=True)
+class DraftRules:
+    """The rules as the ``sync_rules`` guard applies them to a draft (``enrich.guards``):
+    the same ``field_problem``, the product name from the snapshot, and the boilerplate set
+    of the last sync."""
+
+    rules: Rules
+    boilerplate: frozenset[str] = frozenset()
+
+    def problem(self, field: str, value: str, source: Mapping[str, Any]) -> str | None:
+        if field not in self.rules.fields and field != "name":
+            return None
+        text = plain_text(value)
+        if field == "name":
+            return field_problem("name", text, product_name=text,
+                                 sku=str(source.get("sku") or ""), rules=self.rules,
+                                 boilerplate=self.boilerplate)
+        return field_problem(field, text, product_name=plain_text(source.get("name")),
+                             sku=str(source.get("sku") or ""), rules=self.rules,
+                             boilerplate=self.boilerplate)
+
+
 @dataclass
 class Evaluation:
     state: str
@@ -150,13 +203,38 @@ def visible_texts(snapshot: Mapping[str, Any]) -> dict[str, str]:
     return texts
 
 
+def raw_value(snapshot: Mapping[str, Any], name: str) -> Any:
+    """The snapshot's stored value of copy field ``name`` (SEO fields from ``seo``)."""
+    if name in SEO_FIELDS:
+        return (snapshot.get("seo") or {}).get(name)
+    return snapshot.get(name)
+
+
+def still_published(snapshot: Mapping[str, Any], published: Mapping[str, Any]) -> set[str]:
+    """The fields whose value in ``snapshot`` is still what enrich published.
+
+    ``published`` holds the values as the store kept them after the write; the snapshot
+    holds them through ``literal_escapes``, so the published value is compared the same way.
+    """
+    same = set()
+    for name, value in published.items():
+        current = raw_value(snapshot, name)
+        if isinstance(value, str) and isinstance(current, str) \
+                and literal_escapes(value) == current and current.strip():
+            same.add(name)
+    return same
+
+
 def evaluate(snapshot: Mapping[str, Any], rules: Rules,
              boilerplate: frozenset[str] = frozenset(),
-             texts: Mapping[str, str] | None = None) -> Evaluation:
+             texts: Mapping[str, str] | None = None,
+             published: Mapping[str, Any] | None = None) -> Evaluation:
     """Decide complete / needs_work / needs_data for a valid snapshot (pure function).
 
-    ``texts`` is ``visible_texts(snapshot)`` when the caller already has it.
+    ``texts`` is ``visible_texts(snapshot)`` when the caller already has it. ``published``
+    (field -> the value enrich published, as stored): a field still holding it is complete.
     """
+    done = still_published(snapshot, published) if published else set()
     is_variation = snapshot.get("type") == "variation"
     fields = [f for f in rules.fields if not is_variation or f in VARIATION_FIELDS]
     if texts is None:
@@ -167,6 +245,8 @@ def evaluate(snapshot: Mapping[str, Any], rules: Rules,
     name_problem = field_problem("name", name, product_name=name, sku=sku, rules=rules,
                                  boilerplate=boilerplate)
     for f in fields:
+        if f in done:
+            continue
         if f == "image_alt":
             images = snapshot.get("images") or []
             bare = sum(1 for i in images if not plain_text(i.get("alt")))
@@ -211,17 +291,23 @@ def source_chars(snapshot: Mapping[str, Any], texts: Mapping[str, str], *, exclu
 
 
 __all__ = [
+    "BOILERPLATE_META",
     "FINGERPRINTED",
     "FINGERPRINT_MIN_CHARS",
     "STATES",
     "TEXT_FIELDS",
     "VARIATION_FIELDS",
+    "DraftRules",
     "Evaluation",
     "Rules",
+    "copy_fingerprint",
     "evaluate",
     "field_problem",
     "fingerprint",
+    "literal_escapes",
     "plain_text",
+    "raw_value",
     "source_chars",
+    "still_published",
     "visible_texts",
 ]

@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from enrich.missing import FINGERPRINT_MIN_CHARS, FINGERPRINTED, Rules, fingerprint, visible_texts
+from enrich.missing import (
+    FINGERPRINT_MIN_CHARS,
+    FINGERPRINTED,
+    Rules,
+    fingerprint,
+    literal_escapes,
+    visible_texts,
+)
 from enrich.woo.seo import read_seo
 
 # -- hashing ------------------------------------------------------------------------------------
@@ -84,6 +91,15 @@ class _Problems:
         return out
 
 
+#: Copy a model reads and enrich may replace: literal ``\\n`` in it is the supplier's line
+#: break (``missing.literal_escapes``), so the snapshot, the prompt and the hash see that.
+_COPY = frozenset({"name", "description", "short_description"})
+
+
+def _unescaped(value: str | None) -> str | None:
+    return literal_escapes(value) if value else value
+
+
 def _kind(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)
@@ -144,6 +160,8 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         if is_variation and f == "short_description":
             continue
         snap[f] = chk.text(raw.get(f), f) or ""
+        if f in _COPY:
+            snap[f] = literal_escapes(snap[f])
     if parent is not None:
         snap["parent_name"] = chk.text(parent.get("name"), "parent name") or ""
     for f in ("categories", "tags", "brands"):
@@ -191,7 +209,7 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
     if rules.seo_plugin != "none":
         seo = read_seo(meta, rules.seo_plugin)
         snap["seo_plugin"] = rules.seo_plugin
-        snap["seo"] = {f: chk.text(v, f"meta_data {f}") for f, v in seo.items()}
+        snap["seo"] = {f: _unescaped(chk.text(v, f"meta_data {f}")) for f, v in seo.items()}
     texts = visible_texts(snap)
     snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
                             if len(texts[f]) >= FINGERPRINT_MIN_CHARS}

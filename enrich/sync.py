@@ -65,17 +65,19 @@ from enrich.ledger.products import (
     open_product_jobs,
     product_states,
     products_boilerplate_may_flip,
+    products_queued_since,
     shared_fingerprints,
     valid_products,
 )
+from enrich.ledger.publishes import published_values
 from enrich.ledger.scratch import scratch_copy
-from enrich.missing import STATES, Rules, evaluate
+from enrich.missing import BOILERPLATE_META, STATES, Rules, evaluate
 from enrich.product_snapshot import Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
 META_CURSOR = "sync.modified_after"
 META_STORE = "sync.store_url"
-META_BOILERPLATE = "sync.boilerplate"
+META_BOILERPLATE = BOILERPLATE_META
 META_RULES = "sync.rules_hash"
 
 #: Fields asked of the store (``_fields``): what the snapshot and the cursor need.
@@ -99,10 +101,14 @@ def _rules_digest(rules: Rules) -> str:
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
 
-def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str]) -> Record:
-    """Decide ``record`` in place; an invalid one keeps the reason its snapshot gave it."""
+def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str],
+                     published: dict[str, Any] | None = None) -> Record:
+    """Decide ``record`` in place; an invalid one keeps the reason its snapshot gave it.
+
+    ``published``: the fields enrich published on it, as stored; one still holding that
+    value is done (``enrich.missing``)."""
     if record.state != "invalid":
-        ev = evaluate(record.snapshot, rules, boilerplate, record.texts)
+        ev = evaluate(record.snapshot, rules, boilerplate, record.texts, published)
         record.state, record.missing, record.why, record.reason = (
             ev.state, ev.missing, ev.why, ev.reason)
     return record
@@ -119,7 +125,10 @@ class SyncProgress:
 
 @dataclass
 class SyncSummary:
-    """What a sync saw and did. Counts are of products (and variations) read this run."""
+    """What a sync saw and did. Counts are of products (and variations) read this run, each
+    product once: its final decision (after the boilerplate pass), and ``queued`` /
+    ``superseded`` as products whose job this run queued / gave way (a job queued by the
+    stream and then re-decided by the boilerplate pass is one product queued, not two)."""
 
     store: str
     full: bool
@@ -151,12 +160,40 @@ class SyncSummary:
     exit_reason: str = "completed"
     elapsed_s: float = 0.0
 
+    def __post_init__(self) -> None:
+        #: Products read this run (not a field: never in the JSON), so the boilerplate pass
+        #: can move a product it re-decides from one count to another.
+        self._seen: set[str] = set()
+
     def counts(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("invalid_examples")
         return data
 
+    def _recount(self, before: ProductState, record: Record) -> None:
+        """A product read this run was decided again after the stream: count it once, as it
+        ended."""
+        if record.source_id not in self._seen or record.state == "invalid" \
+                or before.state == "invalid":
+            return
+        self._tally(before.state, before.missing, -1)
+        self._tally(record.state, tuple(record.missing), 1)
+
+    def _tally(self, state: str, missing: tuple[str, ...] | list[str], step: int) -> None:
+        if state == "complete":
+            self.complete += step
+            return
+        if state == "needs_work":
+            self.needs_work += step
+        elif state == "needs_data":
+            self.needs_data += step
+        for f in missing:
+            self.needs_work_by_field[f] = self.needs_work_by_field.get(f, 0) + step
+            if not self.needs_work_by_field[f]:
+                del self.needs_work_by_field[f]
+
     def _count(self, record: Record) -> None:
+        self._seen.add(record.source_id)
         self.scanned += 1
         if record.state == "complete":
             self.complete += 1
@@ -191,9 +228,18 @@ def _payload(record: Record) -> dict[str, Any]:
     return {"fields": record.missing, "why": record.why}
 
 
+#: Jobs holding a draft a person has yet to review (or approved): a move of the boilerplate
+#: set alone never throws them away; the guards flagged what sync would call missing.
+_KEEP_ON_BOILERPLATE_MOVE = frozenset({JobStatus.DRAFTED.value, JobStatus.APPROVED.value})
+
+
 def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
-           *, count: bool, prev: dict[str, ProductState] | None = None) -> int:
-    """Jobs first, then product rows; returns how many products changed state or input."""
+           *, count: bool, prev: dict[str, ProductState] | None = None,
+           keep_drafts: bool = False) -> int:
+    """Jobs first, then product rows; returns how many products changed state or input.
+
+    ``keep_drafts``: the re-decision comes from a boilerplate move only, so a drafted or
+    approved job of the same input stays (its draft is not discarded)."""
     if prev is None:
         prev = product_states(ledger, [r.source_id for r in records])
     items: list[EnqueueItem] = []
@@ -209,6 +255,8 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
             summary._count(r)
             if same:
                 summary.unchanged += 1
+        elif p is not None and not same:
+            summary._recount(p, r)
         if same:
             if p is not None and p.date_modified_gmt != r.date_modified_gmt:
                 rows.append(r)  # same copy, newer date (a stock change): keep the date fresh
@@ -219,7 +267,11 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
             if same_input:
                 # Same content, new decision (rules or boilerplate changed): the job with this
                 # input hash must give way so enqueue can revive it with the new fields.
-                to_supersede += open_product_jobs(ledger, r.source_id, r.content_hash)
+                open_jobs = open_product_jobs(ledger, r.source_id, r.content_hash)
+                if keep_drafts:
+                    open_jobs = [j for j in open_jobs
+                                 if ledger.get_job(j).status not in _KEEP_ON_BOILERPLATE_MOVE]
+                to_supersede += open_jobs
             elif r.state == "complete":
                 to_supersede += open_product_jobs(ledger, r.source_id)
         if r.state != "complete":
@@ -230,13 +282,10 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
                                      status=status,
                                      reason=r.reason if r.state != "needs_work" else None))
     if to_supersede:
-        summary.superseded += _supersede(ledger, to_supersede,
-                                         "the product changed in the store or the sync rules "
-                                         "changed")
+        _supersede(ledger, to_supersede,
+                   "the product changed in the store or the sync rules changed")
     if items:
-        counts = ledger.enqueue_many(items)
-        summary.queued += counts.queued + counts.revived
-        summary.superseded += counts.superseded
+        ledger.enqueue_many(items)
     if rows:
         ledger.upsert_products(r.row() for r in rows)
     return changed
@@ -296,6 +345,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
     params = {"full": full, "limit": limit, "dry_run": dry_run, "modified_after": cursor,
               "store": store, "fields": list(rules.fields)}
     summary.run_id = ledger.start_run("sync", params)
+    since = time.time()
     try:
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary,
                                          cursor=cursor, limit=limit, progress=progress,
@@ -311,8 +361,12 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         else:
             stored = iter(())
         for rows in stored:
-            chunk = [apply_evaluation(Record(**row), rules, boilerplate) for row in rows]
-            summary.reevaluated += _write(ledger, chunk, summary, count=False)
+            published = published_values(ledger, [row["source_id"] for row in rows])
+            chunk = [apply_evaluation(Record(**row), rules, boilerplate,
+                                      published.get(row["source_id"])) for row in rows]
+            summary.reevaluated += _write(ledger, chunk, summary, count=False,
+                                          keep_drafts=not rules_changed)
+        summary.queued, summary.superseded = products_queued_since(ledger, since)
         ledger.set_meta(META_BOILERPLATE, json.dumps(sorted(boilerplate)))
         ledger.set_meta(META_RULES, rules_hash)
         summary.catalog = dict.fromkeys(STATES, 0) | count_by_state(ledger)
@@ -373,13 +427,14 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 if isinstance(modified, str) and (max_seen is None or modified > max_seen):
                     max_seen = modified
             prev = product_states(ledger, [r.source_id for r in records])
+            published = published_values(ledger, [r.source_id for r in records])
             for r in records:
                 p = prev.get(r.source_id)
                 if reuse and p is not None and p.content_hash == r.content_hash \
                         and r.state != "invalid" and p.state != "invalid":
                     r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
                 else:
-                    apply_evaluation(r, rules, boilerplate)
+                    apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
             _write(ledger, records, summary, count=True, prev=prev)
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, page.total))

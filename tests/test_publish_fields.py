@@ -96,3 +96,45 @@ def test_changing_the_seo_plugin_after_sync_is_refused_not_a_conflict(ledger: Le
         item = report.items[0]
         assert item.action == "error" and "seo_plugin changed since sync" in (item.reason or "")
         assert running.store.writes == {}
+
+
+def test_backslashes_in_a_draft_survive_the_stores_unslashing(ledger: Ledger) -> None:
+    """The sandbox unslashes description/short_description as the recorded WooCommerce does
+    (copy_normalisation.json: ``\\n`` sent is stored as ``n``); publish slashes them on the
+    wire, so the store holds the draft byte for byte and the rollback compares with that."""
+    with chair_store() as running:
+        settings = _settings(running)
+        sync_store(ledger, running, settings)
+        before = running.store.product(7)
+        draft = r"An oak chair; the label reads C:\Temp\n (a backslash-n, kept as typed)."
+        _approve(ledger, {"short_description": draft, "seo_title": r"Oak Chair \ Woven"})
+        with client_for(running) as client:
+            report = publish(ledger, client, settings)
+            stored = running.store.product(7)
+            back = rollback(ledger, client, settings, run_id=report.run_id)
+        after = running.store.product(7)
+    assert report.counts()["written"] == 1
+    assert stored["short_description"] == draft
+    assert back.counts()["rolled_back"] == 1, back.as_dict()
+    assert after["short_description"] == before["short_description"]
+    assert after["meta_data"] == before["meta_data"]
+
+
+def test_a_rollback_puts_back_a_literal_backslash_n_exactly(ledger: Ledger) -> None:
+    """Rollback's own write is unslashed by the store too: it must send what restores the
+    stored value, a supplier's literal ``\\n`` included."""
+    chair = dict(CHAIR, short_description=r"Oak.\nSeat.")
+    with serve_store([chair], options=StoreOptions(consumer_key=KEY,
+                                                   consumer_secret=SECRET)) as running:
+        settings = Settings(store=StoreConfig(url=running.url, seo_plugin="yoast"),
+                            sync=SyncConfig(fields=["short_description"],
+                                            min_length={"short_description": 40}))
+        sync_store(ledger, running, settings)
+        assert ledger.get_product("7")["snapshot"]["short_description"] == "Oak.\nSeat."
+        _approve(ledger, {"short_description": "A solid oak chair with a woven seat."})
+        with client_for(running) as client:
+            report = publish(ledger, client, settings)
+            back = rollback(ledger, client, settings, run_id=report.run_id)
+        after = running.store.product(7)
+    assert back.counts()["rolled_back"] == 1, back.as_dict()
+    assert after["short_description"] == r"Oak.\nSeat."

@@ -12,7 +12,7 @@ import pytest
 
 from enrich.config import Settings, StoreConfig, SyncConfig
 from enrich.httpserver import Request, Response
-from enrich.ledger import Ledger
+from enrich.ledger import Attempt, DraftRecord, Ledger
 from enrich.missing import Rules, evaluate
 from enrich.product_snapshot import build_record, content_hash, store_snapshot
 from enrich.sandbox.catalog import synthetic_catalog
@@ -348,3 +348,26 @@ def test_a_store_outage_mid_sync_keeps_what_was_read(ledger: Ledger) -> None:
     assert ledger.get_meta(META_CURSOR) is None
     run = ledger.last_run("sync") or {}
     assert run["exit_reason"] == "error" and run["counts"]["scanned"] == 200
+
+
+def test_a_boilerplate_move_counts_each_product_once_and_keeps_drafts(ledger: Ledger) -> None:
+    """The stream queues product 5 for its short description, then the boilerplate pass
+    re-decides it (and queues 1-4): five products queued, not six jobs and one superseded.
+    When the set moves again, the drafts waiting for review are not thrown away."""
+    items = [complete(i, description=BOILER) for i in range(1, 5)] + [complete(5)]
+    with serve_store(items, options=options()) as srv, client(srv.url) as woo:
+        cfg = settings(srv.url, boilerplate_min_products=5)
+        sync(ledger, woo, cfg)
+        srv.store.edit(5, description=BOILER, short_description="")
+        second = sync(ledger, woo, cfg)
+        for job in ledger.claim("w", limit=10):
+            ledger.complete(job.id, "w", DraftRecord(fields={"description": "x"}),
+                            Attempt(started_at=time.time(), outcome="ok"))
+        for pid in (1, 2):
+            srv.store.edit(pid, description=f"<p>{LONG_COPY} Own words {pid}.</p>")
+        third = sync(ledger, woo, cfg)
+    assert (second.queued, second.superseded) == (5, 0)
+    assert (second.scanned, second.needs_work) == (1, 1)
+    assert second.needs_work_by_field == {"description": 1, "short_description": 1}
+    assert third.superseded == 2 and third.queued == 0  # 1 and 2 were rewritten by a person
+    assert open_jobs(ledger) == {"3": "drafted", "4": "drafted", "5": "drafted"}

@@ -11,6 +11,8 @@ Guards (the name is what the ledger and the review page show):
     injection  the draft follows or repeats an instruction hidden in the product data,
                or reads like a model talking ("as an AI", role tags, a refusal)
     duplicate  the description nearly repeats another product's draft
+    sync_rules a field ``enrich sync`` would call missing (same as the name, too short, a
+               placeholder, supplier boilerplate; see ``sync_rules.py``)
 
 Each check is one pass over the draft and the source with precompiled regexes, so a
 draft costs O(its length + the product's length); the duplicate check adds a few
@@ -29,6 +31,7 @@ from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex, Match
 from enrich.guards.grounding import SourceNumbers, codes, quantities
 from enrich.guards.html import sanitize_html, strip_tags
 from enrich.guards.injection import find_instructions, has_instruction, obeyed, output_marker
+from enrich.guards.sync_rules import SyncRules, sync_rule_problems
 from enrich.guards.text import Source, find_contacts, plain_text, squash, without_contacts
 
 FIELDS: tuple[str, ...] = ("name", "description", "short_description", "seo_title",
@@ -36,7 +39,7 @@ FIELDS: tuple[str, ...] = ("name", "description", "short_description", "seo_titl
 HTML_FIELDS = frozenset({"description", "short_description"})
 _DIGIT_RE = re.compile(r"\d")
 GUARDS: tuple[str, ...] = ("schema", "length", "html", "grounding", "contact", "injection",
-                           "duplicate")
+                           "duplicate", "sync_rules")
 LABELS: dict[str, str] = {
     "name": "title", "description": "description", "short_description": "short description",
     "seo_title": "SEO title", "meta_description": "meta description",
@@ -281,12 +284,14 @@ def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
                 limits: GuardsConfig | Mapping[str, Any] | None = None,
                 duplicates: DuplicateIndex | None = None,
                 expected: Iterable[str] | None = None,
-                source_id: str | int | None = None) -> GuardResult:
+                source_id: str | int | None = None,
+                sync_rules: SyncRules | None = None) -> GuardResult:
     """Check one draft against its source product; return the cleaned fields and flags.
 
     ``limits`` is ``settings.guards`` (a ``{field: {"min", "max"}}`` mapping also works).
     ``expected`` names the fields the job asked for (a missing one is flagged).
     ``duplicates`` is only read: add the draft to it once it is recorded.
+    ``sync_rules``: sync's missing-field rules; a field they would call missing is flagged.
     """
     check = _Check(source, as_guards_config(limits))
     values = check.schema(fields, expected)
@@ -328,4 +333,8 @@ def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
                 check.flag("duplicate", name, f"The {_label(name)} is {match.similarity:.0%} "
                            f"the same as the {_label(match.field)} drafted for product "
                            f"{match.source_id}{job}. Make it specific to this product.")
+    if sync_rules is not None:
+        for name, why in sync_rule_problems(cleaned, source, sync_rules).items():
+            check.flag("sync_rules", name, f"The {_label(name)} would count as missing at the "
+                       f"next `enrich sync` ({why}); rewrite it or approve it knowingly.")
     return GuardResult(fields=cleaned, flags=check.flags)

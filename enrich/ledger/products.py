@@ -59,12 +59,27 @@ def open_product_jobs(ledger: Ledger, source_id: str,
 
 
 def shared_fingerprints(ledger: Ledger, min_products: int) -> frozenset[str]:
-    """Text fingerprints found on at least ``min_products`` valid products: the boilerplate."""
+    """Text fingerprints found on at least ``min_products`` valid products: the boilerplate.
+
+    A field that still holds the text enrich published there is not counted: enrich's own
+    copy on many products is not supplier boilerplate (``published_values``)."""
     rows = ledger.conn.execute(
         "SELECT j.value FROM products p, json_each(p.snapshot, '$.fingerprints') j "
-        "WHERE p.state != 'invalid' GROUP BY j.value "
+        "WHERE p.state != 'invalid' AND NOT EXISTS (SELECT 1 FROM published_values v "
+        "WHERE v.source_id = p.source_id AND v.field = j.key AND v.fingerprint = j.value) "
+        "GROUP BY j.value "
         "HAVING COUNT(DISTINCT p.source_id) >= ?", (min_products,)).fetchall()
     return frozenset(r[0] for r in rows)
+
+
+def products_queued_since(ledger: Ledger, since: float) -> tuple[int, int]:
+    """(products with a job queued, products with a job superseded) since ``since``, each
+    product counted once however often a sync touched its jobs on the way."""
+    row = ledger.conn.execute(
+        "SELECT COUNT(DISTINCT CASE WHEN status IN ('pending', 'needs_data', 'invalid') "
+        "THEN source_id END), COUNT(DISTINCT CASE WHEN status = 'superseded' THEN source_id "
+        "END) FROM jobs WHERE kind = 'product' AND updated_at >= ?", (since,)).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def count_by_state(ledger: Ledger) -> dict[str, int]:
@@ -134,6 +149,7 @@ __all__ = [
     "open_product_jobs",
     "product_states",
     "products_boilerplate_may_flip",
+    "products_queued_since",
     "shared_fingerprints",
     "valid_products",
 ]

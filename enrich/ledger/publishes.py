@@ -114,12 +114,16 @@ def insert_row(c: sqlite3.Connection, *, run_id: int, job_id: int, draft_id: int
 
 
 def settle_row(c: sqlite3.Connection, row_id: int, outcome: str, *, error: str | None = None,
-               store_date: str | None = None) -> None:
-    """planned -> its outcome; refuses to touch a row that is no longer planned."""
+               store_date: str | None = None, stored: dict[str, Any] | None = None) -> None:
+    """planned -> its outcome; refuses to touch a row that is no longer planned.
+
+    ``stored``: the written keys as the store holds them after the write (it rewrites copy
+    on the way in), which is what a later rollback compares the store with."""
     cur = c.execute(
         "UPDATE publishes SET outcome = ?, error = ?, store_date_modified_gmt = ?, "
-        "finished_at = ? WHERE id = ? AND outcome = 'planned'",
-        (outcome, error, store_date, time.time(), row_id))
+        "finished_at = ?, stored = ? WHERE id = ? AND outcome = 'planned'",
+        (outcome, error, store_date, time.time(), None if stored is None else _dumps(stored),
+         row_id))
     if cur.rowcount != 1:
         raise UsageError(f"publishes row {row_id} was settled by someone else",
                          "Another publish or rollback is running on this ledger; "
@@ -140,6 +144,40 @@ def note_error(c: sqlite3.Connection, job_id: int, message: str) -> None:
     """Keep the reason on the job (its status stays approved: the next publish retries)."""
     c.execute("UPDATE jobs SET last_error = ?, updated_at = ? WHERE id = ?",
               (message, time.time(), job_id))
+
+
+# -- what enrich published, as the store kept it ------------------------------------------
+
+def record_published(c: sqlite3.Connection, source_id: str, publish_id: int | None,
+                     values: dict[str, tuple[Any, str | None]]) -> None:
+    """Remember, per field, the value the store holds after enrich's write and its
+    fingerprint (``{field: (value, fingerprint)}``); a newer publish replaces the row."""
+    now = time.time()
+    c.executemany(
+        "INSERT INTO published_values (source_id, field, value, fingerprint, publish_id, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, field) DO UPDATE SET "
+        "value = excluded.value, fingerprint = excluded.fingerprint, "
+        "publish_id = excluded.publish_id, created_at = excluded.created_at",
+        [(str(source_id), name, _dumps(value), fp, publish_id, now)
+         for name, (value, fp) in values.items()])
+
+
+def forget_published(c: sqlite3.Connection, source_id: str) -> None:
+    """A rollback put the old values back: nothing of enrich's is in the store any more."""
+    c.execute("DELETE FROM published_values WHERE source_id = ?", (str(source_id),))
+
+
+def published_values(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """source id -> {field: the value enrich published, as stored}, for the given products."""
+    ids = [str(s) for s in source_ids]
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        for row in ledger.conn.execute(
+                f"SELECT source_id, field, value FROM published_values "
+                f"WHERE source_id IN ({_placeholders(part)})", part):
+            out.setdefault(row[0], {})[row[1]] = _loads(row[2])
+    return out
 
 
 @dataclass
@@ -184,6 +222,8 @@ class WrittenRow:
     written: dict[str, Any]
     previous: dict[str, Any]
     store_date: str | None
+    #: The written keys as the store held them right after the write (None: an older row).
+    stored: dict[str, Any] | None = None
 
     @property
     def parent_id(self) -> str | None:
@@ -211,7 +251,7 @@ def written_rows(ledger: Ledger, *, run_id: int | None = None,
     return [WrittenRow(id=r["id"], run_id=r["run_id"], job_id=r["job_id"],
                        draft_id=r["draft_id"], source_id=r["source_id"],
                        written=_loads(r["written"]) or {}, previous=_loads(r["previous"]) or {},
-                       store_date=r["store_date_modified_gmt"])
+                       store_date=r["store_date_modified_gmt"], stored=_loads(r["stored"]))
             for r in sorted(last.values(), key=lambda r: r["id"])]
 
 
@@ -224,6 +264,7 @@ def rows_for_run(ledger: Ledger, run_id: int) -> list[dict[str, Any]]:
         data = dict(row)
         data["written"] = _loads(data["written"])
         data["previous"] = _loads(data["previous"])
+        data["stored"] = _loads(data.get("stored"))
         out.append(data)
     return out
 

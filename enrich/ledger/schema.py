@@ -154,5 +154,32 @@ def m002_publishes(db: Database) -> None:
     )
 
 
+
+@migrations(name="m006_published_values")
+def m006_published_values(db: Database) -> None:
+    db.executescript(
+        """
+        -- What the store holds after each confirmed publish write, in the item's shape
+        -- (read from the batch response, or from the read-back that settled the row): the
+        -- baseline rollback compares with, since the store rewrites copy on the way in.
+        ALTER TABLE publishes ADD COLUMN stored TEXT;
+
+        -- Per product and draft field, the value enrich last published as the store keeps
+        -- it. Sync counts a field whose current value is this one as complete, and the
+        -- boilerplate count ignores it (enrich's own text on many products is not supplier
+        -- boilerplate). A rollback deletes the product's rows.
+        CREATE TABLE published_values (
+            source_id TEXT NOT NULL,
+            field TEXT NOT NULL,                -- draft field: description, seo_title, ...
+            value TEXT NOT NULL,                -- JSON: the stored value
+            fingerprint TEXT,                   -- of its visible text (NULL when too short)
+            publish_id INTEGER REFERENCES publishes(id),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (source_id, field)
+        );
+        """
+    )
+
+
 #: Names in order; a ledger that has applied a name not in this list is from a newer enrich.
 KNOWN = [m.name for m in migrations._migrations]

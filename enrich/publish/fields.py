@@ -166,6 +166,44 @@ def _images_with_alt(source_id: str, value: Any, current: Mapping[str, Any]) -> 
             for i, img in enumerate(images)]
 
 
+#: Fields WordPress unslashes on the way in (``wp_insert_post`` for products,
+#: ``update_post_meta`` for a variation's description); meta values are stored as sent.
+SLASHED_FIELDS = ("description", "short_description")
+
+
+def wire(item: Mapping[str, Any]) -> dict[str, Any]:
+    """``item`` as it must be sent so the store keeps exactly ``item``.
+
+    WordPress removes one level of backslashes from the two HTML fields
+    (``copy_normalisation.json``: ``\\n`` sent comes back as ``n``), so each backslash is
+    doubled there. Everything else in an item (meta, images, the name) is stored as sent.
+    """
+    out = dict(item)
+    for key in SLASHED_FIELDS:
+        value = out.get(key)
+        if isinstance(value, str) and "\\" in value:
+            out[key] = value.replace("\\", "\\\\")
+    return out
+
+
+def published_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Draft field -> value, from an item's keys as the store holds them after a write.
+
+    Image alt texts are left out: sync judges them per image (bare or not), never by value.
+    """
+    by_key = {key: name for keys in seo.META_KEYS.values() for name, key in keys.items()}
+    out: dict[str, Any] = {}
+    for key, value in stored.items():
+        if key in TEXT_FIELDS:
+            out[key] = value
+        elif key == "meta_data":
+            for entry in value or []:
+                name = by_key.get(entry.get("key"))
+                if name is not None:
+                    out[name] = entry.get("value")
+    return out
+
+
 def _norm(value: Any) -> Any:
     """The store returns meta numbers and booleans as strings; compare like it stores."""
     if isinstance(value, bool):

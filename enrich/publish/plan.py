@@ -49,6 +49,9 @@ class PlanItem:
     draft_id: int | None = None
     outcome: str | None = None  # after a real run: written | conflict | error | unchanged
     parent_id: str | None = None  # a variation's parent: the endpoint it is written through
+    #: The store's values for every key the draft sets (``previous`` keeps only the changed
+    #: ones): for an unchanged item, what the store already holds of enrich's text.
+    held: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "source_id": self.source_id, "name": self.name,
@@ -127,6 +130,7 @@ def plan_item(draft: ApprovedDraft, product: Mapping[str, Any] | None, rules: Ru
                              variation=draft.is_variation)
         plan.skipped = build.skipped
         previous = F.values_in(product, build.item)
+        plan.held = previous
         plan.item, plan.previous = F.without_unchanged(build.item, previous)
         if plan.item:
             check_product_update(plan.item, f"product {draft.source_id}",

@@ -19,7 +19,14 @@ from enrich.missing import Rules
 from enrich.publish import records as R
 from enrich.publish.plan import PlanItem, plan_item
 from enrich.publish.reports import PublishReport
-from enrich.publish.writer import BatchWriter, Entry, ProductStore, Settled, recover
+from enrich.publish.writer import (
+    BatchWriter,
+    Entry,
+    ProductStore,
+    Settled,
+    recover,
+    remember_published,
+)
 
 
 def plan_publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
@@ -80,7 +87,7 @@ def publish(ledger: Ledger, store: ProductStore, settings: Settings, *,
                     writer.send(entries)
                 _outcomes(group, report.settled)
                 for plan in group:  # recorded in the ledger; keep only the report's part
-                    plan.item, plan.previous = {}, {}
+                    plan.item, plan.previous, plan.held = {}, {}, {}
         exit_reason = "completed"  # conflicts and errors are outcomes; see report.ok
     except KeyboardInterrupt:
         exit_reason = "signal"
@@ -146,10 +153,12 @@ def _record_plans(ledger: Ledger, run_id: int, batch_no: int,
                 P.note_error(c, plan.job_id, f"publish: {plan.reason}")
                 plan.outcome = "error"
             else:  # unchanged: the store already holds the approved text
-                P.insert_row(c, **common, written={}, previous=previous, outcome="written",
-                             error=plan.reason, store_date=plan.store_date)
-                P.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
-                          last_error=None, run_id=run_id)
+                row_id = P.insert_row(c, **common, written={}, previous=previous,
+                                      outcome="written", error=plan.reason,
+                                      store_date=plan.store_date)
+                if P.move_if(ledger, c, plan.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
+                             last_error=None, run_id=run_id):
+                    remember_published(c, plan.source_id, row_id, plan.held)
                 plan.outcome = "unchanged"
     return entries
 

@@ -4,11 +4,14 @@ The backup is the ``previous`` of each confirmed publishes row: the store's valu
 exactly the keys publish wrote, with ``None`` for meta keys that did not exist (sending
 ``value: null`` deletes them again). A rollback is itself a write, so it goes through the
 same write-ahead rows, batch writer and crash recovery as publish; its conflict check asks
-"does the store still hold what we published, with the ``date_modified_gmt`` the store gave
-our write?". If not, a person edited the product after our publish and their edit wins: the
-product is reported, not rolled back. (A variable product's date may also have moved to the
-date of enrich's own write to one of its variations: WooCommerce saves the parent with each
-variation. That move alone is not a conflict.) Variations are restored through their
+"does the store still hold what it held right after our write (``publishes.stored``: the
+store rewrites copy on the way in, so never what was sent), with the ``date_modified_gmt``
+the store gave our write?". The restore is sent with the two HTML fields slashed
+(``fields.wire``), so the store ends up holding the old values byte for byte. If not, a
+person edited the product after our publish and their edit wins: the product is reported,
+not rolled back. (A variable product's date may also have moved to the date of enrich's own
+write to one of its variations: WooCommerce saves the parent with each variation. That move
+alone is not a conflict.) Variations are restored through their
 parent's ``/variations/batch``, products first.
 """
 
@@ -69,10 +72,13 @@ def _decide(row: P.WrittenRow, product: dict[str, Any] | None,
         return item, {}
     now = F.values_in(product, row.written)
     date = product.get("date_modified_gmt")
-    if not F.same(now, row.written, variation=row.parent_id is not None):
+    # The store rewrites copy on the way in (unslash, kses, entities): what it held right
+    # after the write is the baseline, not what was sent (older rows have only the latter).
+    baseline = row.stored if row.stored is not None else row.written
+    if not F.same(now, baseline, variation=row.parent_id is not None):
         item.action = "conflict"
         item.changes = [{"field": c["field"], "old": c["old"], "new": c["new"]}
-                        for c in F.changes(now, F.normalized(row.written))
+                        for c in F.changes(now, F.normalized(baseline))
                         if c["old"] != c["new"]]
         names = ", ".join(c["field"] for c in item.changes) or "the published fields"
         item.reason = f"edited in the store after the publish ({names}); the edit is kept"

@@ -16,6 +16,11 @@ Why it looks like this (the crash and retry reasoning, also in docs/publish.md):
   read, so a retry can never write a product twice or write over an edit that slipped in.
   The connector's own retries (429, 503) happen before this and only for responses that say
   the request was not processed.
+* The store is the baseline. WordPress rewrites ``description``/``short_description`` on
+  the way in (one level of backslashes removed, kses), so items are sent through
+  ``fields.wire`` (backslashes doubled: the store then keeps exactly the item), and a
+  confirmed row records what the store holds afterwards (``stored``, and per field in
+  ``published_values``): rollback and sync compare with that, never with what was sent.
 * Variations go through their parent's ``/products/<parent>/variations/batch`` and are read
   back through the parent's variation list (``/products?include=`` never returns them), so
   one batch request only ever carries items of one endpoint: products, or the variations
@@ -32,6 +37,7 @@ from typing import Any, Protocol
 from enrich.errors import InputError, StoreAuthError, StoreError, StoreUnavailable
 from enrich.ledger import JobStatus, Ledger
 from enrich.ledger import publishes as P
+from enrich.missing import copy_fingerprint
 from enrich.publish import fields as F
 
 
@@ -113,6 +119,16 @@ def result_parts(result: Any) -> tuple[Any, dict[str, Any] | None, str | None, b
     return getattr(result, "id", None), None, error, bool(getattr(result, "verified", False))
 
 
+def remember_published(c: Any, source_id: str, row_id: int | None,
+                       stored: Mapping[str, Any]) -> None:
+    """Record the published fields as the store holds them, so sync counts them as done
+    and the boilerplate count leaves them out (``missing``)."""
+    values = {name: (value, copy_fingerprint(value))
+              for name, value in F.published_fields(stored).items() if isinstance(value, str)}
+    if values:
+        P.record_published(c, source_id, row_id, values)
+
+
 def brief(message: str, limit: int = 240) -> str:
     """One line, bounded: a store's error page (HTML) must not flood the ledger or a report."""
     text = " ".join(message.split())
@@ -138,16 +154,22 @@ class BatchWriter:
 
     # -- outcomes ------------------------------------------------------------------------
 
-    def _confirm(self, c: Any, entry: Entry, store_date: str | None) -> None:
+    def _confirm(self, c: Any, entry: Entry, product: Mapping[str, Any]) -> None:
+        """Settle an applied write from the store's product right after it (the batch
+        response item or the read-back): what it holds is the baseline from now on."""
+        store_date = product.get("date_modified_gmt")
+        stored = F.values_in(product, entry.item)
         if self.mode == "publish":
-            P.settle_row(c, entry.row_id, "written", store_date=store_date)
-            P.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED, JobStatus.PUBLISHED,
-                      last_error=None, run_id=self.run_id)
+            P.settle_row(c, entry.row_id, "written", store_date=store_date, stored=stored)
+            if P.move_if(self.ledger, c, entry.job_id, JobStatus.APPROVED,
+                         JobStatus.PUBLISHED, last_error=None, run_id=self.run_id):
+                remember_published(c, entry.source_id, entry.row_id, stored)
             self.settled.written.append(entry.source_id)
         else:
-            P.settle_row(c, entry.row_id, "rolled_back", store_date=store_date)
+            P.settle_row(c, entry.row_id, "rolled_back", store_date=store_date, stored=stored)
             P.move_if(self.ledger, c, entry.job_id, JobStatus.PUBLISHED,
                       JobStatus.ROLLED_BACK, last_error=None)
+            P.forget_published(c, entry.source_id)
             self.settled.rolled_back.append(entry.source_id)
 
     def _error(self, c: Any, entry: Entry, message: str) -> None:
@@ -205,7 +227,7 @@ class BatchWriter:
                 product = current.get(entry.source_id)
                 state = self.classify(entry, product)
                 if state == "applied":
-                    self._confirm(c, entry, (product or {}).get("date_modified_gmt"))
+                    self._confirm(c, entry, product or {})
                 elif state == "untouched":
                     untouched.append(entry)
                 elif state == "missing":
@@ -243,7 +265,7 @@ class BatchWriter:
         rounds = 0
         while entries:
             rounds += 1
-            items = [{"id": int(e.source_id), **e.item} for e in entries]
+            items = [{"id": int(e.source_id), **F.wire(e.item)} for e in entries]
             self.settled.batch_requests += 1
             if self.on_batch is not None:
                 self.on_batch(entries[0].batch_no, len(items))
@@ -299,7 +321,7 @@ class BatchWriter:
                        for x in (result_id, returned_id)):
                     unsure.append(entry)  # the store answered for another product
                 elif product is not None:
-                    self._confirm(c, entry, product.get("date_modified_gmt"))
+                    self._confirm(c, entry, product)
                 elif verified:
                     unsure.append(entry)
                 else:

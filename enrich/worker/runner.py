@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from enrich.errors import (
 from enrich.guards import check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
 from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
+from enrich.missing import BOILERPLATE_META, DraftRules, Rules
 from enrich.prompts import PromptBook, RenderedPrompt
 from enrich.providers import (
     LLMRequest,
@@ -134,6 +136,10 @@ class Worker:
         self.concurrency = concurrency or self.llm.concurrency
         self.grace_s = grace_s
         self.duplicates = duplicates
+        # Sync's missing-field rules and its last boilerplate set: a draft they would call
+        # missing is flagged (guard ``sync_rules``) instead of queued again after publish.
+        self.sync_rules = DraftRules(Rules.from_settings(settings), frozenset(
+            json.loads(ledger.get_meta(BOILERPLATE_META) or "[]")))
         self.on_progress = on_progress
         self.handle_signals = handle_signals
         self.owner = owner_id()
@@ -413,7 +419,7 @@ class Worker:
                       snapshot: dict[str, Any], result: Any) -> None:
         guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
                             duplicates=self.duplicates, expected=rendered.fields,
-                            source_id=job.source_id)
+                            source_id=job.source_id, sync_rules=self.sync_rules)
         flags = guard.flag_dicts()
         usage = result.usage
         attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,
