@@ -24,15 +24,16 @@ import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import nh3
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from enrich.config import GuardsConfig
 from enrich.errors import UsageError
 from enrich.guards import HTML_FIELDS
-from enrich.guards.html import sanitize_html
 from enrich.ledger import Ledger
 from enrich.review.limits import GUARD_EXPLANATIONS, explain, field_limits
 from enrich.review.queries import (
@@ -128,13 +129,25 @@ def _field_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (FIELD_ORDER.index(n) if n in FIELD_ORDER else 99, n))
 
 
+@lru_cache(maxsize=8)
+def _shop_cleaner(tags: frozenset[str]) -> nh3.Cleaner:
+    # The HTML guard's cleaner (enrich.guards.html): same tags, no attributes, script and
+    # style dropped with their content, comments out. Links go too: a click inside the
+    # preview must not leave a page that is offline by design.
+    return nh3.Cleaner(tags=set(tags - {"a"}), attributes={},
+                       clean_content_tags={"script", "style"}, strip_comments=True,
+                       link_rel=None)
+
+
 def shop_html(text: str, tags: list[str]) -> str:
     """``text`` as the shop would render it: the guards' allow-list, no attributes, no links.
 
-    Links go too (``source_urls`` empty): a click inside the preview must not leave the
-    page, which is offline by design.
+    The guard's own ``sanitize_html`` also works out what it removed, in words, which costs
+    five times the cleaning; at 10,000 drafts that is most of an export.
     """
-    return sanitize_html(text, tags, set())[0]
+    if "<" not in text and "&" not in text:
+        return text
+    return _shop_cleaner(frozenset(tags)).clean(text)
 
 
 def _html_or_none(text: str, tags: list[str]) -> str | None:
