@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,15 +46,26 @@ def launch(pw: Playwright) -> Browser:
 
 
 @contextmanager
-def watched_page(browser: Browser, **context: Any
-                 ) -> Iterator[tuple[Page, list[str], list[str]]]:
-    """A page in a fresh context, with the dialogs it opened and the errors it raised."""
+def watched_page(browser: Browser, *, answer: Callable[[str], bool] | None = None,
+                 **context: Any) -> Iterator[tuple[Page, list[str], list[str]]]:
+    """A page in a fresh context, with the dialogs it opened and the errors it raised.
+
+    Dialogs are dismissed (Cancel) unless ``answer(message)`` says to accept them.
+    """
     opened_context = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
     page = opened_context.new_page()
     page.set_default_timeout(10_000)
     dialogs: list[str] = []
     errors: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        if answer is not None and answer(dialog.message):
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         yield page, dialogs, errors

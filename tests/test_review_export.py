@@ -1,4 +1,4 @@
-"""The review page export: escaping, self-containment, filters, the sample, the word diff."""
+"""The review page export: escaping, self-containment, filters, the sample, the shop HTML."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from review_helpers import SCRIPT_NAME, sample_rows, seed_sample_catalog, snapshot_of
+from review_helpers import SCRIPT_NAME, sample_rows, seed_sample_catalog
 
 from enrich.cli.main import cli
 from enrich.ledger import Ledger
-from enrich.review.diff import tokens, word_diff
 from enrich.review.export import _env, export_review
 from enrich.review.queries import EXPORTS_META_PREFIX, current_text, review_items
 from enrich.review.sample import stratified_sample, stratum
@@ -24,25 +23,6 @@ def _page_data(html: str) -> dict:
                       html, re.S)
     assert match, "the page embeds its data as JSON"
     return json.loads(match.group(1))
-
-
-def test_word_diff_rebuilds_both_texts_for_every_sample_product() -> None:
-    texts = [snapshot_of(r)["description"] for r in sample_rows()]
-    pairs = list(zip(texts, [*texts[1:], ""], strict=True))
-    pairs.append(("Warm hoodie, blue.", "Warm <b>cotton</b> hoodie in blue & green."))
-    for old, new in pairs:
-        ops = word_diff(old, new)
-        assert "".join(t for op, t in ops if op in ("eq", "del")) == old
-        assert "".join(t for op, t in ops if op in ("eq", "ins")) == new
-        assert {op for op, _ in ops} <= {"eq", "del", "ins"}
-    assert "".join(tokens("a  <p>b</p>\n c")) == "a  <p>b</p>\n c"
-
-
-def test_word_diff_marks_changed_words_only() -> None:
-    ops = word_diff("Soft cotton hoodie in blue", "Soft wool hoodie in red")
-    assert ("del", "cotton") in ops and ("ins", "wool") in ops
-    assert ("del", "blue") in ops and ("ins", "red") in ops
-    assert ops[0] == ("eq", "Soft ")
 
 
 def test_page_is_self_contained_and_product_text_is_escaped(ledger: Ledger,
@@ -95,11 +75,19 @@ def test_page_carries_what_a_reviewer_needs(ledger: Ledger, tmp_path: Path) -> N
     short = next(f for f in item["fields"] if f["name"] == "short_description")
     product = ledger.get_product(ledger.get_job(ids[1]).source_id)
     assert short["current"] == product["snapshot"]["short_description"]
-    assert short["diff"] == [list(op) for op in word_diff(short["current"], short["draft"])]
+    # The text travels once; the diff and the preview are made in the page for the draft
+    # in view. HTML fields say so, and carry nh3's cleaning where it changed the text.
+    assert "diff" not in short and short["html"] is True and title["html"] is False
+    assert "draft_html" not in short  # the guards cleaned the draft already
+    assert data["config"]["html_tags"] == ["p", "br", "ul", "ol", "li", "strong", "em", "h2",
+                                           "h3", "h4"]
+    # The store's current description is the field's current text, not repeated below.
+    assert "short_description" not in dict(item["source"])
     assert item["flags"] and all(f["explanation"] for f in item["flags"])
     assert item["flags"][0]["guard"] == "grounding"
     source = dict(item["source"])
     assert source["name"] == product["name"]
+    assert "description" in source  # not a field of this draft: kept
     assert "Color" in source["attributes"]
     assert "why it needs copy" in source
 
@@ -170,3 +158,23 @@ def test_template_ships_inside_the_package_and_autoescapes() -> None:
     assert "&lt;b&gt;" in env.from_string("{{ x }}").render(x="<b>")
     text = template.read_text(encoding="utf-8")
     assert "{{ data|tojson }}" in text and "innerHTML" not in text
+
+
+def test_shop_html_keeps_the_guards_allow_list_and_drops_the_rest(ledger: Ledger) -> None:
+    """The shop view is fed nh3's output with the guards' tags: no attribute, link or
+    script survives, and a field left untouched by cleaning carries no second copy."""
+    from enrich.config import GuardsConfig
+    from enrich.review.export import item_data
+    from enrich.review.limits import field_limits
+
+    ids = seed_sample_catalog(ledger, script_name=True)
+    item = next(i for i in review_items(ledger) if i.job_id == ids[0])
+    item.fields["description"] = ('<p onclick="x()">Warm <a href="https://evil.example">'
+                                  'hoodie</a></p><script>alert(3)</script><img src=x>')
+    data = item_data(item, field_limits(), list(GuardsConfig().html_tags))
+    desc = next(f for f in data["fields"] if f["name"] == "description")
+    assert desc["draft_html"] == "<p>Warm hoodie</p>"
+    short = next(f for f in data["fields"] if f["name"] == "short_description")
+    assert short["current_html"] == " &amp; more "  # the store's <img onerror> is gone
+    title = next(f for f in data["fields"] if f["name"] == "seo_title")
+    assert "draft_html" not in title and "current_html" not in title  # plain text fields

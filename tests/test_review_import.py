@@ -26,7 +26,8 @@ def _decisions(export_id: str, ledger: Ledger, items: list[dict[str, Any]]) -> d
                     "draft_created_at": draft["created_at"], "note": item.get("note", ""),
                     "decision": item["decision"],
                     **({"edited_fields": item["edited_fields"]}
-                       if "edited_fields" in item else {})})
+                       if "edited_fields" in item else {}),
+                    **({"flagged_ack": item["flagged_ack"]} if "flagged_ack" in item else {})})
     return {"format": "enrich-review-decisions", "version": 1, "export_id": export_id,
             "ledger": str(ledger.path), "exported_at": "2026-11-23T00:00:00Z",
             "saved_at": "2026-11-23T00:01:00Z", "decisions": out}
@@ -312,3 +313,47 @@ def test_undoing_an_edit_and_invoice_drafts(ledger: Ledger) -> None:
     doc["decisions"][0].pop("edited_fields")
     assert apply_decisions(ledger, parse_decisions(json.dumps(doc))).applied
     assert ledger.get_job(job.id).status == "approved"
+
+
+def test_import_keeps_the_acknowledgement_of_a_flagged_approval(ledger: Ledger, db_path: Path,
+                                                                tmp_path: Path) -> None:
+    """An approval the page asked about is stamped on the draft's flags; one it did not ask
+    about (an older page) is applied but not stamped; an edit keeps the stamp on the
+    re-checked flags."""
+    ids = seed_sample_catalog(ledger)
+    flagged = [i for i in ids if ledger.draft_for(i)["flags"]]
+    assert len(flagged) >= 3
+    export = export_review(ledger, tmp_path / "review.html")
+    long_title = "A title far longer than sixty characters, which the length guard flags"
+    doc = _decisions(export.export_id, ledger, [
+        {"job_id": flagged[0], "decision": "approved", "flagged_ack": True},
+        {"job_id": flagged[1], "decision": "approved"},
+        {"job_id": flagged[2], "decision": "approved", "flagged_ack": True,
+         "edited_fields": {"seo_title": long_title}},
+    ])
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    res = _run(db_path, "import", str(path))
+    assert res.exit_code == 0, res.output
+    acked = ledger.draft_for(flagged[0])["flags"]
+    assert acked and all(f.get("acknowledged_at") for f in acked)
+    assert not any("acknowledged_at" in f for f in ledger.draft_for(flagged[1])["flags"])
+    rechecked = ledger.draft_for(flagged[2])["flags"]
+    assert "length" in [f["guard"] for f in rechecked]
+    assert all(f.get("acknowledged_at") for f in rechecked)
+    # Rejecting it later takes the stamp off: it only ever marks a standing approval.
+    doc = _decisions(export.export_id, ledger, [{"job_id": flagged[0], "decision": "rejected"}])
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert _run(db_path, "import", str(path)).exit_code == 0
+    assert not any("acknowledged_at" in f for f in ledger.draft_for(flagged[0])["flags"])
+
+
+def test_flagged_ack_must_be_a_boolean() -> None:
+    raw = {"format": "enrich-review-decisions", "version": 1, "export_id": "x",
+           "decisions": [{"job_id": 1, "draft_id": 1, "decision": "approved",
+                          "flagged_ack": "yes"}]}
+    with pytest.raises(InputError, match=r"decisions\[0\] \(job 1\): field 'flagged_ack' "
+                                         r"must be true or false"):
+        parse_decisions(json.dumps(raw))
+    raw["decisions"][0]["flagged_ack"] = True
+    assert parse_decisions(json.dumps(raw)).decisions[0].as_dict()["flagged_ack"] is True

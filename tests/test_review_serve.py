@@ -54,9 +54,17 @@ def test_page_needs_the_token_and_embeds_it(served: tuple[ReviewServer, list[int
 def test_decisions_are_written_to_the_ledger(served: tuple[ReviewServer, list[int]],
                                              ledger: Ledger) -> None:
     server, ids = served
+    # ids[0] is flagged: the page asks first, so an approval without the answer is refused.
     res = _post(server, _body(ledger, ids[0], "approved"))
+    assert res.status_code == 409 and "the draft is flagged (html, length)" in res.json()["reason"]
+    assert ledger.get_job(ids[0]).status == "drafted"
+    res = _post(server, _body(ledger, ids[0], "approved", flagged_ack=True))
     assert res.status_code == 200, res.text
     assert res.json()["applied"] is True and res.json()["status"] == "approved"
+    flags = ledger.draft_for(ids[0])["flags"]
+    assert flags and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", f["acknowledged_at"])
+                         for f in flags)
+    assert res.json()["flags"] == flags  # the page learns the flags were acknowledged
     res = _post(server, _body(ledger, ids[1], "rejected", note="Names a colour it lacks"))
     assert res.status_code == 200, res.text
     assert ledger.get_job(ids[0]).status == "approved"
@@ -65,6 +73,38 @@ def test_decisions_are_written_to_the_ledger(served: tuple[ReviewServer, list[in
     # Undo: the served page may withdraw a decision (back to drafted).
     res = _post(server, _body(ledger, ids[0], "drafted"))
     assert res.status_code == 200 and ledger.get_job(ids[0]).status == "drafted"
+    assert not any("acknowledged_at" in f for f in ledger.draft_for(ids[0])["flags"])
+
+
+def test_bulk_decisions_in_one_request(served: tuple[ReviewServer, list[int]],
+                                       ledger: Ledger) -> None:
+    """A bulk action is one POST per chunk; each decision is applied or refused alone."""
+    server, ids = served
+    flagged = ids[1]  # every third draft claims a weight the data lacks (review_helpers)
+    assert ledger.draft_for(flagged)["flags"] and not ledger.draft_for(ids[2])["flags"]
+    body = {"decisions": [_body(ledger, ids[2], "approved"), _body(ledger, ids[3], "approved"),
+                          _body(ledger, flagged, "approved")]}
+    res = httpx.post(f"{server.server.url}/api/decisions", content=json.dumps(body),
+                     headers={"Content-Type": "application/json",
+                              "X-Enrich-Token": server.token}, timeout=10)
+    assert res.status_code == 200, res.text
+    applied = [r["applied"] for r in res.json()["results"]]
+    assert applied == [True, True, False]
+    assert {ledger.get_job(i).status for i in (ids[2], ids[3])} == {"approved"}
+    assert ledger.get_job(flagged).status == "drafted"
+    # A malformed item refuses the whole request before anything is applied.
+    bad = {"decisions": [_body(ledger, ids[5], "rejected"),
+                         _body(ledger, ids[6], "approved", flagged_ack="yes")]}
+    res = httpx.post(f"{server.server.url}/api/decisions", content=json.dumps(bad),
+                     headers={"Content-Type": "application/json",
+                              "X-Enrich-Token": server.token}, timeout=10)
+    assert res.status_code == 400 and "decisions[1]" in res.json()["error"]
+    assert "flagged_ack" in res.json()["error"]
+    assert ledger.get_job(ids[5]).status == "drafted"
+    # The batch route has the same gate as the single one: no token, no change.
+    res = httpx.post(f"{server.server.url}/api/decisions", content=json.dumps(body),
+                     headers={"Content-Type": "application/json"}, timeout=10)
+    assert res.status_code == 403
 
 
 def test_cross_site_and_tokenless_requests_are_refused(served: tuple[ReviewServer, list[int]],

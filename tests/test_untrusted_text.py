@@ -130,14 +130,24 @@ def test_export_keeps_hostile_text_inside_the_embedded_json(ledger: Ledger,
 
 
 def test_template_never_turns_data_into_markup() -> None:
-    """A regression fence on the template: every piece of data is rendered as text."""
+    """A regression fence on the template: every piece of data is rendered as text, except
+    in the shop view, which is one sandbox="" iframe fed only allow-listed markup."""
     template = (Path(__file__).parent.parent / "enrich" / "review" / "templates"
                 / "review.html.j2").read_text(encoding="utf-8")
     for sink in ("|safe", "| safe", "innerHTML", "outerHTML", "insertAdjacentHTML",
-                 "document.write", "eval(", "new Function", ".src =", "srcdoc",
+                 "document.write", "eval(", "new Function", ".src =", "createContextualFragment",
                  "setAttribute(\"on", "setAttribute(\"href", "setAttribute(\"src",
                  "{% autoescape false"):
         assert sink not in template, sink
+    # The one sink for markup: srcdoc, once, on a frame sandboxed before it gets any content.
+    assert template.count("srcdoc") == 1
+    sandbox = template.index('frame.setAttribute("sandbox", "");')
+    srcdoc = template.index("frame.srcdoc = previewDoc(it, side);")
+    assert sandbox < srcdoc and "allow-" not in template[sandbox - 400:srcdoc + 200]
+    # The browser's parser sees product text once, after every "<" became "&lt;" (entities
+    # decoded, no element can be made).
+    assert template.count("parseFromString(") == 1
+    assert 'parseFromString(s.replace(/</g, "&lt;"), "text/html").body.textContent' in template
     # The one link the page makes is the decisions download, to a blob of its own.
     assert re.findall(r"\.href\s*=\s*([^;]+);", template) == ["URL.createObjectURL(blob)"]
     # Jinja output outside the JSON block is limited to the page's own values.
@@ -169,9 +179,11 @@ def page(browser: Browser) -> Iterator[Page]:
 _UNSAFE_NODES = """() => {
   const bad = [];
   for (const node of document.body.querySelectorAll('*')) {
-    if (['IMG', 'SVG', 'IFRAME', 'OBJECT', 'EMBED', 'A', 'FORM', 'LINK', 'META'].includes(
+    const shop = node.tagName === 'IFRAME' && node.getAttribute('sandbox') === ''
+      && !node.hasAttribute('src') && node.className === 'shop';
+    if (!shop && ['IMG', 'SVG', 'IFRAME', 'OBJECT', 'EMBED', 'A', 'FORM', 'LINK', 'META'].includes(
         node.tagName.toUpperCase())) bad.push(node.tagName);
-    for (const attr of node.attributes) {
+    for (const attr of shop ? [] : node.attributes) {
       if (attr.name.startsWith('on') || /javascript:/i.test(attr.value)) bad.push(
         node.tagName + ' ' + attr.name + '=' + attr.value);
     }
@@ -180,19 +192,46 @@ _UNSAFE_NODES = """() => {
 }"""
 
 
+def _check_shop_view(page: Page, job_id: int) -> None:
+    """The shop view renders the draft's allowed markup in sandbox="" frames, and nothing
+    in them can run, load or navigate: no script, handler, source, link or frame."""
+    frames = page.locator(f"#job-{job_id} iframe.shop")
+    assert frames.count() == 2
+    for i in range(2):
+        assert frames.nth(i).get_attribute("sandbox") == ""
+        assert frames.nth(i).get_attribute("src") is None
+    docs = [f for f in page.frames if f.url == "about:srcdoc"]
+    assert len(docs) == 2
+    for doc in docs:
+        # The frame's own elements: only the allow-list (no attribute at all) and its head.
+        found = doc.evaluate("""() => [...document.querySelectorAll('*')].map(
+            n => n.localName + [...n.attributes].map(a => ' ' + a.name).join(''))""")
+        allowed = {"html", "head", "meta charset", "style nonce", "body", "h1", "p",
+                   "div class", "span class", "p class"}
+        assert set(found) <= allowed, set(found) - allowed
+    draft = page.frame_locator(f"#job-{job_id} iframe.shop >> nth=1")
+    assert draft.locator("p").first.inner_text() == "x"  # <p onclick=...>x</p>, rendered
+    assert draft.locator("h1").inner_text() == NAME
+
+
 def _check_rendered(page: Page, job_id: int) -> None:
     page.wait_for_selector("body[data-ready='1']")
     assert page.evaluate(_UNSAFE_NODES) == []
     assert page.locator("script").count() == 2
+    assert page.locator(f"#row-{job_id} .name").inner_text() == NAME
     card = page.locator(f"#job-{job_id}")
     assert card.locator("h2").inner_text() == NAME
     assert SKU in card.locator(".card-head .sub").inner_text()
     assert CATEGORY in card.locator(".chip").all_inner_texts()
     flags = card.locator(".flags").inner_text()
     assert FLAG["detail"] in flags and "<i>html</i>" in flags
-    diffs = card.locator(".text.diff").all_text_contents()
+    _check_shop_view(page, job_id)
+    card.locator("button.view-source").click()
+    sources = card.locator(".text.draft.source").all_text_contents()
     for text in DRAFT.values():
-        assert any(text.replace("\u2028", "") in d for d in diffs), text
+        assert any(text.replace("\u2028", "") in d for d in sources), text
+    card.locator("button.view-changes").click()
+    assert card.locator(".field").count() == len(DRAFT)
     source = card.locator("details.source table").text_content() or ""
     assert ATTRIBUTE in source and "<!-- <script>alert(14)</script> -->" in source
     # Editing puts the draft in a textarea as its value; rejecting keeps the note as text.
@@ -201,6 +240,7 @@ def _check_rendered(page: Page, job_id: int) -> None:
     assert DRAFT["seo_title"] in [areas.nth(i).input_value() for i in range(areas.count())]
     card.locator("textarea.note").fill(NOTE)
     card.locator("button.reject").click()
+    card.locator("button.view-shop").click()
     assert page.evaluate(_UNSAFE_NODES) == []
 
 

@@ -25,7 +25,9 @@ _ANY_TAG_RE = re.compile(r"<\s*/?\s*[A-Za-z][^>]*>|<!--")
 
 
 @lru_cache(maxsize=16)
-def _cleaner(tags: frozenset[str]) -> nh3.Cleaner:
+def html_cleaner(tags: frozenset[str]) -> nh3.Cleaner:
+    """The allow-list cleaner: these tags, no attributes, script/style dropped with their
+    content, comments out (the review page's shop preview uses the same one)."""
     return nh3.Cleaner(tags=set(tags), attributes={}, clean_content_tags=set(_CONTENT_TAGS),
                        strip_comments=True, link_rel=None)
 
@@ -69,7 +71,7 @@ def sanitize_html(value: str, tags: Iterable[str], source_urls: set[str]) -> tup
             clean_content_tags=set(_CONTENT_TAGS), link_rel="noopener noreferrer",
             attribute_filter=lambda tag, attr, v: v if tag == "a" and href_ok(v) else None)
     else:
-        cleaned = _cleaner(allowed).clean(value)
+        cleaned = html_cleaner(allowed).clean(value)
     removed = _removed(value, allowed, href_ok)
     if not removed and squash(plain_text(cleaned)) != squash(plain_text(value)):
         removed.append("markup that changed the visible text")
@@ -82,5 +84,5 @@ def strip_tags(value: str) -> tuple[str, list[str]]:
         return value, []
     removed = [f"the <{name.lower()}> tag" for closing, name, _ in _TAG_RE.findall(value)
                if not closing]
-    cleaned = html.unescape(_cleaner(frozenset()).clean(value))
+    cleaned = html.unescape(html_cleaner(frozenset()).clean(value))
     return " ".join(cleaned.split()), list(dict.fromkeys(removed)) or ["HTML markup"]

@@ -7,18 +7,25 @@ draft that was redrafted or superseded since the page was exported is refused it
 item, so nobody approves text they never saw. An edited draft is re-checked by the guards
 and its flags replaced by what they find now.
 
+Approving a flagged draft in the page asks first; the decision then carries
+``"flagged_ack": true`` and each of the draft's flags is stamped ``acknowledged_at`` in
+the ledger, so an approval made knowing the draft was flagged can be told from one made
+without being asked (``review approve --all``). The served page refuses an approval of a
+flagged draft that does not carry the acknowledgement.
+
 decisions.json::
 
     {"format": "enrich-review-decisions", "version": 1,
      "export_id": "...", "ledger": "/path/enrich.db", "exported_at": "...",
      "saved_at": "...",
      "decisions": [{"job_id": 12, "draft_id": 9, "draft_created_at": 1763900000.123,
-                    "decision": "approved", "note": "",
+                    "decision": "approved", "note": "", "flagged_ack": true,
                     "edited_fields": {"seo_title": "..."}}]}
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +39,7 @@ from enrich.guards.duplicates import DUPLICATE_FIELDS
 from enrich.ledger import JobStatus, Ledger
 from enrich.ledger.codec import loads
 from enrich.ledger.drafts import drafted_job_ids, newer_job_for
-from enrich.review.queries import EXPORTS_META_PREFIX, ReviewItem, review_item
+from enrich.review.queries import ACK_KEY, EXPORTS_META_PREFIX, ReviewItem, review_item
 
 FORMAT = "enrich-review-decisions"
 VERSION = 1
@@ -55,6 +62,8 @@ class Decision:
     edited_fields: dict[str, str] | None = None
     draft_created_at: float | None = None
     index: int = 0  # position in the file, for messages
+    #: The reviewer was told the draft is flagged and approved it anyway.
+    flagged_ack: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"job_id": self.job_id, "draft_id": self.draft_id,
@@ -62,6 +71,8 @@ class Decision:
                                "decision": self.decision, "note": self.note or ""}
         if self.edited_fields:
             out["edited_fields"] = self.edited_fields
+        if self.flagged_ack:
+            out["flagged_ack"] = True
         return out
 
 
@@ -148,14 +159,17 @@ def parse_decision(raw: Any, where: str, *, allowed: Sequence[str] = FILE_DECISI
             if not isinstance(value, str):
                 raise _bad(where, f"edited_fields.{name} must be text, "
                                   f"got {type(value).__name__}")
+    ack = raw.get("flagged_ack", False)
+    if not isinstance(ack, bool):
+        raise _bad(where, f"field 'flagged_ack' must be true or false, got {ack!r}")
     unknown = set(raw) - {"job_id", "draft_id", "decision", "note", "edited_fields",
-                          "draft_created_at", "name"}
+                          "draft_created_at", "name", "flagged_ack"}
     if unknown:
         raise _bad(where, f"unknown field {sorted(unknown)[0]!r}")
     return Decision(job_id=raw["job_id"], draft_id=raw["draft_id"], decision=decision,
                     note=note, edited_fields=edited or None,
                     draft_created_at=float(created) if created is not None else None,
-                    index=index)
+                    index=index, flagged_ack=ack and decision == "approved")
 
 
 def parse_decisions(text: str | bytes, source: str = "decisions.json") -> DecisionsFile:
@@ -269,11 +283,29 @@ def _refuse(d: Decision, reason: str, status: str | None = None) -> ItemOutcome:
                        status=status)
 
 
-def apply_decision(ledger: Ledger, d: Decision, *,
-                   check: GuardChecker | None = None) -> ItemOutcome:
+def _guards(flags: Sequence[dict[str, str]]) -> str:
+    return ", ".join(sorted({str(f.get("guard", "?")) for f in flags}))
+
+
+def acknowledged(flags: Sequence[dict[str, str]], ack: bool) -> list[dict[str, str]]:
+    """``flags`` stamped as approved knowingly (``ack``), or with any such stamp removed.
+
+    A stamp already there keeps its time: approving again does not rewrite history.
+    """
+    if ack:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [{**f, ACK_KEY: f.get(ACK_KEY) or now} for f in flags]
+    return [{k: v for k, v in f.items() if k != ACK_KEY} for f in flags]
+
+
+def apply_decision(ledger: Ledger, d: Decision, *, check: GuardChecker | None = None,
+                   require_ack: bool = False) -> ItemOutcome:
     """Apply one decision; a decision that cannot be applied is refused with the reason.
 
     An edit is re-checked with ``check`` (a GuardChecker on this ledger when not given).
+    ``require_ack`` refuses approving a draft that is flagged (as the reviewer saw it)
+    without ``flagged_ack``: the served page always asks first, so a decision without it
+    did not come through the question.
     """
     item = review_item(ledger, d.job_id)
     if item is None:
@@ -291,6 +323,10 @@ def apply_decision(ledger: Ledger, d: Decision, *,
     if item.status not in REVIEWABLE:
         return _refuse(d, f"the job is {item.status}; only drafted, approved or rejected "
                           "drafts can be reviewed", item.status)
+    if require_ack and d.decision == "approved" and item.flags and not d.flagged_ack:
+        return _refuse(d, f"the draft is flagged ({_guards(item.flags)}): confirm in the page "
+                          "that you read the flags (flagged_ack), then approve it again",
+                       item.status)
     edited: dict[str, Any] | None = None
     flags: list[dict[str, str]] | None = None
     if d.edited_fields:
@@ -318,6 +354,10 @@ def apply_decision(ledger: Ledger, d: Decision, *,
             # edit was undone); the publisher lays it over the draft field by field.
             edited = {k: v for k, v in checked.items()
                       if k in item.fields and v != item.fields[k]}
+    stored = acknowledged(item.flags if flags is None else flags,
+                          d.decision == "approved" and d.flagged_ack)
+    if flags is not None or stored != item.flags:
+        flags = stored
     try:
         ledger.review(d.job_id, d.decision, note=d.note, edited_fields=edited, flags=flags,
                       expect_draft_id=d.draft_id,
@@ -398,7 +438,7 @@ def approve_jobs(ledger: Ledger, job_ids: Sequence[int] = (), *, all_drafted: bo
     for job_id in ids:
         item = review_item(ledger, job_id)
         if item is not None and item.flags:
-            guards = ", ".join(sorted({f.get("guard", "?") for f in item.flags}))
+            guards = _guards(item.flags)
             result.add(ItemOutcome(job_id, "approved", False,
                                    f"flagged by {guards} (--unflagged approves only drafts "
                                    "no guard flagged)", item.status))

@@ -7,6 +7,15 @@ as JSON inside ``<script type="application/json">`` with ``<``, ``>`` and ``&`` 
 (Jinja's ``tojson``), and the page's script renders every piece of it with
 ``textContent``. A Content-Security-Policy with a per-page nonce refuses any script that
 is not the page's own, as a second wall behind the escaping.
+
+The one place product HTML is *rendered* (the shop view) is a ``sandbox=""`` iframe whose
+``srcdoc`` is built from text cleaned here with nh3 and the guards' own tag allow-list
+(``[guards] html_tags``, no attributes), then walked again in the page with the same list:
+what the reviewer sees is what the shop would show, and nothing in it can run or load.
+
+The page must open 10,000 drafts in a couple of seconds, so each draft carries only its
+text: the diff, the rendered preview and the row are built in the page for the rows and
+the draft in view, not here for all of them.
 """
 
 from __future__ import annotations
@@ -18,14 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nh3
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from enrich.config import GuardsConfig
 from enrich.errors import UsageError
+from enrich.guards import HTML_FIELDS
+from enrich.guards.html import html_cleaner
 from enrich.ledger import Ledger
-from enrich.review.diff import word_diff
 from enrich.review.limits import GUARD_EXPLANATIONS, explain, field_limits
 from enrich.review.queries import (
+    ACK_KEY,
     EXPORTS_META_PREFIX,
     ReviewItem,
     current_text,
@@ -54,6 +66,9 @@ _NOISE = frozenset({"id", "_links", "permalink", "date_created", "date_created_g
 _SOURCE_FIRST = ("name", "sku", "type", "categories", "tags", "attributes", "regular_price",
                  "sale_price", "short_description", "description")
 MAX_SOURCE_VALUE = 4000
+#: Below this share of the visible words in common (difflib ratio), the draft replaced the
+#: store's text rather than edited it: the page shows old and new side by side, not a diff.
+DIFF_SIMILARITY = 0.5
 
 
 def _env() -> Environment:
@@ -85,12 +100,19 @@ def _text(value: Any) -> str:
     return text if len(text) <= MAX_SOURCE_VALUE else text[:MAX_SOURCE_VALUE] + " …"
 
 
-def source_rows(source: dict[str, Any]) -> list[list[str]]:
-    """[key, text] pairs of the data the draft was written from, most useful first."""
+def source_rows(source: dict[str, Any], shown: frozenset[str] = frozenset()
+                ) -> list[list[str]]:
+    """[key, text] pairs of the data the draft was written from, most useful first.
+
+    ``shown`` are keys the page already shows as the store's current text of a draft field
+    (a description can be most of a draft's bytes; at 10,000 drafts twice is too many).
+    """
     keys = [k for k in _SOURCE_FIRST if k in source]
     keys += sorted(k for k in source if k not in keys and k not in _NOISE)
     rows: list[list[str]] = []
     for key in keys:
+        if key in shown:
+            continue
         value = source[key]
         if value in ("", None, [], {}):
             continue
@@ -107,9 +129,42 @@ def _field_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (FIELD_ORDER.index(n) if n in FIELD_ORDER else 99, n))
 
 
-def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
-              ) -> dict[str, Any]:
+def _shop_cleaner(tags: frozenset[str]) -> nh3.Cleaner:
+    # The HTML guard's own cleaner (enrich.guards.html), so the preview and the guard never
+    # disagree; links go too: a click inside the preview must not leave a page that is
+    # offline by design.
+    return html_cleaner(tags - {"a"})
+
+
+def shop_html(text: str, tags: list[str]) -> str:
+    """``text`` as the shop would render it: the guards' allow-list, no attributes, no links.
+
+    The guard's own ``sanitize_html`` also works out what it removed, in words, which costs
+    five times the cleaning; at 10,000 drafts that is most of an export.
+    """
+    if "<" not in text and "&" not in text:
+        return text
+    return _shop_cleaner(frozenset(tags)).clean(text)
+
+
+def _html_or_none(text: str, tags: list[str]) -> str | None:
+    """The cleaned text only when cleaning changed it (most drafts are clean already)."""
+    cleaned = shop_html(text, tags)
+    return cleaned if cleaned != text else None
+
+
+def flag_data(flag: dict[str, Any]) -> dict[str, Any]:
+    """A guard flag as the page shows it, with whether a reviewer approved it knowingly."""
+    return {"guard": str(flag.get("guard", "?")), "field": str(flag.get("field") or ""),
+            "detail": str(flag.get("detail") or ""),
+            "explanation": explain(str(flag.get("guard", "?"))),
+            "acknowledged": bool(flag.get(ACK_KEY))}
+
+
+def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]],
+              tags: list[str] | None = None) -> dict[str, Any]:
     """What the page needs about one draft (all text travels as data, rendered as text)."""
+    allowed = list(GuardsConfig().html_tags) if tags is None else tags
     fields = []
     for name in _field_order(list(item.fields)):
         draft = item.fields.get(name)
@@ -117,16 +172,26 @@ def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
         current = current_text(item.snapshot, name)
         edited = (item.edited_fields or {}).get(name)
         low, high = limits.get(name, (None, None))
-        fields.append({
+        is_html = name in HTML_FIELDS
+        field: dict[str, Any] = {
             "name": name, "label": FIELD_LABELS.get(name, name.replace("_", " ").capitalize()),
             "current": current, "draft": draft_text,
             "edited": edited if isinstance(edited, str) and edited != draft_text else None,
-            "diff": word_diff(current, draft_text), "min": low, "max": high,
+            "html": is_html, "min": low, "max": high,
             "editable": item.kind == "product" and isinstance(draft, str),
-        })
+        }
+        if is_html:
+            # Only where nh3 changed something; the page falls back to the text itself.
+            for key, text in (("current_html", current), ("draft_html", draft_text),
+                              ("edited_html", field["edited"])):
+                cleaned = _html_or_none(text, allowed) if text else None
+                if cleaned is not None:
+                    field[key] = cleaned
+        fields.append(field)
     source = item.source()
     payload_extra = {k: v for k, v in item.payload.items() if k != "source"}
-    rows = source_rows(source if isinstance(source, dict) else {})
+    shown = frozenset(f["name"] for f in fields if f["current"] and f["name"] != "name")
+    rows = source_rows(source if isinstance(source, dict) else {}, shown)
     wanted = payload_extra.get("fields")
     why = payload_extra.get("why")
     if isinstance(why, dict) and why:
@@ -141,9 +206,7 @@ def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
         "source_id": item.source_id, "status": item.status, "name": item.name,
         "sku": item.sku, "categories": item.categories,
         "missing": (item.product or {}).get("missing") or payload_extra.get("fields") or [],
-        "flags": [{"guard": str(f.get("guard", "?")), "field": str(f.get("field") or ""),
-                   "detail": str(f.get("detail") or ""),
-                   "explanation": explain(str(f.get("guard", "?")))} for f in item.flags],
+        "flags": [flag_data(f) for f in item.flags],
         "fields": fields,
         "template": item.template_name or "", "template_hash": (item.template_hash or "")[:10],
         "provider": item.provider or "", "model": item.model or "",
@@ -162,6 +225,7 @@ def render_page(items: list[ReviewItem], *, mode: str = "file", export_id: str,
     if mode not in ("file", "served"):
         raise ValueError(f"unknown page mode {mode!r}")
     limits = field_limits(guards)
+    tags = list((guards or GuardsConfig()).html_tags)
     nonce = secrets.token_urlsafe(16)
     data = {
         "config": {
@@ -171,8 +235,9 @@ def render_page(items: list[ReviewItem], *, mode: str = "file", export_id: str,
             "selection": selection or {}, "ledger_counts": ledger_counts or {},
             "limits": {k: list(v) for k, v in limits.items()},
             "explanations": GUARD_EXPLANATIONS,
+            "html_tags": tags, "diff_similarity": DIFF_SIMILARITY,
         },
-        "items": [item_data(item, limits) for item in items],
+        "items": [item_data(item, limits, tags) for item in items],
     }
     template = _env().get_template("review.html.j2")
     return template.render(data=data, nonce=nonce, mode=mode, count=len(items),

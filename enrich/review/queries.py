@@ -14,6 +14,12 @@ from enrich.ledger.drafts import DraftView, categories_of, draft_view, draft_vie
 #: ``meta`` key prefix under which each export of the review page is recorded.
 EXPORTS_META_PREFIX = "review_export:"
 
+#: Key a guard flag carries (in ``drafts.flags``) once a reviewer approved the draft after
+#: the page asked "this draft is flagged: approve anyway?"; its value is the UTC time.
+#: The flags JSON is where the record lives because the acknowledgement is about those
+#: flags: a redraft or a re-checked edit replaces them, and the acknowledgement with them.
+ACK_KEY = "acknowledged_at"
+
 #: Where each SEO plugin keeps a field in ``meta_data`` (WooCommerce REST v3 shape).
 SEO_META_KEYS: dict[str, tuple[str, ...]] = {
     "seo_title": ("_yoast_wpseo_title", "rank_math_title", "_seopress_titles_title"),
@@ -59,5 +65,5 @@ review_items = draft_views
 review_item = draft_view
 
 
-__all__ = ["EXPORTS_META_PREFIX", "SEO_META_KEYS", "ReviewItem", "categories_of",
+__all__ = ["ACK_KEY", "EXPORTS_META_PREFIX", "SEO_META_KEYS", "ReviewItem", "categories_of",
            "current_text", "review_item", "review_items"]

@@ -33,6 +33,9 @@ from enrich.review.export import new_export_id, render_page, select_items
 
 TOKEN_HEADER = "x-enrich-token"
 MAX_DECISION_BYTES = 1_000_000
+#: Decisions one POST to /api/decisions may carry (the page sends a bulk action in chunks).
+MAX_BATCH = 500
+MAX_BATCH_BYTES = 20_000_000
 
 _SECURITY_HEADERS = [
     ("X-Frame-Options", "DENY"),
@@ -134,13 +137,15 @@ class ReviewServer:
                                 [("Content-Type", "text/plain; charset=utf-8"),
                                  *_SECURITY_HEADERS])
             return self._page()
-        if request.path == "/api/decision":
+        if request.path in ("/api/decision", "/api/decisions"):
             if request.method != "POST":
                 return _error(405, "use POST", [("Allow", "POST")])
             if not self._token_ok(request.headers.get(TOKEN_HEADER)):
                 return _error(403, "missing or wrong session token")
             if "application/json" not in request.headers.get("content-type", ""):
                 return _error(415, "send the decision as application/json")
+            if request.path == "/api/decisions":
+                return self._decisions(request)
             return self._decision(request)
         return _error(404, f"nothing at {request.path}")
 
@@ -176,11 +181,37 @@ class ReviewServer:
         try:
             decision = parse_decision(raw, "decision", allowed=SERVED_DECISIONS)
             with self._lock:
-                outcome = apply_decision(self.ledger, decision, check=self.checker)
+                outcome = apply_decision(self.ledger, decision, check=self.checker,
+                                         require_ack=True)
         except EnrichError as exc:
             return _error(400, exc.message)
         status = 200 if outcome.applied else 409
         return Response.json(outcome.as_dict(), status, _SECURITY_HEADERS)
+
+    def _decisions(self, request: Request) -> Response:
+        """A bulk action: ``{"decisions": [...]}``, each applied (or refused) on its own.
+
+        The whole list is validated before anything is applied, as ``review import`` does.
+        """
+        if len(request.body) > MAX_BATCH_BYTES:
+            return _error(413, "too many decisions in one request")
+        try:
+            raw: Any = json.loads(request.body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return _error(400, f"not valid JSON: {exc}")
+        items = raw.get("decisions") if isinstance(raw, dict) else None
+        if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
+            return _error(400, f"send {{\"decisions\": [...]}} with 1 to {MAX_BATCH} decisions")
+        try:
+            decisions = [parse_decision(item, f"decisions[{i}]", allowed=SERVED_DECISIONS,
+                                        index=i) for i, item in enumerate(items)]
+        except EnrichError as exc:
+            return _error(400, exc.message)
+        with self._lock:
+            outcomes = [apply_decision(self.ledger, d, check=self.checker, require_ack=True)
+                        for d in decisions]
+        return Response.json({"results": [o.as_dict() for o in outcomes]}, 200,
+                             _SECURITY_HEADERS)
 
 
 def _error(status: int, message: str,
