@@ -11,6 +11,9 @@ Guards (the name is what the ledger and the review page show):
     injection  the draft follows or repeats an instruction hidden in the product data,
                or reads like a model talking ("as an AI", role tags, a refusal)
     duplicate  the description nearly repeats another product's draft
+    input      the product's own data has a problem sync recorded (an instruction hidden in
+               it, two values for one quantity, a bad weight or price, markup in the name,
+               a duplicate SKU: ``inputs.py``); the draft waits for a person
 
 Each check is one pass over the draft and the source with precompiled regexes, so a
 draft costs O(its length + the product's length); the duplicate check adds a few
@@ -19,6 +22,7 @@ indexed lookups (see ``duplicates.py``).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex, Match
 from enrich.guards.grounding import SourceNumbers, codes, quantities
 from enrich.guards.html import sanitize_html, strip_tags
 from enrich.guards.injection import find_instructions, has_instruction, obeyed, output_marker
+from enrich.guards.inputs import SHOWN_MARKUP_RE, Conflict, bad_values, conflicts
 from enrich.guards.text import Source, find_contacts, plain_text, squash, without_contacts
 
 FIELDS: tuple[str, ...] = ("name", "description", "short_description", "seo_title",
@@ -36,7 +41,7 @@ FIELDS: tuple[str, ...] = ("name", "description", "short_description", "seo_titl
 HTML_FIELDS = frozenset({"description", "short_description"})
 _DIGIT_RE = re.compile(r"\d")
 GUARDS: tuple[str, ...] = ("schema", "length", "html", "grounding", "contact", "injection",
-                           "duplicate")
+                           "duplicate", "input")
 LABELS: dict[str, str] = {
     "name": "title", "description": "description", "short_description": "short description",
     "seo_title": "SEO title", "meta_description": "meta description",
@@ -110,6 +115,8 @@ class _Check:
         self.limits = limits
         self.flags: list[Flag] = []
         self._numbers: SourceNumbers | None = None
+        self._conflicts: list[Conflict] | None = None
+        self.bad = bad_values(source)
 
     def flag(self, guard: str, name: str, detail: str) -> None:
         self.flags.append(Flag(guard, name, detail))
@@ -211,6 +218,29 @@ class _Check:
                 self.flag("contact", name, f"The {_label(name)} contains the phone number "
                           f"{phone}, which is not in the product data.")
 
+    @property
+    def conflicts(self) -> list[Conflict]:
+        if self._conflicts is None:
+            self._conflicts = conflicts(self.source.product)
+        return self._conflicts
+
+    def bad_input(self, name: str, text: str) -> None:
+        """The draft repeats a weight, size or price the data has wrong (sync named it)."""
+        for where, value, why in self.bad:
+            if re.search(r"(?<![\w.,-])" + re.escape(value) + r"(?![\w.,])", text,
+                         re.IGNORECASE):
+                self.flag("grounding", name, f"The {_label(name)} repeats “{value}”, but the "
+                          f"product data's {where.replace('_', ' ')} {why}; leave it out or "
+                          "correct the product first.")
+
+    def shown_markup(self, name: str, plain: str) -> None:
+        """Markup that would show as text ("&lt;script&gt;" reads "<script>" on the page)."""
+        m = SHOWN_MARKUP_RE.search(html.unescape(plain) if "&" in plain else plain)
+        if m:
+            self.flag("html", name, f"The {_label(name)} shows markup as text "
+                      f"(“{_short(m.group(0), 40)}”); the product data carries markup, "
+                      "which must not reach the copy.")
+
     def grounding(self, name: str, text: str) -> None:
         if not _DIGIT_RE.search(text):
             return
@@ -220,6 +250,12 @@ class _Check:
             if q.text in seen:
                 continue
             seen.add(q.text)
+            conflict = next((c for c in self.conflicts if q.family == c.family and any(
+                q.base_values() & v.base_values() for v in c.values)), None)
+            if conflict is not None:
+                self.flag("grounding", name, f"The {_label(name)} says “{q.text}”, but "
+                          f"{conflict.sentence()}; check which is right before approving.")
+                continue
             problem = self.numbers.problem(q)
             if problem:
                 self.flag("grounding", name, f"The {_label(name)} says “{q.text}”, but "
@@ -281,12 +317,15 @@ def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
                 limits: GuardsConfig | Mapping[str, Any] | None = None,
                 duplicates: DuplicateIndex | None = None,
                 expected: Iterable[str] | None = None,
-                source_id: str | int | None = None) -> GuardResult:
+                source_id: str | int | None = None,
+                input_flags: Iterable[Mapping[str, Any]] | None = None) -> GuardResult:
     """Check one draft against its source product; return the cleaned fields and flags.
 
     ``limits`` is ``settings.guards`` (a ``{field: {"min", "max"}}`` mapping also works).
     ``expected`` names the fields the job asked for (a missing one is flagged).
     ``duplicates`` is only read: add the draft to it once it is recorded.
+    ``input_flags`` are the product's input problems sync recorded (``inputs.py``, the
+    ledger's ``products.input_flags``): each becomes an ``input`` flag on the draft.
     """
     check = _Check(source, as_guards_config(limits))
     values = check.schema(fields, expected)
@@ -315,7 +354,13 @@ def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
     for name, (_raw, plain) in texts.items():
         check.contact(name, plain)
         check.grounding(name, plain)
+        check.bad_input(name, plain)
+        check.shown_markup(name, plain)
     check.injection(texts)
+    for flag in input_flags or ():
+        what = str(flag.get("flag") or "input")
+        check.flag("input", str(flag.get("field") or ""),
+                   f"Input problem ({what}): {flag.get('detail') or ''}".strip())
     if duplicates is not None:
         own = source_id if source_id is not None else source.get("id")
         for name in DUPLICATE_FIELDS:

@@ -41,6 +41,7 @@ from enrich.errors import (
 from enrich.guards import check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
 from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
+from enrich.ledger.inputs import product_input_flags
 from enrich.prompts import PromptBook, RenderedPrompt
 from enrich.providers import (
     LLMRequest,
@@ -413,7 +414,9 @@ class Worker:
                       snapshot: dict[str, Any], result: Any) -> None:
         guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
                             duplicates=self.duplicates, expected=rendered.fields,
-                            source_id=job.source_id)
+                            source_id=job.source_id,
+                            input_flags=self._ledger(product_input_flags, self.ledger,
+                                                     job.source_id))
         flags = guard.flag_dicts()
         usage = result.usage
         attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,
