@@ -77,7 +77,7 @@ from enrich.ledger.products import (
 )
 from enrich.ledger.scratch import scratch_copy
 from enrich.missing import STATES, Rules, evaluate
-from enrich.product_snapshot import Record, build_record, canonical_json
+from enrich.product_snapshot import STORE_KEYS, Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
 META_CURSOR = "sync.modified_after"
@@ -154,8 +154,9 @@ class SyncSummary:
     #: Listed by the store when paging began but not received (the catalog shrank meanwhile).
     missed: int = 0
     limit_reached: bool = False
-    #: The store's units (weight, dimensions, currency), read once per sync; empty when the
-    #: store would not say (bare weights then keep only their family).
+    #: The store's weight and dimension units, read once per sync (with the currency, in
+    #: meta ``sync.store_units``); empty when the store would not say (bare weights then
+    #: keep only their family).
     store_units: dict[str, str] = field(default_factory=dict)
     #: Products per input problem over the whole ledger (``enrich.guards.inputs``).
     input_flags: dict[str, int] = field(default_factory=dict)
@@ -449,11 +450,12 @@ def _store_units(ledger: Ledger, client: WooClient) -> dict[str, str]:
     the units of the last sync that read them, or none.
     """
     try:
-        units = client.store_settings().snapshot_keys()
+        read = client.store_settings()
     except (StoreAuthError, EnrichError):
-        return json.loads(ledger.get_meta(META_UNITS) or "{}")
-    ledger.set_meta(META_UNITS, json.dumps(units, sort_keys=True))
-    return units
+        recorded = json.loads(ledger.get_meta(META_UNITS) or "{}")
+        return {k: v for k, v in recorded.items() if k in STORE_KEYS and k != "currency"}
+    ledger.set_meta(META_UNITS, json.dumps(read.as_dict(), sort_keys=True))
+    return read.snapshot_keys()
 
 
 def _with_inputs(records: list[Record], units: dict[str, str]) -> list[Record]:

@@ -22,10 +22,10 @@ indexed lookups (see ``duplicates.py``).
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any
 
 from enrich.config import GuardsConfig
@@ -235,7 +235,7 @@ class _Check:
 
     def shown_markup(self, name: str, plain: str) -> None:
         """Markup that would show as text ("&lt;script&gt;" reads "<script>" on the page)."""
-        m = SHOWN_MARKUP_RE.search(html.unescape(plain) if "&" in plain else plain)
+        m = SHOWN_MARKUP_RE.search(unescape(plain) if "&" in plain else plain)
         if m:
             self.flag("html", name, f"The {_label(name)} shows markup as text "
                       f"(“{_short(m.group(0), 40)}”); the product data carries markup, "

@@ -107,7 +107,14 @@ class StoreUnits:
     currency: str
 
     def snapshot_keys(self) -> dict[str, str]:
-        """What sync adds to each product snapshot, so guards and writers read bare values."""
+        """What sync adds to each product snapshot, so guards and writers read bare values.
+
+        Not the currency: it says nothing a shopper reads that the price does not, and a
+        writer handed "currency: EUR" writes it into the copy.
+        """
+        return {"weight_unit": self.weight_unit, "dimension_unit": self.dimension_unit}
+
+    def as_dict(self) -> dict[str, str]:
         return {"weight_unit": self.weight_unit, "dimension_unit": self.dimension_unit,
                 "currency": self.currency}
 
