@@ -38,8 +38,17 @@ def canonical_json(value: Any) -> str:
                       default=repr)
 
 
+#: Snapshot keys that are the store's settings, not the product's (sync adds them from
+#: ``WooClient.store_settings``): outside the hash, so a product hashes the same with or
+#: without them and publish's conflict check (which hashes the store's product) agrees.
+STORE_KEYS = frozenset({"weight_unit", "dimension_unit", "currency"})
+
+
 def content_hash(snapshot: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(snapshot).encode("ascii")).hexdigest()
+    if STORE_KEYS.isdisjoint(snapshot):
+        return hashlib.sha256(canonical_json(snapshot).encode("ascii")).hexdigest()
+    own = {k: v for k, v in snapshot.items() if k not in STORE_KEYS}
+    return hashlib.sha256(canonical_json(own).encode("ascii")).hexdigest()
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -125,6 +134,8 @@ class Record:
     why: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
     texts: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    #: Problems of the product's own data (``enrich.guards.inputs``), set by sync.
+    input_flags: list[dict[str, str]] = field(default_factory=list, compare=False)
 
     def row(self) -> dict[str, Any]:
         return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
@@ -248,6 +259,7 @@ def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
 
 
 __all__ = [
+    "STORE_KEYS",
     "Record",
     "build_record",
     "canonical_json",

@@ -58,7 +58,14 @@ from typing import Any
 
 from enrich.config import Settings
 from enrich.errors import EnrichError, LedgerError, StoreAuthError
+from enrich.guards.inputs import input_flag_dicts
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
+from enrich.ledger.inputs import (
+    count_input_flags,
+    mark_duplicate_skus,
+    set_input_flags,
+    set_store_units,
+)
 from enrich.ledger.products import (
     ProductState,
     count_by_state,
@@ -72,13 +79,14 @@ from enrich.ledger.products import (
 from enrich.ledger.publishes import published_values
 from enrich.ledger.scratch import scratch_copy
 from enrich.missing import BOILERPLATE_META, STATES, Rules, evaluate
-from enrich.product_snapshot import Record, build_record, canonical_json
+from enrich.product_snapshot import STORE_KEYS, Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
 META_CURSOR = "sync.modified_after"
 META_STORE = "sync.store_url"
 META_BOILERPLATE = BOILERPLATE_META
 META_RULES = "sync.rules_hash"
+META_UNITS = "sync.store_units"
 
 #: Fields asked of the store (``_fields``): what the snapshot and the cursor need.
 FETCH_FIELDS = [
@@ -155,6 +163,12 @@ class SyncSummary:
     #: Listed by the store when paging began but not received (the catalog shrank meanwhile).
     missed: int = 0
     limit_reached: bool = False
+    #: The store's weight and dimension units, read once per sync (with the currency, in
+    #: meta ``sync.store_units``); empty when the store would not say (bare weights then
+    #: keep only their family).
+    store_units: dict[str, str] = field(default_factory=dict)
+    #: Products per input problem over the whole ledger (``enrich.guards.inputs``).
+    input_flags: dict[str, int] = field(default_factory=dict)
     #: How the keys were sent in the end (``auto`` may have fallen back to ``query``).
     auth: str | None = None
     exit_reason: str = "completed"
@@ -347,9 +361,11 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
     summary.run_id = ledger.start_run("sync", params)
     since = time.time()
     try:
+        summary.store_units = _store_units(ledger, client)
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary,
                                          cursor=cursor, limit=limit, progress=progress,
                                          reuse=not rules_changed)
+        _check_inputs(ledger, summary)
         boilerplate = shared_fingerprints(ledger, rules.boilerplate_min_products)
         summary.boilerplate_texts = len(boilerplate)
         if rules_changed:
@@ -422,7 +438,8 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 summary.limit_reached = True
             records: list[Record] = []
             for raw in raws:
-                records.extend(_records_for(client, raw, rules, summary))
+                records.extend(_with_inputs(_records_for(client, raw, rules, summary),
+                                            summary.store_units))
                 modified = raw.get("date_modified_gmt") if isinstance(raw, dict) else None
                 if isinstance(modified, str) and (max_seen is None or modified > max_seen):
                     max_seen = modified
@@ -436,6 +453,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 else:
                     apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
             _write(ledger, records, summary, count=True, prev=prev)
+            set_input_flags(ledger, {r.source_id: r.input_flags for r in records})
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, page.total))
             if summary.limit_reached:
@@ -476,6 +494,39 @@ def _records_for(client: WooClient, raw: Any, rules: Rules,
                 continue
             out.append(v)
     return out
+
+
+# -- the store's units and the input checks --------------------------------------------------
+
+def _store_units(ledger: Ledger, client: WooClient) -> dict[str, str]:
+    """The store's units, read once per sync and recorded (meta ``sync.store_units``).
+
+    A store that will not answer (an old WooCommerce, a key without settings access) keeps
+    the units of the last sync that read them, or none.
+    """
+    try:
+        read = client.store_settings()
+    except (StoreAuthError, EnrichError):
+        recorded = json.loads(ledger.get_meta(META_UNITS) or "{}")
+        return {k: v for k, v in recorded.items() if k in STORE_KEYS and k != "currency"}
+    ledger.set_meta(META_UNITS, json.dumps(read.as_dict(), sort_keys=True))
+    return read.snapshot_keys()
+
+
+def _with_inputs(records: list[Record], units: dict[str, str]) -> list[Record]:
+    """Each snapshot with the store's units (outside its hash) and its input problems."""
+    for r in records:
+        if r.state != "invalid":
+            r.snapshot.update(units)
+            r.input_flags = input_flag_dicts(r.snapshot)
+    return records
+
+
+def _check_inputs(ledger: Ledger, summary: SyncSummary) -> None:
+    """After the stream: units into every stored snapshot, duplicate SKUs over the ledger."""
+    set_store_units(ledger, summary.store_units)
+    mark_duplicate_skus(ledger)
+    summary.input_flags = count_input_flags(ledger)
 
 
 def summary_json(summary: SyncSummary) -> str:

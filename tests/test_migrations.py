@@ -23,8 +23,7 @@ def test_old_ledger_is_upgraded_and_keeps_its_jobs(db_path: Path) -> None:
     assert "publishes" not in Database(db_path).table_names()
 
     with Ledger(db_path) as ledger:
-        assert ledger.schema_version() == ["m001_core", "m002_publishes",
-                                           "m006_published_values"]
+        assert ledger.schema_version()[:2] == ["m001_core", "m002_publishes"]
         assert "publishes" in ledger.db.table_names()
         assert [j.source_id for j in ledger.list_jobs()] == ["42"]
 

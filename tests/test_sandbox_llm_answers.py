@@ -213,7 +213,8 @@ def test_answers_to_the_shipped_prompt_pass_the_guards_unless_injected() -> None
         result = check_draft(answer, product, expected=fields)
         if result.flags:
             flagged[product["id"]] = [f"{f.guard}:{f.field}" for f in result.flags]
-    assert flagged == {products[7]["id"]: ["injection:description"]}
+    # "90%" is only in the quarantined instruction: not a fact, so grounding flags it too.
+    assert flagged == {products[7]["id"]: ["grounding:description", "injection:description"]}
     assert with_images > 0
 
 

@@ -13,6 +13,9 @@ Guards (the name is what the ledger and the review page show):
     duplicate  the description nearly repeats another product's draft
     sync_rules a field ``enrich sync`` would call missing (same as the name, too short, a
                placeholder, supplier boilerplate; see ``sync_rules.py``)
+    input      the product's own data has a problem sync recorded (an instruction hidden in
+               it, two values for one quantity, a bad weight or price, markup in the name,
+               a duplicate SKU: ``inputs.py``); the draft waits for a person
 
 Each check is one pass over the draft and the source with precompiled regexes, so a
 draft costs O(its length + the product's length); the duplicate check adds a few
@@ -24,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any
 
 from enrich.config import GuardsConfig
@@ -31,6 +35,7 @@ from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex, Match
 from enrich.guards.grounding import SourceNumbers, codes, quantities
 from enrich.guards.html import sanitize_html, strip_tags
 from enrich.guards.injection import find_instructions, has_instruction, obeyed, output_marker
+from enrich.guards.inputs import SHOWN_MARKUP_RE, Conflict, bad_values, conflicts
 from enrich.guards.sync_rules import SyncRules, sync_rule_problems
 from enrich.guards.text import Source, find_contacts, plain_text, squash, without_contacts
 
@@ -39,7 +44,7 @@ FIELDS: tuple[str, ...] = ("name", "description", "short_description", "seo_titl
 HTML_FIELDS = frozenset({"description", "short_description"})
 _DIGIT_RE = re.compile(r"\d")
 GUARDS: tuple[str, ...] = ("schema", "length", "html", "grounding", "contact", "injection",
-                           "duplicate", "sync_rules")
+                           "duplicate", "sync_rules", "input")
 LABELS: dict[str, str] = {
     "name": "title", "description": "description", "short_description": "short description",
     "seo_title": "SEO title", "meta_description": "meta description",
@@ -113,6 +118,8 @@ class _Check:
         self.limits = limits
         self.flags: list[Flag] = []
         self._numbers: SourceNumbers | None = None
+        self._conflicts: list[Conflict] | None = None
+        self.bad = bad_values(source)
 
     def flag(self, guard: str, name: str, detail: str) -> None:
         self.flags.append(Flag(guard, name, detail))
@@ -214,6 +221,29 @@ class _Check:
                 self.flag("contact", name, f"The {_label(name)} contains the phone number "
                           f"{phone}, which is not in the product data.")
 
+    @property
+    def conflicts(self) -> list[Conflict]:
+        if self._conflicts is None:
+            self._conflicts = conflicts(self.source.product)
+        return self._conflicts
+
+    def bad_input(self, name: str, text: str) -> None:
+        """The draft repeats a weight, size or price the data has wrong (sync named it)."""
+        for where, value, why in self.bad:
+            if re.search(r"(?<![\w.,-])" + re.escape(value) + r"(?![\w.,])", text,
+                         re.IGNORECASE):
+                self.flag("grounding", name, f"The {_label(name)} repeats “{value}”, but the "
+                          f"product data's {where.replace('_', ' ')} {why}; leave it out or "
+                          "correct the product first.")
+
+    def shown_markup(self, name: str, plain: str) -> None:
+        """Markup that would show as text ("&lt;script&gt;" reads "<script>" on the page)."""
+        m = SHOWN_MARKUP_RE.search(unescape(plain) if "&" in plain else plain)
+        if m:
+            self.flag("html", name, f"The {_label(name)} shows markup as text "
+                      f"(“{_short(m.group(0), 40)}”); the product data carries markup, "
+                      "which must not reach the copy.")
+
     def grounding(self, name: str, text: str) -> None:
         if not _DIGIT_RE.search(text):
             return
@@ -223,6 +253,12 @@ class _Check:
             if q.text in seen:
                 continue
             seen.add(q.text)
+            conflict = next((c for c in self.conflicts if q.family == c.family and any(
+                q.base_values() & v.base_values() for v in c.values)), None)
+            if conflict is not None:
+                self.flag("grounding", name, f"The {_label(name)} says “{q.text}”, but "
+                          f"{conflict.sentence()}; check which is right before approving.")
+                continue
             problem = self.numbers.problem(q)
             if problem:
                 self.flag("grounding", name, f"The {_label(name)} says “{q.text}”, but "
@@ -285,13 +321,16 @@ def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
                 duplicates: DuplicateIndex | None = None,
                 expected: Iterable[str] | None = None,
                 source_id: str | int | None = None,
-                sync_rules: SyncRules | None = None) -> GuardResult:
+                sync_rules: SyncRules | None = None,
+                input_flags: Iterable[Mapping[str, Any]] | None = None) -> GuardResult:
     """Check one draft against its source product; return the cleaned fields and flags.
 
     ``limits`` is ``settings.guards`` (a ``{field: {"min", "max"}}`` mapping also works).
     ``expected`` names the fields the job asked for (a missing one is flagged).
     ``duplicates`` is only read: add the draft to it once it is recorded.
     ``sync_rules``: sync's missing-field rules; a field they would call missing is flagged.
+    ``input_flags`` are the product's input problems sync recorded (``inputs.py``, the
+    ledger's ``products.input_flags``): each becomes an ``input`` flag on the draft.
     """
     check = _Check(source, as_guards_config(limits))
     values = check.schema(fields, expected)
@@ -320,7 +359,13 @@ def check_draft(fields: Mapping[str, Any], source: Mapping[str, Any], *,
     for name, (_raw, plain) in texts.items():
         check.contact(name, plain)
         check.grounding(name, plain)
+        check.bad_input(name, plain)
+        check.shown_markup(name, plain)
     check.injection(texts)
+    for flag in input_flags or ():
+        what = str(flag.get("flag") or "input")
+        check.flag("input", str(flag.get("field") or ""),
+                   f"Input problem ({what}): {flag.get('detail') or ''}".strip())
     if duplicates is not None:
         own = source_id if source_id is not None else source.get("id")
         for name in DUPLICATE_FIELDS:

@@ -154,6 +154,17 @@ def m002_publishes(db: Database) -> None:
     )
 
 
+@migrations(name="m003_product_input")
+def m003_product_input(db: Database) -> None:
+    db.executescript(
+        """
+        -- Problems of the product's own data, found by sync (enrich.guards.inputs): JSON list
+        -- of {"flag", "field", "detail"}; flag: instruction | source_conflict | bad_value
+        -- | markup | duplicate_sku. Copied onto the product's drafts as "input" flags.
+        ALTER TABLE products ADD COLUMN input_flags TEXT NOT NULL DEFAULT '[]';
+        """
+    )
+
 
 @migrations(name="m006_published_values")
 def m006_published_values(db: Database) -> None:

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from enrich.missing import Rules
-from enrich.product_snapshot import build_record
+from enrich.product_snapshot import STORE_KEYS, build_record
 
-#: Snapshot keys that are derived from others and say nothing a person could have changed.
-DERIVED = frozenset({"fingerprints", "id"})
+#: Snapshot keys that are derived from others, or are store settings sync adds (units), and
+#: say nothing a person could have changed on the product.
+DERIVED = frozenset({"fingerprints", "id"}) | STORE_KEYS
 
 
 def store_snapshot(product: Mapping[str, Any], rules: Rules, *,

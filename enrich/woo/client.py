@@ -92,6 +92,33 @@ class BatchItemResult:
     verified: bool = False
 
 
+_SETTINGS = (("products", "woocommerce_weight_unit"), ("products", "woocommerce_dimension_unit"),
+             ("general", "woocommerce_currency"))
+#: GETs ``store_settings`` sends (one per setting: a group listing is ~30 settings long).
+SETTINGS_READS = len(_SETTINGS)
+
+
+@dataclass(frozen=True)
+class StoreUnits:
+    """The units a store's bare numbers are in (Settings > Products and General)."""
+
+    weight_unit: str
+    dimension_unit: str
+    currency: str
+
+    def snapshot_keys(self) -> dict[str, str]:
+        """What sync adds to each product snapshot, so guards and writers read bare values.
+
+        Not the currency: it says nothing a shopper reads that the price does not, and a
+        writer handed "currency: EUR" writes it into the copy.
+        """
+        return {"weight_unit": self.weight_unit, "dimension_unit": self.dimension_unit}
+
+    def as_dict(self) -> dict[str, str]:
+        return {"weight_unit": self.weight_unit, "dimension_unit": self.dimension_unit,
+                "currency": self.currency}
+
+
 class ProductPage(list[dict[str, Any]]):
     """One page of a listing, with the totals the store reported for the whole listing."""
 
@@ -636,6 +663,32 @@ class WooClient:
         for page in self._iter_pages(f"/products/{int(parent_id)}/variations", params,
                                      prefetch=False):
             yield from page
+
+    def store_settings(self) -> StoreUnits:
+        """The store's weight and dimension units and its currency.
+
+        WooCommerce keeps ``weight`` and ``dimensions`` as bare numbers in the units of
+        Settings > Products (``woocommerce_weight_unit``, ``woocommerce_dimension_unit``), so
+        "500" is 500 g in one store and 500 lbs in another; the guards need the unit to tell
+        a gram from a kilogram. Three GETs, once per sync.
+        """
+        values: dict[str, str] = {}
+        for group, sid in _SETTINGS:
+            url = f"{self.api_url}/settings/{group}/{sid}"
+            resp = self._request("GET", url)
+            if resp.status_code != 200:
+                raise self._store_error(resp, self._what("GET", url))
+            body = self._json(resp, self._what("GET", url))
+            value = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise StoreError(f"GET {url}: expected a setting with a value, got "
+                                 f"{type(body).__name__}",
+                                 "Check the store's REST API answers settings as WooCommerce "
+                                 "does (wc/v3/settings).")
+            values[sid] = str(value)
+        return StoreUnits(weight_unit=values["woocommerce_weight_unit"],
+                          dimension_unit=values["woocommerce_dimension_unit"],
+                          currency=values["woocommerce_currency"])
 
     # -- writes -------------------------------------------------------------------------------
 

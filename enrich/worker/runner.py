@@ -42,6 +42,7 @@ from enrich.errors import (
 from enrich.guards import check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
 from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
+from enrich.ledger.inputs import product_input_flags
 from enrich.missing import BOILERPLATE_META, DraftRules, Rules
 from enrich.prompts import PromptBook, RenderedPrompt
 from enrich.providers import (
@@ -419,7 +420,9 @@ class Worker:
                       snapshot: dict[str, Any], result: Any) -> None:
         guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
                             duplicates=self.duplicates, expected=rendered.fields,
-                            source_id=job.source_id, sync_rules=self.sync_rules)
+                            source_id=job.source_id, sync_rules=self.sync_rules,
+                            input_flags=self._ledger(product_input_flags, self.ledger,
+                                                     job.source_id))
         flags = guard.flag_dicts()
         usage = result.usage
         attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,

@@ -1,0 +1,100 @@
+"""The ``products.input_flags`` column: problems of each product's own data, as sync found them.
+
+Sync writes a product's own flags with each page (``set_input_flags``), then finds duplicate
+SKUs over the whole ledger in one SQL pass (``mark_duplicate_skus``): a SKU on two products
+only shows once both have been seen, and an incremental sync fetches only one of them. The
+worker reads a product's flags (``product_input_flags``) to copy them onto its draft.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from enrich.ledger.ledger import Ledger, _loads
+
+DUPLICATE_SKU = "duplicate_sku"
+
+
+def set_input_flags(ledger: Ledger, flags: Mapping[str, Sequence[Mapping[str, str]]]) -> None:
+    """Replace each product's own flags; its ``duplicate_sku`` flag stays (a catalog fact)."""
+    if not flags:
+        return
+    ids = list(flags)
+    rows = ledger.conn.execute(
+        f"SELECT source_id, input_flags FROM products WHERE source_id IN "
+        f"({','.join('?' * len(ids))})", ids).fetchall()
+    kept = {r[0]: [f for f in (_loads(r[1]) or []) if f.get("flag") == DUPLICATE_SKU]
+            for r in rows}
+    updates = [(json.dumps([*map(dict, flags[sid]), *kept.get(sid, [])]), sid)
+               for sid in ids if sid in kept]
+    ledger._write(lambda c: c.executemany(
+        "UPDATE products SET input_flags = ? WHERE source_id = ?", updates))
+
+
+def mark_duplicate_skus(ledger: Ledger) -> list[tuple[str, list[str]]]:
+    """Flag every product whose SKU another product has too; returns (sku, source ids).
+
+    Compared as the store compares them (case and surrounding spaces ignored). Products
+    whose SKU stopped being shared lose the flag.
+    """
+    groups = [(sku, ids.split(",")) for sku, ids in ledger.conn.execute(
+        "SELECT lower(trim(sku)), group_concat(source_id) FROM "
+        "(SELECT sku, source_id FROM products WHERE trim(coalesce(sku, '')) != '' "
+        " ORDER BY source_id) GROUP BY lower(trim(sku)) HAVING COUNT(*) > 1 ORDER BY 1")]
+    wanted: dict[str, dict[str, str]] = {}
+    for sku, ids in groups:
+        for sid in ids:
+            others = ", ".join(i for i in ids if i != sid)
+            wanted[sid] = {"flag": DUPLICATE_SKU, "field": "sku",
+                           "detail": f"The SKU “{sku}” is also on product {others}. Give each "
+                                     "product its own SKU in the store."}
+    stale = [r[0] for r in ledger.conn.execute(
+        "SELECT source_id FROM products WHERE input_flags LIKE ?", (f"%{DUPLICATE_SKU}%",))]
+    touched = sorted(set(stale) | set(wanted))
+    if not touched:
+        return groups
+    current = dict(ledger.conn.execute(
+        f"SELECT source_id, input_flags FROM products WHERE source_id IN "
+        f"({','.join('?' * len(touched))})", touched).fetchall())
+    updates: list[tuple[str, str]] = []
+    for sid in touched:
+        own = [f for f in (_loads(current.get(sid)) or []) if f.get("flag") != DUPLICATE_SKU]
+        new = own + ([wanted[sid]] if sid in wanted else [])
+        if json.dumps(new) != current.get(sid):
+            updates.append((json.dumps(new), sid))
+    if updates:
+        ledger._write(lambda c: c.executemany(
+            "UPDATE products SET input_flags = ? WHERE source_id = ?", updates))
+    return groups
+
+
+def product_input_flags(ledger: Ledger, source_id: str) -> list[dict[str, Any]]:
+    """The product's input flags, or none when it is not in the ledger."""
+    row = ledger.conn.execute("SELECT input_flags FROM products WHERE source_id = ?",
+                              (str(source_id),)).fetchone()
+    return list(_loads(row[0]) or []) if row else []
+
+
+def count_input_flags(ledger: Ledger) -> dict[str, int]:
+    """Products per input flag, over the whole ledger."""
+    return {flag: n for flag, n in ledger.conn.execute(
+        "SELECT json_extract(j.value, '$.flag'), COUNT(DISTINCT p.source_id) FROM products p, "
+        "json_each(p.input_flags) j GROUP BY 1 ORDER BY 1")}
+
+
+def set_store_units(ledger: Ledger, units: Mapping[str, str]) -> int:
+    """Write the store's units into every stored snapshot that has others (or none).
+
+    They sit outside the content hash (``product_snapshot.STORE_KEYS``), so an unchanged
+    product is not rewritten by sync; this keeps every snapshot's units current.
+    """
+    if not units:
+        return 0
+    sets = ", ".join(f"'$.{k}', ?" for k in units)
+    where = " OR ".join(f"json_extract(snapshot, '$.{k}') IS NOT ?" for k in units)
+    args = [*units.values(), *units.values()]
+    cur = ledger._write(lambda c: c.execute(
+        f"UPDATE products SET snapshot = json_set(snapshot, {sets}) WHERE {where}", args))
+    return int(getattr(cur, "rowcount", 0) or 0)
