@@ -6,12 +6,11 @@ import random
 import time
 from pathlib import Path
 
-from guard_helpers import magento_gear_products, woo_product
-
 from enrich.guards import DuplicateIndex, check_draft
 from enrich.guards.duplicates import shingles, signature, similarity
 from enrich.guards.text import plain_text
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, JobStatus, Ledger
+from tests.guard_helpers import magento_gear_products, woo_product
 
 GEAR = magento_gear_products()
 
@@ -143,10 +142,9 @@ def test_index_check_cost_does_not_grow_with_the_catalog() -> None:
 def _offline_drafts() -> list[tuple[str, str]]:
     """(source id, description) of the offline writer's drafts of the Magento clothing
     catalog: variants differ by a colour or a size, so many pairs sit at 0.6-0.95."""
-    from guard_helpers import magento_configurable_products
-
     from enrich.prompts import output_model
     from enrich.providers.offline import OfflineProvider
+    from tests.guard_helpers import magento_configurable_products
 
     schema = output_model(["description"]).model_json_schema()
     writer = OfflineProvider()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from guard_helpers import magento_gear_products, woo_product, woo_products
 from pydantic import ValidationError
 
 from enrich.config import GuardsConfig, PromptsConfig, load_settings
@@ -27,6 +26,7 @@ from enrich.prompts import (
     slugify,
 )
 from enrich.sandbox.llm_answers import PRODUCT_FENCE
+from tests.guard_helpers import magento_gear_products, woo_product, woo_products
 
 COPY = ["description", "short_description", "seo_title", "meta_description"]
 HOSTILE = (
@@ -363,9 +363,8 @@ _NOT_FACTS = ("id", "parent_id", "type", "status", "sku", "seo_plugin", "fingerp
 def _fixture_snapshots() -> list[dict[str, Any]]:
     """Every product of the fixture catalogs, snapshotted exactly as sync records it for a
     Yoast store (so the snapshot carries type, status, ids, the SKU and ``seo_plugin``)."""
-    from guard_helpers import magento_configurable_products, saleor_products
-
     from enrich.product_snapshot import store_snapshot
+    from tests.guard_helpers import magento_configurable_products, saleor_products
 
     raw = woo_products() + magento_gear_products() + magento_configurable_products() + \
         saleor_products()

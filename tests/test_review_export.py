@@ -178,3 +178,10 @@ def test_shop_html_keeps_the_guards_allow_list_and_drops_the_rest(ledger: Ledger
     assert short["current_html"] == " &amp; more "  # the store's <img onerror> is gone
     title = next(f for f in data["fields"] if f["name"] == "seo_title")
     assert "draft_html" not in title and "current_html" not in title  # plain text fields
+
+
+def test_every_guard_is_explained_in_words_on_the_page() -> None:
+    from enrich.guards import GUARDS
+    from enrich.review.limits import GUARD_EXPLANATIONS
+
+    assert set(GUARDS) <= set(GUARD_EXPLANATIONS), set(GUARDS) - set(GUARD_EXPLANATIONS)

@@ -39,6 +39,7 @@ from enrich.guards.duplicates import DUPLICATE_FIELDS
 from enrich.ledger import JobStatus, Ledger
 from enrich.ledger.codec import loads
 from enrich.ledger.drafts import drafted_job_ids, newer_job_for
+from enrich.ledger.inputs import product_input_flags
 from enrich.review.queries import ACK_KEY, EXPORTS_META_PREFIX, ReviewItem, review_item
 
 FORMAT = "enrich-review-decisions"
@@ -248,7 +249,9 @@ class GuardChecker:
         wanted = item.payload.get("fields")
         result = check_draft(fields, item.source(), limits=self.config, duplicates=self._index,
                              expected=wanted if isinstance(wanted, list) else None,
-                             source_id=item.source_id)
+                             source_id=item.source_id,
+                             input_flags=(product_input_flags(self.ledger, item.source_id)
+                                          if item.kind == "product" else None))
         return dict(result.fields), result.flag_dicts()
 
     def recorded(self, item: ReviewItem, fields: dict[str, Any]) -> None:

@@ -21,6 +21,11 @@ GUARD_EXPLANATIONS: dict[str, str] = {
     "injection": "The product data holds an instruction to the model, or the text reads like "
                  "a model talking. Read it carefully.",
     "duplicate": "The text nearly repeats another product's; search engines may ignore it.",
+    "sync_rules": "The next sync would call this field missing (the same as the name, too "
+                  "short, a placeholder, or supplier boilerplate) and queue it again.",
+    "input": "The product's own data has a problem sync found (an instruction hidden in it, "
+             "two values for one quantity, a bad weight or price, markup in the name, a "
+             "duplicate SKU). Check the draft against the store before approving.",
 }
 
 
