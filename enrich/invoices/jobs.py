@@ -4,7 +4,8 @@ The worker's loop (claim → call → guard → record) is the same for both kin
 is the invoice half of its two kind-specific steps. An invoice with a CII XML inside is
 mapped directly (``source = "embedded_xml"``, no model call, no cost) unless
 ``[invoices] use_embedded_xml = false``; anything else becomes a prompt whose user part holds
-the document's text between ``<untrusted_invoice_text>`` fence lines.
+the document's text between ``<untrusted_document_text>`` fence lines (the sandbox
+model reads the same tag).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from enrich.invoices.schema import Invoice
 from enrich.ledger import Job
 from enrich.prompts import RenderedPrompt, shipped_prompts_dir
 
-FENCE_OPEN = "<untrusted_invoice_text>"
-FENCE_CLOSE = "</untrusted_invoice_text>"
+FENCE_OPEN = "<untrusted_document_text>"
+FENCE_CLOSE = "</untrusted_document_text>"
 _FENCE_TAG_RE = re.compile(r"<(?=[\s/\\]*untrusted)", re.IGNORECASE)
 #: Characters of document text sent to a model (about 12k tokens); a longer text is cut.
 MAX_TEXT_CHARS = 48_000

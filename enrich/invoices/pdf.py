@@ -74,11 +74,7 @@ def _open(data: bytes, name: str, max_pages: int) -> pdfium.PdfDocument | PDFPro
     try:
         doc = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        text = str(exc)
-        if "password" in text.lower():
-            return PDFProblem("encrypted", f"{name} is encrypted (password protected): "
-                                           "save an unprotected copy and add that")
-        return PDFProblem("corrupt", f"{name} is damaged and cannot be opened ({text})")
+        return _why_not(data, name, str(exc))
     pages = len(doc)
     if pages == 0:
         doc.close()
@@ -88,6 +84,26 @@ def _open(data: bytes, name: str, max_pages: int) -> pdfium.PdfDocument | PDFPro
         return PDFProblem("too_large", f"{name} has {pages} pages, over [invoices] max_pages "
                                        f"= {max_pages}: is it an invoice?")
     return doc
+
+
+def _why_not(data: bytes, name: str, pdfium_said: str) -> PDFProblem:
+    """Why PDFium refused a file. Its error code is unreliable (a document with no pages
+    fails with "Success", or with the last file's error), so pypdf looks at the structure."""
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+        pages = -1 if encrypted else len(reader.pages)
+    except Exception as exc:  # pypdf raises many kinds on a damaged file
+        return PDFProblem("corrupt", f"{name} is damaged and cannot be opened "
+                                     f"({type(exc).__name__}: {exc})")
+    if encrypted:
+        return PDFProblem("encrypted", f"{name} is encrypted (password protected): save an "
+                                       "unprotected copy and add that")
+    if pages == 0:
+        return PDFProblem("no_pages", f"{name} has no pages")
+    return PDFProblem("corrupt", f"{name} is damaged and cannot be opened ({pdfium_said})")
 
 
 def _embedded_xml(data: bytes) -> tuple[str | None, str | None]:
