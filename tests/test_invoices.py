@@ -266,3 +266,19 @@ def test_exports_and_a_cii_export_that_passes_the_xsd(embedded: Ledger,
     back = parse_cii(Path(result.files[0]).read_bytes())
     first = Invoice.model_validate(everything[0]["invoice"])
     assert (back.total, back.invoice_number) == (first.total, first.invoice_number)
+
+
+def test_estimate_covers_invoice_jobs(added: Path, tmp_path: Path) -> None:
+    """Embedded-XML invoices cost nothing; the others cost their rendered text's tokens."""
+    from enrich.config import LLMConfig
+    from enrich.estimate import estimate_cost
+
+    secrets = Secrets({"OPENAI_API_KEY": "sk-test-not-sent"})  # nothing is sent: no network
+    llm = LLMConfig(provider="openai", model="gpt-4o-mini")
+    with Ledger(_copy(added, tmp_path, "est.db")) as ledger:
+        xml = estimate_cost(ledger, Settings(llm=llm), secrets)
+        text = estimate_cost(ledger, Settings(llm=llm, invoices=InvoicesConfig(
+            use_embedded_xml=False)), secrets)
+    assert xml.jobs == text.jobs == xml.invoice_jobs == 34
+    assert xml.invoice_embedded == 26 and text.invoice_embedded == 0
+    assert 0 < xml.input_tokens < text.input_tokens and 0 < xml.cost_live_usd < text.cost_live_usd

@@ -110,3 +110,27 @@ def check(fields: dict[str, Any], job_payload: dict[str, Any]) -> tuple[dict[str
     """The invoice as stored (validated, JSON) and its named flags."""
     invoice = Invoice.model_validate(fields)
     return invoice.model_dump(mode="json"), check_invoice(invoice, job_payload.get("text"))
+
+
+def estimate_tokens(jobs: list[Job], settings: Settings) -> tuple[int, int, int, int]:
+    """(jobs with a model call, jobs read from embedded XML, input tokens, output tokens).
+
+    The prompt of an invoice grows with its pages (the whole text goes in), so each waiting
+    job's prompt is rendered from its stored text and counted, rather than a per-job guess.
+    """
+    from enrich.providers import estimate_output_tokens, estimate_prompt_tokens
+
+    schema = Invoice.model_json_schema()
+    calls = embedded = tokens_in = tokens_out = 0
+    for job in jobs:
+        if embedded_invoice(job, settings) is not None:
+            embedded += 1
+            continue
+        try:
+            rendered, _ = render_invoice(job, settings)
+        except EnrichError:
+            continue  # it would fail, not cost
+        calls += 1
+        tokens_in += estimate_prompt_tokens(rendered.system, rendered.user, schema)
+        tokens_out += estimate_output_tokens(schema, settings.llm.max_output_tokens)
+    return calls, embedded, tokens_in, tokens_out
