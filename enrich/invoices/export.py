@@ -117,9 +117,16 @@ def _write_cii(records: list[dict[str, Any]], out: Path | None,
                          "Add --out cii/ (the folder is created).")
     out.mkdir(parents=True, exist_ok=True)
     for rec in records:
-        xml = to_cii(rec["invoice"])
         stem = Path(rec["file"]).stem or f"job-{rec['job_id']}"
         name = f"{rec['job_id']}-{re.sub(r'[^A-Za-z0-9._-]+', '_', stem)}.xml"
+        inv: Invoice = rec["invoice"]
+        missing = [f for f in ("invoice_number", "issue_date", "currency", "total")
+                   if inv.get(f) is None] + ([] if inv.supplier.name else ["supplier.name"])
+        if missing:  # an e-invoice must not carry a made-up number, date or amount
+            result.invalid.append(f"{name}: job {rec['job_id']} has no {', '.join(missing)}; "
+                                  f"fill it in review, then export again")
+            continue
+        xml = to_cii(inv)
         try:
             facturx.xml_check_xsd(xml, flavor="factur-x", level="en16931")
         except Exception as exc:  # the library raises a bare Exception
