@@ -235,6 +235,18 @@ class NightlyConfig(_Section):
         return value
 
 
+class InvoicesConfig(_Section):
+    """Invoice PDFs: limits on what is read, OCR, and the embedded e-invoice XML."""
+
+    max_mb: float = Field(default=20.0, gt=0)
+    max_pages: int = Field(default=50, ge=1)
+    ocr: bool = True
+    ocr_languages: str = "eng+deu+fra"
+    vision: bool = False
+    use_embedded_xml: bool = True
+    template: str = "invoice.j2"
+
+
 class Settings(_Section):
     """The whole configuration. ``source`` is the file it came from, if any."""
 
@@ -247,6 +259,7 @@ class Settings(_Section):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    invoices: InvoicesConfig = Field(default_factory=InvoicesConfig)
 
     source: Path | None = Field(default=None, exclude=True)
 

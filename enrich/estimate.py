@@ -15,6 +15,7 @@ from typing import Any
 
 from enrich.config import Secrets, Settings
 from enrich.errors import ConfigError, EnrichError, RunStopped
+from enrich.invoices import jobs as invoice_jobs
 from enrich.ledger import Ledger
 from enrich.ledger.reports import run_usage, waiting_product_jobs
 from enrich.prompts import PromptBook
@@ -45,6 +46,8 @@ class Estimate:
     retry_buffer: float
     provider: str
     model: str
+    invoice_jobs: int = 0  # waiting invoice jobs (included in jobs and the tokens)
+    invoice_embedded: int = 0  # of which read from their embedded XML: no call, no cost
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,9 +116,10 @@ def estimate_cost(ledger: Ledger, settings: Settings, secrets: Secrets, *,
     look like a price.
     """
     if not sample:
-        return estimate_queue(ledger, make_provider(settings.llm, secrets),
-                              PromptBook.from_settings(settings), list(settings.sync.fields),
-                              settings.llm.max_output_tokens)
+        provider = make_provider(settings.llm, secrets)
+        estimate = estimate_queue(ledger, provider, PromptBook.from_settings(settings),
+                                  list(settings.sync.fields), settings.llm.max_output_tokens)
+        return _with_invoices(estimate, ledger, settings, provider)
     result = asyncio.run(run_jobs(ledger, settings, secrets, limit=sample,
                                   on_progress=on_progress))
     if result.exit_reason == "fatal":
@@ -129,3 +133,26 @@ def estimate_cost(ledger: Ledger, settings: Settings, secrets: Secrets, *,
             "See `enrich jobs list --status failed` for why, or run `enrich estimate` "
             "without --sample to estimate from the rendered prompts.")
     return estimate_from_run(ledger, make_provider(settings.llm, secrets), result.run_id)
+
+
+def _with_invoices(estimate: Estimate, ledger: Ledger, settings: Settings,
+                   provider: Provider) -> Estimate:
+    """Add the waiting invoice jobs: each one's rendered prompt, so pages × tokens."""
+    waiting = [job for status in ("pending", "failed")
+               for job in ledger.list_jobs(kind="invoice", status=status)]
+    if not waiting:
+        return estimate
+    calls, embedded, tokens_in, tokens_out = invoice_jobs.estimate_tokens(waiting, settings)
+    add_in = round(tokens_in * (1 + RETRY_BUFFER))
+    add_out = round(tokens_out * (1 + RETRY_BUFFER))
+    estimate.jobs += len(waiting)
+    estimate.sampled += calls + embedded
+    estimate.invoice_jobs = len(waiting)
+    estimate.invoice_embedded = embedded
+    estimate.input_tokens += add_in
+    estimate.output_tokens += add_out
+    estimate.cost_live_usd = round(estimate.cost_live_usd
+                                   + provider.estimate_cost(add_in, add_out), 6)
+    estimate.cost_batch_usd = round(estimate.cost_batch_usd
+                                    + provider.estimate_cost(add_in, add_out, batch=True), 6)
+    return estimate

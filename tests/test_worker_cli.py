@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from enrich.cli.main import cli
 from enrich.ledger import Ledger
 from enrich.sandbox.llm import serve_llm
+from tests.paths import INVOICES
 from tests.worker_helpers import FAKE_KEY, synced_ledger
 
 
@@ -78,7 +79,16 @@ def test_estimate_refuses_an_unknown_model_before_spending(db_path: Path,
     assert code == 2 and "my-finetune" in out and "llm.prices" in out
 
 
-def test_invoice_kind_is_refused_clearly(db_path: Path, tmp_path: Path) -> None:
+def test_run_kind_invoice_drafts_invoices(db_path: Path, tmp_path: Path) -> None:
+    """`run --kind invoice` (once refused) drafts what `invoices add` queued; products wait."""
     config = _config(tmp_path, db_path, 'provider = "offline"\nmodel = "offline-v1"')
+    pdf = INVOICES / "invoice2data" / "NetpresseInvoice.pdf"
+    code, out = _cli(config, "invoices", "add", str(pdf), "--json")
+    assert code == 0 and json.loads(out)["queued"] == 1
     code, out = _cli(config, "run", "--kind", "invoice")
-    assert code == 2 and "invoice" in out
+    assert code == 0 and "drafted 1" in out
+    code, out = _cli(config, "invoices", "export", "--all", "--format", "jsonl")
+    assert code == 0
+    record = json.loads(out)
+    assert record["invoice"]["invoice_number"] == "2022089083"
+    assert record["invoice"]["total"] == "56.02" and record["source"] == "text_layer"

@@ -83,6 +83,7 @@ def _register() -> None:
     from enrich.cli import (
         demo,
         init,
+        invoices,
         jobs,
         nightly,
         publish,
@@ -93,7 +94,8 @@ def _register() -> None:
         sync,
     )
 
-    for module in (init, status, jobs, sync, run, nightly, review, publish, sandbox, demo):
+    for module in (init, status, jobs, sync, run, invoices, nightly, review, publish, sandbox,
+                   demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

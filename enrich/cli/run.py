@@ -13,19 +13,12 @@ from rich.table import Table
 from enrich.app import App
 from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json, money, render_run, when
-from enrich.errors import ConfigError, UsageError
+from enrich.errors import ConfigError
 from enrich.estimate import estimate_cost
 from enrich.report import run_report
 from enrich.worker import RunResult, parse_until, run_jobs
 from enrich.worker.progress import BarProgress, LogProgress
 from enrich.worker.runner import ProgressCallback
-
-
-def _check_kind(kind: str) -> None:
-    if kind == "invoice":
-        raise UsageError("invoice jobs are not drafted by this version of enrich yet",
-                         "Run `enrich run --kind product`; invoice extraction is a later "
-                         "release.")
 
 
 @contextmanager
@@ -39,18 +32,31 @@ def _drafting_progress() -> Iterator[ProgressCallback]:
 
 
 def _execute(app: App, *, limit: int | None, until: float | None,
-             concurrency: int | None) -> RunResult:
+             concurrency: int | None, kind: str = "product") -> RunResult:
     ledger, settings = app.ledger, app.settings
     with _drafting_progress() as progress:
         return asyncio.run(run_jobs(ledger, settings, app.secrets, limit=limit, until=until,
-                                    concurrency=concurrency, on_progress=progress))
+                                    concurrency=concurrency, on_progress=progress, kind=kind))
+
+
+def draft_and_render(app: App, *, limit: int | None, until_text: str | None, kind: str,
+                     concurrency: int | None) -> None:
+    """Run the worker for one kind and render how it ended (`run` and `invoices run`)."""
+    until = parse_until(until_text) if until_text else None
+    result = _execute(app, limit=limit, until=until, concurrency=concurrency, kind=kind)
+    render_run(result)
+    if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong
+        raise ConfigError(f"run #{result.run_id} stopped: {result.message}",
+                          result.hint or "Fix the cause and run again.")
+    if not result.ok:
+        sys.exit(1)
 
 
 @click.command("run")
 @click.option("--limit", type=click.IntRange(min=1), help="Draft at most N jobs (sample first).")
 @click.option("--until", "until_text", metavar="HH:MM", help="Stop cleanly at this local time.")
 @click.option("--kind", type=click.Choice(["product", "invoice"]), default="product",
-              show_default=True, help="Which jobs to draft (invoices: not in this version).")
+              show_default=True, help="Which jobs to draft (invoice = `enrich invoices run`).")
 @click.option("--concurrency", type=click.IntRange(min=1, max=512),
               help="Requests in flight (default: [llm] concurrency).")
 @click.pass_obj
@@ -61,15 +67,8 @@ def run_command(app: App, limit: int | None, until_text: str | None, kind: str,
     Safe to stop at any moment (Ctrl-C, SIGTERM, even kill -9): run it again and it continues
     where it stopped; nothing is drafted twice.
     """
-    _check_kind(kind)
-    until = parse_until(until_text) if until_text else None
-    result = _execute(app, limit=limit, until=until, concurrency=concurrency)
-    render_run(result)
-    if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong
-        raise ConfigError(f"run #{result.run_id} stopped: {result.message}",
-                          result.hint or "Fix the cause and run again.")
-    if not result.ok:
-        sys.exit(1)
+    draft_and_render(app, limit=limit, until_text=until_text, kind=kind,
+                     concurrency=concurrency)
 
 
 @click.command("estimate")

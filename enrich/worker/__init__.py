@@ -49,7 +49,7 @@ async def run_jobs(ledger: Ledger, settings: Settings, secrets: Secrets, *,
                    concurrency: int | None = None, grace_s: float = 30.0,
                    on_progress: ProgressCallback | None = None,
                    http_client: Any = None, default_headers: dict[str, str] | None = None,
-                   handle_signals: bool = True) -> RunResult:
+                   handle_signals: bool = True, kind: str = "product") -> RunResult:
     """Build the provider, prompts and duplicate index from settings, and run the worker."""
     if settings.llm.mode == "batch":
         raise UsageError(
@@ -65,7 +65,7 @@ async def run_jobs(ledger: Ledger, settings: Settings, secrets: Secrets, *,
     try:
         worker = Worker(ledger, settings, provider, prompts, limit=limit, until=until,
                         concurrency=concurrency, grace_s=grace_s, duplicates=duplicates,
-                        on_progress=on_progress, handle_signals=handle_signals)
+                        on_progress=on_progress, handle_signals=handle_signals, kind=kind)
         return await worker.run()
     finally:
         duplicates.close()

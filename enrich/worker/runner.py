@@ -41,6 +41,7 @@ from enrich.errors import (
 )
 from enrich.guards import check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
+from enrich.invoices import jobs as invoice_jobs
 from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
 from enrich.ledger.inputs import product_input_flags
 from enrich.missing import BOILERPLATE_META, DraftRules, Rules
@@ -119,15 +120,16 @@ ProgressCallback = Callable[[RunStats], None]
 
 
 class Worker:
-    """Drafts the ledger's pending product jobs with one provider."""
+    """Drafts the ledger's pending jobs of one kind (product or invoice) with one provider."""
 
     def __init__(self, ledger: Ledger, settings: Settings, provider: Provider,
                  prompts: PromptBook, *, limit: int | None = None, until: float | None = None,
                  concurrency: int | None = None, grace_s: float = 30.0,
                  duplicates: DuplicateIndex | None = None,
                  on_progress: ProgressCallback | None = None,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, kind: str = "product") -> None:
         self.ledger = ledger
+        self.kind = kind
         self.settings = settings
         self.llm = settings.llm
         self.provider = provider
@@ -192,10 +194,10 @@ class Worker:
         params = {"provider": self.provider.name, "model": self.provider.model,
                   "limit": self.limit, "until": self.until, "concurrency": self.concurrency,
                   "max_rpm": self.llm.max_rpm, "max_tpm": self.llm.max_tpm,
-                  "budget_usd": self.llm.budget_usd, "owner": self.owner}
+                  "budget_usd": self.llm.budget_usd, "owner": self.owner, "kind": self.kind}
         self.run_id = self._ledger(self.ledger.start_run, "run", params)
         self._ledger(self.ledger.reclaim_dead_owners)
-        counts = self._ledger(self.ledger.counts)["product"]
+        counts = self._ledger(self.ledger.counts)[self.kind]
         self.stats.total = counts["pending"] + counts["failed"]
         if self.limit is not None:
             self.stats.total = min(self.stats.total, self.limit)
@@ -259,12 +261,12 @@ class Worker:
                 await self._wait_any()
                 continue
             want = free if self.limit is None else min(free, self.limit - self._claimed)
-            jobs = self._ledger(self.ledger.claim, self.owner, want, kind="product")
+            jobs = self._ledger(self.ledger.claim, self.owner, want, kind=self.kind)
             if not jobs:
                 if self._in_flight:
                     await self._wait_any(timeout=1.0)
                     continue
-                due = self._ledger(self.ledger.next_due_at, "product")
+                due = self._ledger(self.ledger.next_due_at, self.kind)
                 if due is None:
                     break  # nothing left at all: completed
                 wait = due - time.time()
@@ -330,6 +332,8 @@ class Worker:
     # -- one job ----------------------------------------------------------------------------
 
     def _render(self, job: Job) -> tuple[RenderedPrompt, dict[str, Any]]:
+        if job.kind == "invoice":
+            return invoice_jobs.render_invoice(job, self.settings)
         product = self._ledger(self.ledger.get_product, job.source_id)
         if product is None:
             raise PermanentProviderError(
@@ -342,6 +346,8 @@ class Worker:
 
     async def _process(self, job: Job) -> None:
         started = time.time()
+        if job.kind == "invoice" and self._embedded_invoice(job, started):
+            return
         try:
             rendered, snapshot = self._render(job)
         except ConfigError as exc:  # a template or field-list problem: every job would fail
@@ -416,25 +422,51 @@ class Worker:
         self.stats.requests += result.requests - 1
         self._record_draft(job, started, rendered, snapshot, result)
 
+    def _embedded_invoice(self, job: Job, started: float) -> bool:
+        """An invoice whose PDF carries its own CII XML: drafted from it, no call, no cost."""
+        invoice = invoice_jobs.embedded_invoice(job, self.settings)
+        if invoice is None:
+            return False
+        fields, flags = invoice_jobs.check(invoice.model_dump(mode="json"), job.payload)
+        draft = DraftRecord(fields=fields, provider="embedded_xml", model="cii",
+                            params={"mode": "live", "source": "embedded_xml"}, flags=flags)
+        attempt = Attempt(started, "flagged" if flags else "ok")
+        try:
+            self._ledger(self.ledger.complete, job.id, self.owner, draft, attempt,
+                         run_id=self.run_id)
+        except LeaseLost:
+            self.stats.discarded += 1
+            return True
+        self.stats.drafted += 1
+        self.stats.flagged += bool(flags)
+        self._progress()
+        return True
+
     def _record_draft(self, job: Job, started: float, rendered: RenderedPrompt,
                       snapshot: dict[str, Any], result: Any) -> None:
-        guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
-                            duplicates=self.duplicates, expected=rendered.fields,
-                            source_id=job.source_id, sync_rules=self.sync_rules,
-                            input_flags=self._ledger(product_input_flags, self.ledger,
-                                                     job.source_id))
-        flags = guard.flag_dicts()
+        if job.kind == "invoice":
+            fields, flags = invoice_jobs.check(result.fields, job.payload)
+            guard = None
+        else:
+            guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
+                                duplicates=self.duplicates, expected=rendered.fields,
+                                source_id=job.source_id, sync_rules=self.sync_rules,
+                                input_flags=self._ledger(product_input_flags, self.ledger,
+                                                         job.source_id))
+            fields, flags = guard.fields, guard.flag_dicts()
         usage = result.usage
         attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,
                           latency_ms=result.latency_ms, tokens_in=usage.input_tokens,
                           tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens,
                           cost_usd=result.cost_usd)
         draft = DraftRecord(
-            fields=guard.fields, template_name=rendered.template_name,
+            fields=fields, template_name=rendered.template_name,
             template_hash=rendered.template_hash, provider=result.provider, model=result.model,
             params={"temperature": self.llm.temperature,
                     "max_output_tokens": self.llm.max_output_tokens, "mode": "live",
-                    "repaired": result.repaired, "cache_write_tokens": usage.cache_write_tokens},
+                    "repaired": result.repaired, "cache_write_tokens": usage.cache_write_tokens,
+                    **({"source": snapshot.get("text_source") or "text_layer"}
+                       if job.kind == "invoice" else {})},
             flags=flags)
         self.stats.cost_usd += result.cost_usd
         self.stats.tokens_in += usage.input_tokens
@@ -448,7 +480,7 @@ class Worker:
             return
         self.stats.drafted += 1
         self.stats.flagged += bool(flags)
-        if self.duplicates is not None:
+        if self.duplicates is not None and guard is not None:
             for name in DUPLICATE_FIELDS:
                 text = guard.fields.get(name)
                 if isinstance(text, str):

@@ -1,0 +1,183 @@
+"""Reading one PDF: checks that it is a usable PDF, its text with layout, its embedded XML.
+
+Why these libraries: ``pypdfium2`` (PDFium, Chrome's PDF engine) opens the file first because
+it tells corrupt, encrypted and empty files apart quickly and renders pages for OCR;
+``pdfplumber`` gives words with positions and a table finder for the line items; the
+``factur-x`` library finds the CII XML of a Factur-X/ZUGFeRD/XRechnung PDF. A page without a
+text layer is OCR'd with Tesseract (``pytesseract``) when it is installed; otherwise the
+document is reported as needing OCR, with the reason, and nothing is guessed.
+
+Every problem is a ``PDFProblem`` with a code and a one-line reason, never an exception out
+of ``read_pdf``: one bad file in a folder of 8,000 must not stop the other 7,999.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pdfplumber
+import pypdfium2 as pdfium
+
+#: Characters of text per page under which a page counts as having no text layer.
+MIN_TEXT_CHARS = 20
+#: PDFs are read whole; a scanned catalogue of 500 MB is not an invoice.
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_PAGES = 50
+
+PROBLEMS = ("not_pdf", "corrupt", "encrypted", "no_pages", "too_large", "unreadable",
+            "needs_ocr")
+
+
+@dataclass
+class PDFProblem:
+    code: str  # one of PROBLEMS
+    reason: str
+
+
+@dataclass
+class PDFDocument:
+    """What the ledger keeps of a PDF: never its bytes."""
+
+    sha256: str
+    pages: int
+    text: str  # page texts joined by form feeds, layout kept as reading order
+    tables: list[list[list[str | None]]] = field(default_factory=list)
+    text_source: str = "text_layer"  # text_layer | ocr
+    embedded_xml: str | None = None  # the CII XML of a Factur-X/ZUGFeRD/XRechnung PDF
+    embedded_xml_name: str | None = None
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "pages": self.pages, "text": self.text,
+                "tables": self.tables, "text_source": self.text_source,
+                "embedded_xml": self.embedded_xml, "embedded_xml_name": self.embedded_xml_name}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tesseract_available() -> bool:
+    """Is the Tesseract binary there (Debian: ``apt-get install tesseract-ocr``)?"""
+    return shutil.which("tesseract") is not None
+
+
+def _open(data: bytes, name: str, max_pages: int) -> pdfium.PdfDocument | PDFProblem:
+    if b"%PDF-" not in data[:1024]:
+        head = data[:8].decode("latin-1", "replace").encode("unicode_escape").decode()
+        return PDFProblem("not_pdf", f"{name} is not a PDF (it starts with {head!r}, not %PDF-)")
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        return _why_not(data, name, str(exc))
+    pages = len(doc)
+    if pages == 0:
+        doc.close()
+        return PDFProblem("no_pages", f"{name} has no pages")
+    if pages > max_pages:
+        doc.close()
+        return PDFProblem("too_large", f"{name} has {pages} pages, over [invoices] max_pages "
+                                       f"= {max_pages}: is it an invoice?")
+    return doc
+
+
+def _why_not(data: bytes, name: str, pdfium_said: str) -> PDFProblem:
+    """Why PDFium refused a file. Its error code is unreliable (a document with no pages
+    fails with "Success", or with the last file's error), so pypdf looks at the structure."""
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+        pages = -1 if encrypted else len(reader.pages)
+    except Exception as exc:  # pypdf raises many kinds on a damaged file
+        return PDFProblem("corrupt", f"{name} is damaged and cannot be opened "
+                                     f"({type(exc).__name__}: {exc})")
+    if encrypted:
+        return PDFProblem("encrypted", f"{name} is encrypted (password protected): save an "
+                                       "unprotected copy and add that")
+    if pages == 0:
+        return PDFProblem("no_pages", f"{name} has no pages")
+    return PDFProblem("corrupt", f"{name} is damaged and cannot be opened ({pdfium_said})")
+
+
+def _embedded_xml(data: bytes) -> tuple[str | None, str | None]:
+    import facturx  # imported here: it configures logging and loads XSDs on import
+
+    logging.getLogger("factur-x").setLevel(logging.CRITICAL)
+    try:
+        name, xml = facturx.get_xml_from_pdf(io.BytesIO(data), check_xsd=False)
+    except Exception:
+        return None, None
+    if not xml:
+        return None, None
+    return xml.decode("utf-8", "replace"), name
+
+
+def _ocr(doc: pdfium.PdfDocument, languages: str, scale: float = 300 / 72) -> str:
+    import pytesseract
+
+    texts = []
+    for index in range(len(doc)):
+        page = doc[index]
+        image = page.render(scale=scale).to_pil()
+        texts.append(pytesseract.image_to_string(image, lang=languages))
+        page.close()
+    return "\f".join(texts)
+
+
+def read_pdf(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+             max_pages: int = DEFAULT_MAX_PAGES, ocr: bool = True,
+             ocr_languages: str = "eng+deu+fra",
+             data: bytes | None = None) -> PDFDocument | PDFProblem:
+    """The document, or the problem that keeps it from being read (never raises for input)."""
+    name = path.name
+    try:
+        size = path.stat().st_size if data is None else len(data)
+    except OSError as exc:
+        return PDFProblem("unreadable", f"{name} cannot be read ({exc.strerror})")
+    if size > max_bytes:
+        return PDFProblem("too_large", f"{name} is {size / 1e6:.1f} MB, over [invoices] "
+                                       f"max_mb = {max_bytes / 1e6:.0f}")
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return PDFProblem("unreadable", f"{name} cannot be read ({exc.strerror})")
+    opened = _open(data, name, max_pages)
+    if isinstance(opened, PDFProblem):
+        return opened
+    digest = sha256_bytes(data)
+    try:
+        texts: list[str] = []
+        tables: list[list[list[str | None]]] = []
+        try:
+            with pdfplumber.open(io.BytesIO(data)) as pdf:
+                for page in pdf.pages:
+                    texts.append(page.extract_text() or "")
+                    tables.extend(page.extract_tables())
+                    page.close()
+        except Exception as exc:
+            return PDFProblem("corrupt", f"{name}: its text cannot be read ({type(exc).__name__}"
+                                         f": {exc})")
+        xml, xml_name = _embedded_xml(data)
+        source = "text_layer"
+        if sum(len(t.strip()) for t in texts) < MIN_TEXT_CHARS * len(texts):
+            if not (ocr and tesseract_available()):
+                why = ("Tesseract is not installed (apt-get install tesseract-ocr)" if ocr
+                       else "[invoices] ocr = false")
+                return PDFProblem("needs_ocr", f"{name} has no text layer (a scan) and {why}; "
+                                               "or set [invoices] vision = true with a model "
+                                               "that reads images")
+            texts = _ocr(opened, ocr_languages).split("\f")
+            source = "ocr"
+        return PDFDocument(sha256=digest, pages=len(opened), text="\f".join(texts),
+                           tables=tables, text_source=source, embedded_xml=xml,
+                           embedded_xml_name=xml_name)
+    finally:
+        opened.close()
