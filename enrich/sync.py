@@ -59,6 +59,7 @@ from typing import Any
 from enrich.config import Settings
 from enrich.errors import EnrichError, LedgerError, StoreAuthError
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
+from enrich.ledger.priorities import set_priorities
 from enrich.ledger.products import (
     ProductState,
     count_by_state,
@@ -70,6 +71,7 @@ from enrich.ledger.products import (
 )
 from enrich.ledger.scratch import scratch_copy
 from enrich.missing import STATES, Rules, evaluate
+from enrich.priority import META_PRIORITY, Tiers, renumber, rules_digest, sales_signals
 from enrich.product_snapshot import Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
@@ -82,7 +84,7 @@ META_RULES = "sync.rules_hash"
 FETCH_FIELDS = [
     "id", "parent_id", "type", "status", "sku", "name", "description", "short_description",
     "regular_price", "categories", "tags", "brands", "attributes", "weight", "dimensions",
-    "images", "meta_data", "date_modified_gmt", "variations",
+    "images", "meta_data", "date_modified_gmt", "variations", "stock_status", "total_sales",
 ]
 
 
@@ -191,15 +193,19 @@ def _payload(record: Record) -> dict[str, Any]:
     return {"fields": record.missing, "why": record.why}
 
 
-def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
+def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: Tiers,
            *, count: bool, prev: dict[str, ProductState] | None = None) -> int:
-    """Jobs first, then product rows; returns how many products changed state or input."""
+    """Jobs first, then product rows; returns how many products changed state or input.
+
+    A product whose copy is unchanged but whose sales or stock moved keeps its job, which
+    is renumbered (``enrich.priority``)."""
     if prev is None:
         prev = product_states(ledger, [r.source_id for r in records])
     items: list[EnqueueItem] = []
     to_supersede: list[int] = []
     changed = 0
     rows: list[Record] = []
+    renumbered: dict[str, int] = {}
     for r in records:
         p = prev.get(r.source_id)
         same_input = p is not None and p.content_hash == r.content_hash
@@ -210,8 +216,12 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
             if same:
                 summary.unchanged += 1
         if same:
-            if p is not None and p.date_modified_gmt != r.date_modified_gmt:
+            assert p is not None
+            moved = (p.stock_status, p.total_sales) != (r.stock_status, r.total_sales)
+            if moved or p.date_modified_gmt != r.date_modified_gmt:
                 rows.append(r)  # same copy, newer date (a stock change): keep the date fresh
+            if moved and r.state != "complete":
+                renumbered[r.source_id] = tiers.priority(r)
             continue
         changed += 1
         rows.append(r)
@@ -227,7 +237,7 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
                       "invalid": JobStatus.INVALID}[r.state]
             items.append(EnqueueItem(kind="product", source_id=r.source_id,
                                      input_hash=r.content_hash, payload=_payload(r),
-                                     status=status,
+                                     status=status, priority=tiers.priority(r),
                                      reason=r.reason if r.state != "needs_work" else None))
     if to_supersede:
         summary.superseded += _supersede(ledger, to_supersede,
@@ -237,6 +247,8 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
         counts = ledger.enqueue_many(items)
         summary.queued += counts.queued + counts.revived
         summary.superseded += counts.superseded
+    if renumbered:
+        set_priorities(ledger, renumbered)
     if rows:
         ledger.upsert_products(r.row() for r in rows)
     return changed
@@ -296,8 +308,9 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
     params = {"full": full, "limit": limit, "dry_run": dry_run, "modified_after": cursor,
               "store": store, "fields": list(rules.fields)}
     summary.run_id = ledger.start_run("sync", params)
+    tiers = Tiers.load(settings, ledger)
     try:
-        max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary,
+        max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary, tiers,
                                          cursor=cursor, limit=limit, progress=progress,
                                          reuse=not rules_changed)
         boilerplate = shared_fingerprints(ledger, rules.boilerplate_min_products)
@@ -312,7 +325,10 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
             stored = iter(())
         for rows in stored:
             chunk = [apply_evaluation(Record(**row), rules, boilerplate) for row in rows]
-            summary.reevaluated += _write(ledger, chunk, summary, count=False)
+            summary.reevaluated += _write(ledger, chunk, summary, tiers, count=False)
+        if ledger.get_meta(META_PRIORITY) != (priority_hash := rules_digest(settings)):
+            renumber(ledger, tiers)  # the tiers changed: every open job takes its new place
+            ledger.set_meta(META_PRIORITY, priority_hash)
         ledger.set_meta(META_BOILERPLATE, json.dumps(sorted(boilerplate)))
         ledger.set_meta(META_RULES, rules_hash)
         summary.catalog = dict.fromkeys(STATES, 0) | count_by_state(ledger)
@@ -342,7 +358,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
 
 
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
-            summary: SyncSummary, *, cursor: str | None, limit: int | None,
+            summary: SyncSummary, tiers: Tiers, *, cursor: str | None, limit: int | None,
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
             ) -> tuple[str | None, datetime | None]:
     """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
@@ -380,7 +396,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                     r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
                 else:
                     apply_evaluation(r, rules, boilerplate)
-            _write(ledger, records, summary, count=True, prev=prev)
+            _write(ledger, records, summary, tiers, count=True, prev=prev)
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, page.total))
             if summary.limit_reached:
@@ -407,6 +423,7 @@ def _records_for(client: WooClient, raw: Any, rules: Rules,
         if len(summary.invalid_examples) < 20:
             summary.invalid_examples.append(f"skipped {exc}")
         return []
+    record.stock_status, record.total_sales = sales_signals(raw)
     out = [record]
     if rules.variations and record.type == "variable" and record.state != "invalid":
         for variation in client.iter_variations(int(record.source_id)):
@@ -419,6 +436,7 @@ def _records_for(client: WooClient, raw: Any, rules: Rules,
                     summary.invalid_examples.append(
                         f"skipped a variation of product {record.source_id}: {exc}")
                 continue
+            v.stock_status, v.total_sales = sales_signals(variation, parent=raw)
             out.append(v)
     return out
 
