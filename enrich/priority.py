@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from enrich.config import RESERVED_TIERS, PriorityTier, Settings
@@ -77,25 +77,26 @@ def sales_signals(raw: Mapping[str, Any], parent: Mapping[str, Any] | None = Non
     return stock, sales
 
 
-@dataclass(frozen=True)
 class Tiers:
-    """The tiers in force (config + the ledger's overrides), and the number of each job."""
+    """The tiers in force (config + the ledger's overrides), and the number of each job.
 
-    rules: tuple[PriorityTier, ...]
-    pinned: Mapping[str, str] = field(default_factory=dict)
+    Sync asks for one number per product read, so the ranks are looked up, not searched.
+    """
+
+    def __init__(self, rules: Sequence[PriorityTier],
+                 pinned: Mapping[str, str] | None = None) -> None:
+        self.rules = tuple(rules)
+        self.pinned = dict(pinned or {})
+        #: Every tier, top first.
+        self.names = [URGENT, *(t.tier for t in self.rules), REST]
+        self._ranks = {name: len(self.names) - 1 - i for i, name in enumerate(self.names)}
 
     @classmethod
     def load(cls, settings: Settings, ledger: Ledger | None = None) -> Tiers:
-        return cls(tuple(settings.sync.priority), overrides(ledger) if ledger else {})
-
-    @property
-    def names(self) -> list[str]:
-        """Every tier, top first."""
-        return [URGENT, *(t.tier for t in self.rules), REST]
+        return cls(settings.sync.priority, overrides(ledger) if ledger else {})
 
     def rank(self, name: str) -> int | None:
-        names = self.names
-        return len(names) - 1 - names.index(name) if name in names else None
+        return self._ranks.get(name)
 
     def name_of(self, priority: int) -> str:
         """The tier a job's number says it is in (numbers from an older config: ``rank N``)."""
@@ -104,10 +105,11 @@ class Tiers:
         return names[len(names) - 1 - rank] if rank < len(names) else f"rank {rank}"
 
     def tier_of(self, item: Ranked) -> str:
-        for key in (item.source_id, item.parent_id):
-            pinned = self.pinned.get(str(key)) if key is not None else None
-            if pinned is not None and pinned in self.names:
-                return pinned  # an override naming a tier no longer configured is ignored
+        if self.pinned:
+            for key in (item.source_id, item.parent_id):
+                pinned = self.pinned.get(str(key)) if key is not None else None
+                if pinned is not None and pinned in self._ranks:
+                    return pinned  # a pin naming a tier no longer configured is ignored
         sales = item.total_sales or 0
         for rule in self.rules:
             if ((rule.status is None or item.status in rule.status)
@@ -117,7 +119,7 @@ class Tiers:
         return REST
 
     def priority(self, item: Ranked) -> int:
-        rank = self.rank(self.tier_of(item)) or 0
+        rank = self._ranks[self.tier_of(item)]
         return rank * TIER_SPAN + min(max(item.total_sales or 0, 0), TIER_SPAN - 1)
 
 

@@ -309,6 +309,10 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
               "store": store, "fields": list(rules.fields)}
     summary.run_id = ledger.start_run("sync", params)
     tiers = Tiers.load(settings, ledger)
+    # Jobs already waiting were numbered by other tiers (or none, before tiers existed):
+    # renumbered after the stream. New ones are numbered as they are queued.
+    renumber_all = ledger.get_meta(META_PRIORITY) != rules_digest(settings) and bool(
+        ledger.list_jobs(kind="product", limit=1))
     try:
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary, tiers,
                                          cursor=cursor, limit=limit, progress=progress,
@@ -326,8 +330,9 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         for rows in stored:
             chunk = [apply_evaluation(Record(**row), rules, boilerplate) for row in rows]
             summary.reevaluated += _write(ledger, chunk, summary, tiers, count=False)
+        if renumber_all:
+            renumber(ledger, tiers)
         if ledger.get_meta(META_PRIORITY) != (priority_hash := rules_digest(settings)):
-            renumber(ledger, tiers)  # the tiers changed: every open job takes its new place
             ledger.set_meta(META_PRIORITY, priority_hash)
         ledger.set_meta(META_BOILERPLATE, json.dumps(sorted(boilerplate)))
         ledger.set_meta(META_RULES, rules_hash)
