@@ -3,7 +3,8 @@
     uv run python bench/ledger.py [--jobs 100000] [--cycle-jobs 20000] [--batch 50]
 
 Targets (issue 2): all 100k enqueued in <= 5 s; >= 5,000 claim+complete cycles/s in one
-process. Each cycle is the real work a worker does per job: a share of one batched claim
+process. Also the cost of one claim with all 100k waiting (issue 14: it must not grow with
+the queue). Each cycle is the real work a worker does per job: a share of one batched claim
 (lease) and one transaction that marks the job drafted with its draft and attempt rows.
 Bounded: it stops after the given number of jobs. Uses a temp folder it deletes.
 """
@@ -97,9 +98,17 @@ def main() -> None:
             again = ledger.enqueue_many(items)
             reenqueue_s = time.perf_counter() - t0
             assert again.queued == 0 and again.unchanged == args.jobs
+            # The claim's own cost with the whole queue waiting: read off the jobs_due index
+            # it stays flat; a sort of every waiting job would grow with the queue.
+            claims = 100
+            t0 = time.perf_counter()
+            for _ in range(claims):
+                ledger.claim("bench", args.batch)
+            claim_ms = (time.perf_counter() - t0) / claims * 1000
         print(f"enqueue {args.jobs:,} jobs: {enqueue_s:.2f} s ({args.jobs / enqueue_s:,.0f}/s; "
               f"target <= 5 s: {'met' if enqueue_s <= 5 else 'MISSED'})")
         print(f"re-enqueue the same {args.jobs:,} (no-op): {reenqueue_s:.2f} s")
+        print(f"claim {args.batch} of {args.jobs:,} waiting: {claim_ms:.2f} ms per claim")
         raw = _raw_commits(folder)
         one = _cycles(folder, args.cycle_jobs, 1, args.batch)
         print(f"claim+complete, 1 process: {one:,.0f} jobs/s "

@@ -75,8 +75,29 @@ class StoreConfig(_Section):
         return value.rstrip("/")
 
 
+#: Tier names enrich gives itself: ``urgent`` sits above every [sync] priority tier (for
+#: ``enrich jobs prioritize``), ``rest`` below them (products no tier matches).
+RESERVED_TIERS = ("urgent", "rest")
+
+
+class PriorityTier(_Section):
+    """One ``[sync] priority`` tier: the products meeting every condition given (an omitted
+    condition matches anything). A product takes the first tier it meets."""
+
+    tier: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    status: list[Literal["publish", "draft", "pending", "private", "future"]] | None = None
+    stock_status: list[Literal["instock", "outofstock", "onbackorder"]] | None = None
+    min_sales: int = Field(default=0, ge=0)
+
+
+def _default_priority() -> list[PriorityTier]:
+    return [PriorityTier(tier="selling", status=["publish"],
+                         stock_status=["instock", "onbackorder"]),
+            PriorityTier(tier="published", status=["publish"])]
+
+
 class SyncConfig(_Section):
-    """Which products and fields count as missing copy."""
+    """Which products and fields count as missing copy, and which go to the model first."""
 
     fields: list[
         Literal["name", "description", "short_description", "seo_title",
@@ -95,6 +116,19 @@ class SyncConfig(_Section):
     boilerplate_min_products: int = Field(default=5, ge=2)
     min_source_chars: int = Field(default=20, ge=0)
     max_field_bytes: int = Field(default=1_000_000, gt=0)
+    priority: list[PriorityTier] = Field(default_factory=_default_priority, max_length=20)
+
+    @field_validator("priority")
+    @classmethod
+    def _tiers_are_distinct(cls, tiers: list[PriorityTier]) -> list[PriorityTier]:
+        names = [t.tier for t in tiers]
+        for name in names:
+            if name in RESERVED_TIERS:
+                raise ValueError(f"tier {name!r} is reserved (urgent and rest are built in): "
+                                 f"pick another name")
+            if names.count(name) > 1:
+                raise ValueError(f"tier {name!r} is named twice: each tier needs its own name")
+        return tiers
 
 
 class PriceConfig(_Section):

@@ -136,13 +136,17 @@ class Record:
     texts: dict[str, str] | None = field(default=None, repr=False, compare=False)
     #: Problems of the product's own data (``enrich.guards.inputs``), set by sync.
     input_flags: list[dict[str, str]] = field(default_factory=list, compare=False)
+    # Priority signals (enrich.priority): stored beside the snapshot, never hashed.
+    stock_status: str | None = None
+    total_sales: int | None = None
 
     def row(self) -> dict[str, Any]:
         return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
                 "sku": self.sku, "name": self.name, "status": self.status,
                 "snapshot": self.snapshot, "content_hash": self.content_hash,
                 "date_modified_gmt": self.date_modified_gmt, "state": self.state,
-                "missing": self.missing, "reason": self.reason}
+                "missing": self.missing, "reason": self.reason,
+                "stock_status": self.stock_status, "total_sales": self.total_sales}
 
 
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:

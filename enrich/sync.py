@@ -66,6 +66,7 @@ from enrich.ledger.inputs import (
     set_input_flags,
     set_store_units,
 )
+from enrich.ledger.priorities import set_priorities
 from enrich.ledger.products import (
     ProductState,
     count_by_state,
@@ -79,6 +80,7 @@ from enrich.ledger.products import (
 from enrich.ledger.publishes import published_values
 from enrich.ledger.scratch import scratch_copy
 from enrich.missing import BOILERPLATE_META, STATES, Rules, evaluate
+from enrich.priority import META_PRIORITY, Tiers, renumber, rules_digest, sales_signals
 from enrich.product_snapshot import STORE_KEYS, Record, build_record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
@@ -92,7 +94,7 @@ META_UNITS = "sync.store_units"
 FETCH_FIELDS = [
     "id", "parent_id", "type", "status", "sku", "name", "description", "short_description",
     "regular_price", "categories", "tags", "brands", "attributes", "weight", "dimensions",
-    "images", "meta_data", "date_modified_gmt", "variations",
+    "images", "meta_data", "date_modified_gmt", "variations", "stock_status", "total_sales",
 ]
 
 
@@ -247,19 +249,22 @@ def _payload(record: Record) -> dict[str, Any]:
 _KEEP_ON_BOILERPLATE_MOVE = frozenset({JobStatus.DRAFTED.value, JobStatus.APPROVED.value})
 
 
-def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
+def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: Tiers,
            *, count: bool, prev: dict[str, ProductState] | None = None,
            keep_drafts: bool = False) -> int:
     """Jobs first, then product rows; returns how many products changed state or input.
 
     ``keep_drafts``: the re-decision comes from a boilerplate move only, so a drafted or
-    approved job of the same input stays (its draft is not discarded)."""
+    approved job of the same input stays (its draft is not discarded). A product whose copy
+    is unchanged but whose sales or stock moved keeps its job, which is renumbered
+    (``enrich.priority``)."""
     if prev is None:
         prev = product_states(ledger, [r.source_id for r in records])
     items: list[EnqueueItem] = []
     to_supersede: list[int] = []
     changed = 0
     rows: list[Record] = []
+    renumbered: dict[str, int] = {}
     for r in records:
         p = prev.get(r.source_id)
         same_input = p is not None and p.content_hash == r.content_hash
@@ -272,8 +277,12 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
         elif p is not None and not same:
             summary._recount(p, r)
         if same:
-            if p is not None and p.date_modified_gmt != r.date_modified_gmt:
+            assert p is not None
+            moved = (p.stock_status, p.total_sales) != (r.stock_status, r.total_sales)
+            if moved or p.date_modified_gmt != r.date_modified_gmt:
                 rows.append(r)  # same copy, newer date (a stock change): keep the date fresh
+            if moved and r.state != "complete":
+                renumbered[r.source_id] = tiers.priority(r)
             continue
         changed += 1
         rows.append(r)
@@ -293,13 +302,15 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary,
                       "invalid": JobStatus.INVALID}[r.state]
             items.append(EnqueueItem(kind="product", source_id=r.source_id,
                                      input_hash=r.content_hash, payload=_payload(r),
-                                     status=status,
+                                     status=status, priority=tiers.priority(r),
                                      reason=r.reason if r.state != "needs_work" else None))
     if to_supersede:
         _supersede(ledger, to_supersede,
                    "the product changed in the store or the sync rules changed")
     if items:
         ledger.enqueue_many(items)
+    if renumbered:
+        set_priorities(ledger, renumbered)
     if rows:
         ledger.upsert_products(r.row() for r in rows)
     return changed
@@ -360,9 +371,14 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
               "store": store, "fields": list(rules.fields)}
     summary.run_id = ledger.start_run("sync", params)
     since = time.time()
+    tiers = Tiers.load(settings, ledger)
+    # Jobs already waiting were numbered by other tiers (or none, before tiers existed):
+    # renumbered after the stream. New ones are numbered as they are queued.
+    renumber_all = ledger.get_meta(META_PRIORITY) != rules_digest(settings) and bool(
+        ledger.list_jobs(kind="product", limit=1))
     try:
         summary.store_units = _store_units(ledger, client)
-        max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary,
+        max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary, tiers,
                                          cursor=cursor, limit=limit, progress=progress,
                                          reuse=not rules_changed)
         _check_inputs(ledger, summary)
@@ -380,8 +396,12 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
             published = published_values(ledger, [row["source_id"] for row in rows])
             chunk = [apply_evaluation(Record(**row), rules, boilerplate,
                                       published.get(row["source_id"])) for row in rows]
-            summary.reevaluated += _write(ledger, chunk, summary, count=False,
+            summary.reevaluated += _write(ledger, chunk, summary, tiers, count=False,
                                           keep_drafts=not rules_changed)
+        if renumber_all:
+            renumber(ledger, tiers)
+        if ledger.get_meta(META_PRIORITY) != (priority_hash := rules_digest(settings)):
+            ledger.set_meta(META_PRIORITY, priority_hash)
         summary.queued, summary.superseded = products_queued_since(ledger, since)
         ledger.set_meta(META_BOILERPLATE, json.dumps(sorted(boilerplate)))
         ledger.set_meta(META_RULES, rules_hash)
@@ -412,7 +432,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
 
 
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
-            summary: SyncSummary, *, cursor: str | None, limit: int | None,
+            summary: SyncSummary, tiers: Tiers, *, cursor: str | None, limit: int | None,
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
             ) -> tuple[str | None, datetime | None]:
     """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
@@ -452,7 +472,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                     r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
                 else:
                     apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
-            _write(ledger, records, summary, count=True, prev=prev)
+            _write(ledger, records, summary, tiers, count=True, prev=prev)
             set_input_flags(ledger, {r.source_id: r.input_flags for r in records})
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, page.total))
@@ -480,6 +500,7 @@ def _records_for(client: WooClient, raw: Any, rules: Rules,
         if len(summary.invalid_examples) < 20:
             summary.invalid_examples.append(f"skipped {exc}")
         return []
+    record.stock_status, record.total_sales = sales_signals(raw)
     out = [record]
     if rules.variations and record.type == "variable" and record.state != "invalid":
         for variation in client.iter_variations(int(record.source_id)):
@@ -492,6 +513,7 @@ def _records_for(client: WooClient, raw: Any, rules: Rules,
                     summary.invalid_examples.append(
                         f"skipped a variation of product {record.source_id}: {exc}")
                 continue
+            v.stock_status, v.total_sales = sales_signals(variation, parent=raw)
             out.append(v)
     return out
 

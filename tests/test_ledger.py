@@ -26,7 +26,7 @@ def _items(n: int, h: str = "h1") -> list[EnqueueItem]:
 def test_wal_mode_and_migrations(ledger: Ledger) -> None:
     assert ledger.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert ledger.schema_version() == ["m001_core", "m002_publishes", "m003_product_input",
-                                       "m006_published_values"]
+                                       "m006_published_values", "m008_priority"]
 
 
 def test_enqueue_is_idempotent(ledger: Ledger) -> None:

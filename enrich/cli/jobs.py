@@ -1,4 +1,4 @@
-"""`enrich jobs list | show | retry`."""
+"""`enrich jobs list | show | retry | prioritize`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json, untrusted, when
 from enrich.errors import UsageError
 from enrich.ledger import KINDS, JobStatus
+from enrich.priority import URGENT, prioritize
 from enrich.status import job_detail
 
 _LIST_KEYS = ("id", "kind", "source_id", "status", "attempts", "last_error", "priority",
@@ -101,6 +102,41 @@ def retry_command(app: App, job_ids: tuple[int, ...], failed: bool, dead: bool) 
     statuses = [s for s, on in (("failed", failed), ("dead", dead)) if on]
     n = app.ledger.retry(job_ids=job_ids, statuses=statuses)
     click.echo(f"{n} job(s) back to pending")
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """``--sku A,B --sku C`` -> [A, B, C]: a pasted list and repeated options both work."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@jobs.command("prioritize")
+@click.option("--sku", "skus", multiple=True,
+              help="Products with these SKUs (comma-separated, or repeat the option).")
+@click.option("--category", "categories", multiple=True,
+              help="Products in this category, by name, any case (repeat for more).")
+@click.option("--product", "products", multiple=True,
+              help="Products (or variations) with these store ids (comma-separated).")
+@click.option("--tier", default=URGENT, show_default=True,
+              help="The tier to pin them to: urgent (before everything), a [sync] priority "
+                   "tier, or rest (after everything).")
+@click.option("--clear", is_flag=True,
+              help="Remove their pin, so the [sync] priority rules decide again.")
+@json_option
+@click.pass_obj
+def prioritize_command(app: App, skus: tuple[str, ...], categories: tuple[str, ...],
+                       products: tuple[str, ...], tier: str, clear: bool,
+                       as_json: bool) -> None:
+    """Put products first (or last) in the queue, whatever the [sync] priority rules say;
+    the pin stays through every later sync until --clear."""
+    done = prioritize(app.ledger, app.settings, skus=_split(skus), categories=categories,
+                      source_ids=_split(products), tier=None if clear else tier)
+    if as_json:
+        echo_json({"tier": done.tier, "products": done.products,
+                   "jobs_renumbered": done.jobs_renumbered})
+        return
+    what = "unpinned" if done.tier is None else f"pinned to tier {done.tier}"
+    click.echo(f"{len(done.products):,} product(s) {what}; {done.jobs_renumbered:,} waiting "
+               f"job(s) moved in the queue")
 
 
 COMMANDS = [jobs]

@@ -15,8 +15,9 @@ from enrich.status import ledger_status
 @json_option
 @click.pass_obj
 def status_command(app: App, as_json: bool) -> None:
-    """Jobs by kind and status, the oldest pending job, the last run, and cost so far."""
-    data = ledger_status(app.ledger)
+    """Jobs by kind and status, pending jobs per priority tier, the oldest pending job, the
+    last run, and cost so far."""
+    data = ledger_status(app.ledger, app.settings)
     if as_json:
         echo_json(data)
         return
@@ -34,6 +35,10 @@ def status_command(app: App, as_json: bool) -> None:
         console.print(f"ledger {app.db_path}: no jobs yet (run `enrich sync`).")
     else:
         console.print(table)
+    tiers = data["pending_by_tier"]
+    if any(tiers.values()):
+        console.print("pending by tier (the worker takes them in this order): " + " · ".join(
+            f"{name} {n:,}" for name, n in tiers.items()))
     oldest = data["oldest_pending"]
     if oldest:
         console.print(f"oldest pending: job {oldest['id']} ({oldest['kind']} "

@@ -31,6 +31,8 @@ class ProductState:
     missing: tuple[str, ...]
     reason: str | None
     date_modified_gmt: str | None
+    stock_status: str | None = None
+    total_sales: int | None = None
 
 
 def product_states(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, ProductState]:
@@ -38,10 +40,12 @@ def product_states(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, Produ
     if not source_ids:
         return {}
     rows = ledger.conn.execute(
-        f"SELECT source_id, content_hash, state, missing, reason, date_modified_gmt "
+        f"SELECT source_id, content_hash, state, missing, reason, date_modified_gmt, "
+        f"stock_status, total_sales "
         f"FROM products WHERE source_id IN ({_placeholders(source_ids)})",
         list(source_ids)).fetchall()
-    return {r[0]: ProductState(r[1], r[2], tuple(json.loads(r[3]) if r[3] else ()), r[4], r[5])
+    return {r[0]: ProductState(r[1], r[2], tuple(json.loads(r[3]) if r[3] else ()), r[4], r[5],
+                               r[6], r[7])
             for r in rows}
 
 
@@ -89,7 +93,7 @@ def count_by_state(ledger: Ledger) -> dict[str, int]:
 
 
 _ROW_COLUMNS = ("source_id, parent_id, type, sku, name, status, snapshot, content_hash, "
-                "date_modified_gmt, state, missing, reason")
+                "date_modified_gmt, state, missing, reason, stock_status, total_sales")
 
 #: A checked field holds a text that entered the boilerplate set and is not yet missing, or
 #: one that left the set and is missing. Parameters: fields, entering, leaving (JSON arrays).

@@ -192,5 +192,28 @@ def m006_published_values(db: Database) -> None:
     )
 
 
+@migrations(name="m008_priority")
+def m008_priority(db: Database) -> None:
+    db.executescript(
+        """
+        -- What sync needs to rank a product's job (enrich.priority): kept beside the snapshot,
+        -- not in it, so a sale or a stock change never changes the content hash (which would
+        -- supersede the job and its draft).
+        ALTER TABLE products ADD COLUMN stock_status TEXT;    -- instock|outofstock|onbackorder
+        ALTER TABLE products ADD COLUMN total_sales INTEGER;  -- the store's count (a variation:
+                                                              -- its parent's)
+
+        -- A store owner's `enrich jobs prioritize`: the tier named here beats the [sync]
+        -- priority rules for this product (and its variations) until it is cleared. Sync
+        -- reads it for every job it queues, so it survives any re-sync.
+        CREATE TABLE priority_overrides (
+            source_id TEXT PRIMARY KEY,         -- product (or variation) id
+            tier TEXT NOT NULL,                 -- a tier name: urgent | a [sync] tier | rest
+            set_at REAL NOT NULL
+        );
+        """
+    )
+
+
 #: Names in order; a ledger that has applied a name not in this list is from a newer enrich.
 KNOWN = [m.name for m in migrations._migrations]
