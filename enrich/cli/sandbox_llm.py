@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from enrich.errors import UsageError
@@ -36,11 +38,20 @@ _rate = click.FloatRange(0.0, 1.0)
               help="Seed of the fault draws: the same requests fail the same way.")
 @click.option("--gullible/--no-gullible", default=True, show_default=True,
               help="Obey instructions injected into the product data (to test the guards).")
+@click.option("--batch-delay-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds until a batch (OpenAI or Anthropic batch API) ends.")
+@click.option("--batch-error-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of batch lines answered with a 500 error.")
+@click.option("--batch-expire-rate", type=_rate, default=0.0, show_default=True,
+              help="Share of batch lines that expire unprocessed.")
+@click.option("--state", "state", type=click.Path(path_type=Path, dir_okay=False),
+              help="JSON file the batches and files persist in across restarts.")
 def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
                 fail_rate: float, overload_rate: float, rate_limit_rate: float,
                 malformed_rate: float,
                 timeout_rate: float, drop_rate: float, timeout_s: float, seed: int,
-                gullible: bool) -> None:
+                gullible: bool, batch_delay_s: float, batch_error_rate: float,
+                batch_expire_rate: float, state: Path | None) -> None:
     """Serve a fake OpenAI and Anthropic API on 127.0.0.1 for trials, tests and benchmarks.
 
     Point the OpenAI SDK at URL/v1 and the Anthropic SDK at URL; any API key works except
@@ -55,7 +66,8 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
             overload_rate=overload_rate, rate_limit_rate=rate_limit_rate,
             malformed_rate=malformed_rate,
             timeout_rate=timeout_rate, drop_rate=drop_rate, timeout_s=timeout_s, seed=seed,
-            gullible=gullible)
+            gullible=gullible, batch_delay_s=batch_delay_s, batch_error_rate=batch_error_rate,
+            batch_expire_rate=batch_expire_rate, state_path=state)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 

@@ -38,9 +38,8 @@ from enrich.errors import (
     RetryableProviderError,
     UnusableOutput,
 )
-from enrich.guards import check_draft
-from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
-from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
+from enrich.guards.duplicates import DuplicateIndex
+from enrich.ledger import Attempt, Job, LeaseLost, Ledger, owner_id
 from enrich.prompts import PromptBook, RenderedPrompt
 from enrich.providers import (
     LLMRequest,
@@ -50,6 +49,7 @@ from enrich.providers import (
     rate_limit_tokens,
 )
 from enrich.worker.limits import Breaker, Budget, RateLimiter, consecutive_limit, retry_delay
+from enrich.worker.record import record_answer, remember
 
 #: Stops after which in-flight requests are still worth finishing (they are paid for).
 _GRACEFUL = {"limit", "until", "signal", "budget", "breaker"}
@@ -411,39 +411,25 @@ class Worker:
 
     def _record_draft(self, job: Job, started: float, rendered: RenderedPrompt,
                       snapshot: dict[str, Any], result: Any) -> None:
-        guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
-                            duplicates=self.duplicates, expected=rendered.fields,
-                            source_id=job.source_id)
-        flags = guard.flag_dicts()
+        recorded = record_answer(
+            self.settings, source_id=job.source_id, snapshot=snapshot,
+            expected=rendered.fields, template_name=rendered.template_name,
+            template_hash=rendered.template_hash, result=result, started=started,
+            mode="live", duplicates=self.duplicates)
         usage = result.usage
-        attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,
-                          latency_ms=result.latency_ms, tokens_in=usage.input_tokens,
-                          tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens,
-                          cost_usd=result.cost_usd)
-        draft = DraftRecord(
-            fields=guard.fields, template_name=rendered.template_name,
-            template_hash=rendered.template_hash, provider=result.provider, model=result.model,
-            params={"temperature": self.llm.temperature,
-                    "max_output_tokens": self.llm.max_output_tokens, "mode": "live",
-                    "repaired": result.repaired, "cache_write_tokens": usage.cache_write_tokens},
-            flags=flags)
         self.stats.cost_usd += result.cost_usd
         self.stats.tokens_in += usage.input_tokens
         self.stats.tokens_out += usage.output_tokens
         self.stats.tokens_cached += usage.cached_tokens
         try:
-            self._ledger(self.ledger.complete, job.id, self.owner, draft, attempt,
-                         run_id=self.run_id)
+            self._ledger(self.ledger.complete, job.id, self.owner, recorded.draft,
+                         recorded.attempt, run_id=self.run_id)
         except LeaseLost:
             self.stats.discarded += 1
             return
         self.stats.drafted += 1
-        self.stats.flagged += bool(flags)
-        if self.duplicates is not None:
-            for name in DUPLICATE_FIELDS:
-                text = guard.fields.get(name)
-                if isinstance(text, str):
-                    self.duplicates.add(job.id, job.source_id, text, field=name)
+        self.stats.flagged += recorded.flagged
+        remember(self.duplicates, job.id, job.source_id, recorded.guard)
         self._progress()
 
     def _attempt(self, started: float, outcome: str, exc: ProviderError) -> Attempt:
