@@ -81,6 +81,7 @@ def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None) -> N
 
 def _register() -> None:
     from enrich.cli import (
+        batches,
         demo,
         init,
         jobs,
@@ -93,7 +94,8 @@ def _register() -> None:
         sync,
     )
 
-    for module in (init, status, jobs, sync, run, nightly, review, publish, sandbox, demo):
+    for module in (init, status, jobs, sync, run, batches, nightly, review, publish, sandbox,
+                   demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

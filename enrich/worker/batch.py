@@ -58,8 +58,9 @@ from enrich.worker.limits import retry_delay
 from enrich.worker.record import record_answer, remember
 
 #: A test hook: the name of a point at which the process stops and waits to be killed
-#: (``after-create``: the provider accepted a batch, the ledger has not recorded it;
-#: ``mid-ingest``: the first chunk of a poll's results is committed, the rest is not).
+#: (``after-intent``: the intent is recorded, the provider not asked yet; ``after-create``:
+#: the provider accepted a batch, the ledger has not recorded it; ``mid-ingest``: the first
+#: chunk of a poll's results is committed, the rest is not).
 PAUSE_ENV = "ENRICH_BATCH_PAUSE"
 #: Jobs claimed (and held in memory as request lines) at a time; batches are split within it.
 SUBMIT_CHUNK = 10_000
@@ -277,6 +278,7 @@ class BatchMode:
         marker = f"-{_PLACEHOLDER_BATCH}-".encode()
         lines = [json.loads(text.replace(marker, f"-{real}-".encode(), 1))
                  for _, _, text in chunk]
+        _pause("after-intent")
         remote = await api.submit(intent.id, self.tag, lines)
         del lines
         _pause("after-create")
@@ -506,3 +508,17 @@ async def cancel_batch(ledger: Ledger, settings: Settings, secrets: Secrets, ref
             return await mode.cancel(ref)
         finally:
             await mode.aclose()
+
+
+def batch_overview(ledger: Ledger, *, limit: int | None = 50) -> dict[str, Any]:
+    """The batches (newest first), what is in flight and since when, and what batch mode
+    saved against live prices: what ``batches list``, ``nightly`` and ``report`` show."""
+    rows = B.list_batches(ledger, limit=limit)
+    flight = B.list_batches(ledger, states=B.OPEN_STATES)
+    return {
+        "batches": [r.as_dict() for r in rows],
+        "in_flight": {"batches": len(flight), "jobs": sum(r.jobs for r in flight),
+                      "oldest_submitted_at": min((r.submitted_at or r.created_at
+                                                  for r in flight), default=None)},
+        "savings": B.savings(ledger),
+    }
