@@ -132,7 +132,8 @@ def test_batch_cost_is_exactly_half_the_live_cost(provider: str, tmp_path: Path)
     for mode in ("live", "batch"):
         with Ledger(tmp_path / f"{mode}.db") as ledger, serve_llm() as llm:
             fill(ledger, 12)
-            settings = batch_settings(provider, llm.url, concurrency=1, budget_usd=100)
+            settings = batch_settings(provider, llm.url, concurrency=1, budget_usd=100,
+                                      max_rpm=10**6, max_tpm=10**9)
             if mode == "live":
                 live = settings.model_copy(update={"llm": settings.llm.model_copy(
                     update={"mode": "live"})})
