@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from enrich.ledger import Ledger
+from enrich.ledger import Ledger, locks
 from enrich.ledger import batches as B
-from enrich.ledger import locks
 from enrich.sandbox.llm import serve_llm
 from enrich.worker.batch import PAUSE_ENV
 from tests.batch_helpers import MODELS, base_url, batch_settings, fill, poll, statuses, submit
