@@ -223,3 +223,43 @@ def test_sandbox_batches_survive_its_restart(db_path: Path, tmp_path: Path) -> N
                 asyncio.run(asyncio.sleep(0.1))
         assert statuses(ledger) == {"drafted": 20}
 
+
+
+def test_nightly_in_batch_mode_collects_monday_s_batch_on_tuesday(tmp_path: Path) -> None:
+    from enrich.sandbox.catalog import synthetic_catalog
+    from enrich.sandbox.store import serve_store
+    from tests.woo_helpers import KEY, SECRET, options
+
+    with serve_store(list(synthetic_catalog(30, seed=9)), options=options()) as srv, \
+            serve_llm(LLMSandboxOptions(batch_delay_s=0.5)) as llm:
+        config = tmp_path / "config.toml"
+        config.write_text(f"""
+[store]
+url = "{srv.url}"
+[sync]
+fields = ["description", "short_description"]
+[llm]
+provider = "anthropic"
+model = "claude-haiku-4-5"
+base_url = "{llm.url}"
+mode = "batch"
+max_output_tokens = 2000
+""")
+        env = {"WOO_CONSUMER_KEY": KEY, "WOO_CONSUMER_SECRET": SECRET,
+               "ANTHROPIC_API_KEY": "sk-ant-batch"}
+        monday = CliRunner().invoke(cli, ["--config", str(config), "nightly"], env=env)
+        assert monday.exit_code == 0, monday.output
+        assert "in flight now: 1 batch(es)" in monday.output
+        assert "oldest submitted" in monday.output
+        with Ledger(tmp_path / "enrich.db") as ledger:
+            before = statuses(ledger)
+            submitted = before["submitted"]
+            assert submitted > 0 and "pending" not in before
+        asyncio.run(asyncio.sleep(0.6))  # the night passes
+        tuesday = CliRunner().invoke(cli, ["--config", str(config), "nightly"], env=env)
+        assert tuesday.exit_code == 0, tuesday.output
+        assert f"collected 1: {submitted:,} drafted" in tuesday.output
+        assert "submitted 0 job(s)" in tuesday.output
+        with Ledger(tmp_path / "enrich.db") as ledger:
+            after = {k: v for k, v in before.items() if k != "submitted"}
+            assert statuses(ledger) == {**after, "drafted": submitted}
