@@ -99,7 +99,9 @@ class BatchApi(Protocol):
         """One line of the batch, as the provider's batch format wants it."""
 
     async def submit(self, local_id: int, ledger_tag: str,
-                     lines: Sequence[dict[str, Any]]) -> RemoteBatch: ...
+                     lines: Sequence[bytes]) -> RemoteBatch:
+        """Create the batch from ``lines`` (each a ``line`` as compact JSON, kept serialised
+        so a batch of tens of thousands costs its bytes in memory, not its dicts)."""
 
     async def get(self, remote_id: str) -> RemoteBatch: ...
 
@@ -220,9 +222,8 @@ class OpenAIBatchApi:
             total=getattr(counts, "total", None), error=said)
 
     async def submit(self, local_id: int, ledger_tag: str,
-                     lines: Sequence[dict[str, Any]]) -> RemoteBatch:
-        data = b"".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()
-                        + b"\n" for line in lines)
+                     lines: Sequence[bytes]) -> RemoteBatch:
+        data = b"\n".join(lines) + b"\n"
         try:
             uploaded = await self.client.files.create(
                 file=(f"enrich-batch-{ledger_tag}-{local_id}.jsonl", data, "application/jsonl"),
@@ -320,9 +321,10 @@ class AnthropicBatchApi:
                            created_at=_timestamp(batch.created_at), total=total)
 
     async def submit(self, local_id: int, ledger_tag: str,
-                     lines: Sequence[dict[str, Any]]) -> RemoteBatch:
+                     lines: Sequence[bytes]) -> RemoteBatch:
         try:
-            batch = await self.client.messages.batches.create(requests=list(lines))
+            batch = await self.client.messages.batches.create(
+                requests=[json.loads(line) for line in lines])
         except Exception as exc:
             raise _wrap(self.provider, "submit", exc) from None
         return self._remote(batch)
@@ -401,7 +403,7 @@ class MethodsBatchApi:
         return dict(self._p.batch_line(custom_id, request))
 
     async def submit(self, local_id: int, ledger_tag: str,
-                     lines: Sequence[dict[str, Any]]) -> RemoteBatch:
+                     lines: Sequence[bytes]) -> RemoteBatch:
         return await self._p.batch_submit(local_id, ledger_tag, lines)  # type: ignore[no-any-return]
 
     async def get(self, remote_id: str) -> RemoteBatch:

@@ -276,8 +276,7 @@ class BatchMode:
                                 rendered.template_hash) for job, rendered, _ in chunk])
         real = "e" + f"{intent.id:0{B.BATCH_ID_WIDTH}d}"
         marker = f"-{_PLACEHOLDER_BATCH}-".encode()
-        lines = [json.loads(text.replace(marker, f"-{real}-".encode(), 1))
-                 for _, _, text in chunk]
+        lines = [text.replace(marker, f"-{real}-".encode(), 1) for _, _, text in chunk]
         _pause("after-intent")
         remote = await api.submit(intent.id, self.tag, lines)
         del lines
