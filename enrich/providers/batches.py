@@ -181,7 +181,8 @@ def _wrap(provider: Provider, what: str, exc: Exception) -> ProviderError:
     if sdk is not None and isinstance(exc, sdk.APIStatusError):
         error = classify_status(exc.status_code, provider=provider.name, model=provider.model,
                                 job_id=None, body=exc.body, headers=exc.response.headers,
-                                limits=None, env_var=getattr(provider, "env_var", ""))
+                                limits=None, env_var=getattr(provider, "env_var", ""),
+                                secrets=[getattr(provider, "_api_key", None)])
         error.message = error.message.replace(f"{provider.name} {provider.model}", at, 1)
         return error
     if sdk is not None and isinstance(exc, sdk.APIConnectionError | sdk.APITimeoutError):

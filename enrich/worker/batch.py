@@ -228,9 +228,11 @@ class BatchMode:
                     if not jobs:
                         break
                     lines = self._lines(api, prompts, jobs, owner, run_id, summary)
+                    del jobs
                     self.cpu_s += time.process_time() - t0
                     for chunk in _split(lines, api.limits.max_requests, api.limits.max_bytes):
                         await self._send(api, chunk, owner, run_id, summary)
+                    del lines
             finally:
                 self.ledger.release_all(owner)
                 self.ledger.finish_run(run_id, exit_reason="completed", counts={
@@ -239,8 +241,9 @@ class BatchMode:
         return summary
 
     def _lines(self, api: BatchApi, prompts: PromptBook, jobs: list[Job], owner: str,
-               run_id: int, summary: SubmitSummary) -> list[tuple[Job, RenderedPrompt, bytes]]:
-        """Each job's line, serialised with a placeholder batch number of the final width."""
+               run_id: int, summary: SubmitSummary) -> list[_Line]:
+        """Each job's line, serialised with a placeholder batch number of the final width
+        (only the bytes and the template are kept: the rendered prompt is in them)."""
         out = []
         for job in jobs:
             started = time.time()
@@ -262,21 +265,25 @@ class BatchMode:
             cid = B.custom_id(self.tag, 0, job.id, job.attempts)
             line = api.line(cid, request)
             text = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode()
-            out.append((job, rendered, text))
+            out.append(_Line(job.id, job.attempts, rendered.template_name,
+                             rendered.template_hash, text))
         return out
 
-    async def _send(self, api: BatchApi, chunk: list[tuple[Job, RenderedPrompt, bytes]],
-                    owner: str, run_id: int, summary: SubmitSummary) -> None:
+    async def _send(self, api: BatchApi, chunk: list[_Line], owner: str, run_id: int,
+                    summary: SubmitSummary) -> None:
         provider = api.provider
-        size = sum(len(text) + 1 for _, _, text in chunk)
+        size = sum(len(line.text) + 1 for line in chunk)
         intent = B.record_intent(
             self.ledger, tag=self.tag, provider=provider.name, model=provider.model,
             claim_owner=owner, size_bytes=size, run_id=run_id,
-            items=[B.IntentItem(job.id, job.attempts, rendered.template_name,
-                                rendered.template_hash) for job, rendered, _ in chunk])
+            items=[B.IntentItem(line.job_id, line.attempt, line.template_name,
+                                line.template_hash) for line in chunk])
         real = "e" + f"{intent.id:0{B.BATCH_ID_WIDTH}d}"
         marker = f"-{_PLACEHOLDER_BATCH}-".encode()
-        lines = [text.replace(marker, f"-{real}-".encode(), 1) for _, _, text in chunk]
+        lines = []
+        for line in chunk:  # each placeholder swapped, and its old bytes let go at once
+            lines.append(line.text.replace(marker, f"-{real}-".encode(), 1))
+            line.text = b""
         _pause("after-intent")
         remote = await api.submit(intent.id, self.tag, lines)
         del lines
@@ -452,16 +459,26 @@ def _attempt(started: float, outcome: str, exc: ProviderError) -> Attempt:
     return attempt
 
 
-def _split(lines: list[tuple[Job, RenderedPrompt, bytes]], max_requests: int,
-           max_bytes: int) -> list[list[tuple[Job, RenderedPrompt, bytes]]]:
+@dataclass
+class _Line:
+    """One job's serialised batch line, until it is sent."""
+
+    job_id: int
+    attempt: int
+    template_name: str
+    template_hash: str
+    text: bytes
+
+
+def _split(lines: list[_Line], max_requests: int, max_bytes: int) -> list[list[_Line]]:
     """Consecutive batches of at most ``max_requests`` lines and ``max_bytes`` bytes."""
-    batches: list[list[tuple[Job, RenderedPrompt, bytes]]] = []
-    current: list[tuple[Job, RenderedPrompt, bytes]] = []
+    batches: list[list[_Line]] = []
+    current: list[_Line] = []
     size = 0
     for entry in lines:
-        need = len(entry[2]) + 1
+        need = len(entry.text) + 1
         if need > max_bytes:
-            raise ConfigError(f"job {entry[0].id}: its batch line is {need:,} bytes, more than "
+            raise ConfigError(f"job {entry.job_id}: its batch line is {need:,} bytes, more than "
                               f"a batch may hold ({max_bytes:,})",
                               "Raise llm.batch_max_bytes (within the provider's limit) or "
                               "draft this job live.")
