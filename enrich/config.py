@@ -148,6 +148,10 @@ class LLMConfig(_Section):
     model: str = "offline-v1"
     base_url: str | None = None
     mode: Literal["live", "batch"] = "live"
+    # Batch mode: at most this many requests / bytes per provider batch (the providers' own
+    # limits, enrich.providers.batches.BATCH_LIMITS, apply when unset or larger).
+    batch_max_requests: int | None = Field(default=None, ge=1)
+    batch_max_bytes: int | None = Field(default=None, ge=1024)
     concurrency: int = Field(default=8, ge=1, le=512)
     max_rpm: int = Field(default=500, ge=1)
     max_tpm: int = Field(default=200_000, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from enrich.ledger import Ledger
+from enrich.ledger.batches import savings as batch_savings
 from enrich.ledger.reports import attempt_outcomes, p95_latency_ms
 
 
@@ -31,4 +32,5 @@ def run_report(ledger: Ledger, run_id: int | None = None, *, limit: int = 20) ->
         entry.update(_figures(ledger, run["id"]))
         result["runs"].append(entry)
     result["total"] = _figures(ledger, None)
+    result["batch"] = batch_savings(ledger)  # batch mode: its cost and the live price of it
     return result

@@ -25,6 +25,7 @@ def test_old_ledger_is_upgraded_and_keeps_its_jobs(db_path: Path) -> None:
     with Ledger(db_path) as ledger:
         assert ledger.schema_version()[:2] == ["m001_core", "m002_publishes"]
         assert ledger.schema_version() == KNOWN
+        assert "batches" in ledger.db.table_names()
         assert "publishes" in ledger.db.table_names()
         assert [j.source_id for j in ledger.list_jobs()] == ["42"]
 

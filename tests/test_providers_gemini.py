@@ -296,12 +296,12 @@ def test_batch_expiry_and_cancellation_yield_no_results() -> None:
 
 def test_batches_survive_a_sandbox_restart_and_are_found_by_local_id(tmp_path: Path) -> None:
     state = tmp_path / "llm-state.json"
-    options = LLMSandboxOptions(batch_delay_s=0.5, state_path=str(state))
+    options = LLMSandboxOptions(batch_delay_s=0.5, state_path=state)
     with serve_llm(options, port=0) as served:
         batch_id = _run(_provider(served.url), lambda p: p.batch_submit(
             [("r-1", _request(1, "R-1")), ("r-2", _request(2, "R-2"))], local_id="night-42",
             inline=False))
-    assert state.exists()
+    assert (tmp_path / "llm-state.json.gemini").exists()  # beside the OpenAI/Anthropic file
     time.sleep(0.6)
     with serve_llm(options, port=0) as served:  # a new process would read the same file
         async def work(p: GeminiProvider) -> tuple[list[BatchStatus], list[BatchResult]]:
@@ -324,10 +324,12 @@ async def _collect(p: GeminiProvider, batch_id: str) -> list[BatchResult]:
 
 def test_unreadable_state_file_is_one_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    state.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ValueError, match="unreadable"), serve_llm(
-            LLMSandboxOptions(state_path=str(state)), port=0):
-        pass
+    for bad in (state, tmp_path / "state.json.gemini"):  # OpenAI/Anthropic's file, Gemini's
+        bad.write_text("{not json", encoding="utf-8")
+        with pytest.raises(ValueError, match=f"{bad.name} is unreadable"), serve_llm(
+                LLMSandboxOptions(state_path=state), port=0):
+            pass
+        bad.unlink()
 
 
 def test_sandbox_answers_gemini_errors_in_their_wire_shape(sandbox: Any) -> None:

@@ -81,6 +81,7 @@ def cli(ctx: click.Context, config_path: Path | None, db_path: Path | None) -> N
 
 def _register() -> None:
     from enrich.cli import (
+        batches,
         demo,
         init,
         invoices,
@@ -94,8 +95,8 @@ def _register() -> None:
         sync,
     )
 
-    for module in (init, status, jobs, sync, run, invoices, nightly, review, publish, sandbox,
-                   demo):
+    for module in (init, status, jobs, sync, run, batches, invoices, nightly, review, publish,
+                   sandbox, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

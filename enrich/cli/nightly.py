@@ -7,7 +7,8 @@ import sys
 import click
 
 from enrich.app import App
-from enrich.cli.render import console, render_run
+from enrich.cli.batches import render_poll
+from enrich.cli.render import console, render_run, when
 from enrich.cli.sync import SyncLog, render_summary
 from enrich.errors import ConfigError
 from enrich.ledger.locks import AlreadyRunning
@@ -34,7 +35,20 @@ def nightly_command(app: App, until_text: str | None, limit: int | None) -> None
     except AlreadyRunning as busy:
         console.print(f"enrich nightly: {busy}; this one has nothing to do.")
         return
+    if night.batch is not None:
+        render_poll(night.batch.poll)
+        sent = night.batch.submit
+        flight = night.batch.in_flight
+        console.print(f"submitted {sent.jobs:,} job(s) in {len(sent.batches)} batch(es); in "
+                      f"flight now: {flight['batches']} batch(es), {flight['jobs']:,} job(s)"
+                      + (f", oldest submitted {when(flight['oldest_submitted_at'])}"
+                         if flight["oldest_submitted_at"] else "")
+                      + ". The next nightly collects them.")
+        if not night.ok:
+            sys.exit(1)
+        return
     result = night.run
+    assert result is not None
     render_run(result)
     if result.exit_reason == "fatal":  # a key, quota, model or template: the setup is wrong
         raise ConfigError(f"run #{result.run_id} stopped: {result.message}",

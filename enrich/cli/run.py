@@ -13,10 +13,12 @@ from rich.table import Table
 from enrich.app import App
 from enrich.cli.options import json_option
 from enrich.cli.render import console, echo_json, money, render_run, when
-from enrich.errors import ConfigError
+from enrich.errors import ConfigError, UsageError
 from enrich.estimate import estimate_cost
+from enrich.ledger.locks import AlreadyRunning
 from enrich.report import run_report
 from enrich.worker import RunResult, parse_until, run_jobs
+from enrich.worker.batch import submit_batches
 from enrich.worker.progress import BarProgress, LogProgress
 from enrich.worker.runner import ProgressCallback
 
@@ -59,16 +61,41 @@ def draft_and_render(app: App, *, limit: int | None, until_text: str | None, kin
               show_default=True, help="Which jobs to draft (invoice = `enrich invoices run`).")
 @click.option("--concurrency", type=click.IntRange(min=1, max=512),
               help="Requests in flight (default: [llm] concurrency).")
+@click.option("--mode", type=click.Choice(["live", "batch"]),
+              help="live: one request per job now; batch: submit to the provider's batch "
+                   "API at half price, collect with `enrich batches poll` (default: [llm] "
+                   "mode).")
 @click.pass_obj
 def run_command(app: App, limit: int | None, until_text: str | None, kind: str,
-                concurrency: int | None) -> None:
+                concurrency: int | None, mode: str | None) -> None:
     """Draft pending jobs with the configured model, within the RPM/TPM limits and budget.
 
     Safe to stop at any moment (Ctrl-C, SIGTERM, even kill -9): run it again and it continues
-    where it stopped; nothing is drafted twice.
+    where it stopped; nothing is drafted twice. In batch mode it submits the pending jobs and
+    returns; the drafts arrive with `enrich batches poll`.
     """
+    if (mode or app.settings.llm.mode) == "batch":
+        if kind != "product":
+            raise UsageError("batch mode submits product jobs only",
+                             "Draft invoices live: `enrich invoices run` (or `--mode live`).")
+        _submit(app, limit)
+        return
     draft_and_render(app, limit=limit, until_text=until_text, kind=kind,
                      concurrency=concurrency)
+
+
+def _submit(app: App, limit: int | None) -> None:
+    try:
+        summary = asyncio.run(submit_batches(app.ledger, app.settings, app.secrets,
+                                             limit=limit, on_event=console.print))
+    except AlreadyRunning as busy:
+        console.print(f"enrich batches: {busy}; this one has nothing to do.")
+        return
+    console.print(f"submitted {summary.jobs:,} job(s) in {len(summary.batches)} batch(es)"
+                  + (f"; {summary.dead} could not be rendered (dead)" if summary.dead else "")
+                  + ". Collect them with `enrich batches poll` (e.g. tomorrow's nightly).")
+    if summary.dead:
+        sys.exit(1)
 
 
 @click.command("estimate")
@@ -127,6 +154,11 @@ def report_command(app: App, run_id: int | None, as_json: bool) -> None:
                       money(r["cost_usd"]), str(r["mean_latency_ms"] or "-"),
                       str(r["p95_latency_ms"] or "-"))
     console.print(table)
+    saved = data["batch"]
+    if saved["batches"]:
+        console.print(f"batch mode: {saved['batches']} batch(es), {saved['drafted']:,} "
+                      f"drafted for {money(saved['cost_usd'])}; the same usage live costs "
+                      f"{money(saved['live_cost_usd'])}: saved {money(saved['saved_usd'])}")
 
 
 COMMANDS = [run_command, estimate_command, report_command]

@@ -40,19 +40,23 @@ _rate = click.FloatRange(0.0, 1.0)
 @click.option("--gullible/--no-gullible", default=True, show_default=True,
               help="Obey instructions injected into the product data (to test the guards).")
 @click.option("--batch-delay-s", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Seconds a batch takes from creation to its results.")
+              help="Seconds a batch takes from creation to its results (every API).")
 @click.option("--batch-error-rate", type=_rate, default=0.0, show_default=True,
-              help="Share of batch items answered with an error instead of a response.")
+              help="Share of batch lines answered with an error instead of a response.")
+@click.option("--batch-expire-rate", type=_rate, default=0.0, show_default=True,
+              help="OpenAI/Anthropic: share of batch lines that expire unprocessed.")
 @click.option("--batch-expire-s", type=click.FloatRange(min=0, min_open=True),
-              help="Batches still unfinished this many seconds after creation expire.")
+              help="Gemini: batches still unfinished this many seconds after creation expire.")
 @click.option("--state", "state", type=click.Path(path_type=Path, dir_okay=False),
-              help="Persist batches and files here after every change; resume on restart.")
+              help="Persist batches and files here after every change; resume on restart "
+                   "(Gemini's in the same name + .gemini).")
 def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
                 fail_rate: float, overload_rate: float, rate_limit_rate: float,
                 malformed_rate: float,
                 timeout_rate: float, drop_rate: float, timeout_s: float, seed: int,
                 gullible: bool, batch_delay_s: float, batch_error_rate: float,
-                batch_expire_s: float | None, state: Path | None) -> None:
+                batch_expire_rate: float, batch_expire_s: float | None,
+                state: Path | None) -> None:
     """Serve a fake OpenAI, Anthropic and Gemini API on 127.0.0.1 for trials and tests.
 
     Point the OpenAI SDK at URL/v1, the Anthropic and google-genai SDKs at URL; any API key
@@ -72,7 +76,8 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
             malformed_rate=malformed_rate,
             timeout_rate=timeout_rate, drop_rate=drop_rate, timeout_s=timeout_s, seed=seed,
             gullible=gullible, batch_delay_s=batch_delay_s, batch_error_rate=batch_error_rate,
-            batch_expire_s=batch_expire_s, state_path=str(state) if state else None)
+            batch_expire_rate=batch_expire_rate, batch_expire_s=batch_expire_s,
+            state_path=state)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 

@@ -653,26 +653,32 @@ class Ledger:
             if job is None:
                 self._owned(c, job_id, owner)  # raises LeaseLost / NotFound with the reason
             self._insert_attempt(c, job_id, run_id, attempt)
-            cur = c.execute(
-                "INSERT INTO drafts (job_id, kind, source_id, fields, template_name, "
-                "template_hash, provider, model, params, flags, flagged, tokens_in, "
-                "tokens_out, tokens_cached, cost_usd, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (job_id) DO UPDATE SET fields = excluded.fields, "
-                "edited_fields = NULL, template_name = excluded.template_name, "
-                "template_hash = excluded.template_hash, provider = excluded.provider, "
-                "model = excluded.model, params = excluded.params, flags = excluded.flags, "
-                "flagged = excluded.flagged, tokens_in = excluded.tokens_in, "
-                "tokens_out = excluded.tokens_out, tokens_cached = excluded.tokens_cached, "
-                "cost_usd = excluded.cost_usd, reviewer_note = NULL, reviewed_at = NULL, "
-                "created_at = excluded.created_at RETURNING id",
-                (job_id, job["kind"], job["source_id"], _dumps(draft.fields),
-                 draft.template_name, draft.template_hash, draft.provider, draft.model,
-                 _dumps(draft.params), _dumps(draft.flags), int(bool(draft.flags)),
-                 attempt.tokens_in, attempt.tokens_out, attempt.tokens_cached,
-                 attempt.cost_usd, _now()))
-            return int(cur.fetchone()[0])
+            return self.insert_draft(c, job_id, job["kind"], job["source_id"], draft, attempt)
         return int(self._write(go))
+
+    def insert_draft(self, c: sqlite3.Connection, job_id: int, kind: str, source_id: str,
+                     draft: DraftRecord, attempt: Attempt) -> int:
+        """Write (or replace) a job's draft inside the caller's transaction; live and batch
+        answers both land here, so a draft looks the same whichever way it was made."""
+        cur = c.execute(
+            "INSERT INTO drafts (job_id, kind, source_id, fields, template_name, "
+            "template_hash, provider, model, params, flags, flagged, tokens_in, "
+            "tokens_out, tokens_cached, cost_usd, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id) DO UPDATE SET fields = excluded.fields, "
+            "edited_fields = NULL, template_name = excluded.template_name, "
+            "template_hash = excluded.template_hash, provider = excluded.provider, "
+            "model = excluded.model, params = excluded.params, flags = excluded.flags, "
+            "flagged = excluded.flagged, tokens_in = excluded.tokens_in, "
+            "tokens_out = excluded.tokens_out, tokens_cached = excluded.tokens_cached, "
+            "cost_usd = excluded.cost_usd, reviewer_note = NULL, reviewed_at = NULL, "
+            "created_at = excluded.created_at RETURNING id",
+            (job_id, kind, source_id, _dumps(draft.fields),
+             draft.template_name, draft.template_hash, draft.provider, draft.model,
+             _dumps(draft.params), _dumps(draft.flags), int(bool(draft.flags)),
+             attempt.tokens_in, attempt.tokens_out, attempt.tokens_cached,
+             attempt.cost_usd, _now()))
+        return int(cur.fetchone()[0])
 
     def fail(self, job_id: int, owner: str, attempt: Attempt, *, max_attempts: int,
              retry_in_s: float = 0.0, permanent: bool = False,

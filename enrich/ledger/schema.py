@@ -166,6 +166,55 @@ def m003_product_input(db: Database) -> None:
     )
 
 
+@migrations(name="m005_batches")
+def m005_batches(db: Database) -> None:
+    db.executescript(
+        """
+        -- Provider batches (batch mode). A row is written as an intent before the provider
+        -- is asked, so a crash between its answer and our record is reconciled, not resent.
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,             -- the local id, sent in metadata / custom ids
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider_batch_id TEXT UNIQUE,      -- NULL while an intent
+            state TEXT NOT NULL,                -- intent | submitted | ended | collected
+                                                -- | abandoned (never accepted)
+            provider_status TEXT,               -- the provider's own word (in_progress, ...)
+            jobs INTEGER NOT NULL,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            run_id INTEGER REFERENCES runs(id),
+            created_at REAL NOT NULL,           -- the intent
+            submitted_at REAL,                  -- the provider accepted it
+            ended_at REAL,
+            collected_at REAL,                  -- every result ingested
+            drafted INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,  -- errored items (failed or dead)
+            requeued INTEGER NOT NULL DEFAULT 0,  -- expired / canceled items back to pending
+            discarded INTEGER NOT NULL DEFAULT 0,  -- results for jobs that moved on
+            cost_usd REAL NOT NULL DEFAULT 0,   -- at the batch price
+            live_cost_usd REAL NOT NULL DEFAULT 0,  -- the same usage at the live price
+            error TEXT
+        );
+        CREATE INDEX batches_state ON batches (state);
+
+        -- One line of a batch: joined to its result on custom_id, never on order.
+        CREATE TABLE batch_items (
+            custom_id TEXT PRIMARY KEY,         -- <ledger tag>-e<batch>-j<job>-a<attempt>
+            batch_id INTEGER NOT NULL REFERENCES batches(id),
+            job_id INTEGER NOT NULL REFERENCES jobs(id),
+            attempt INTEGER NOT NULL,
+            template_name TEXT,
+            template_hash TEXT,
+            outcome TEXT,                       -- NULL until ingested: drafted | failed | dead
+                                                -- | pending | discarded
+            ingested_at REAL
+        );
+        CREATE INDEX batch_items_batch ON batch_items (batch_id, outcome);
+        CREATE INDEX batch_items_job ON batch_items (job_id);
+        """
+    )
+
+
 @migrations(name="m006_published_values")
 def m006_published_values(db: Database) -> None:
     db.executescript(

@@ -9,6 +9,15 @@ the rules live here and nowhere else.
        ├─429 / lease─────┘ │ └─permanent error or max attempts─▶ dead
        └──── failed ◀─error┘ (retried after backoff: failed ─claim─▶ processing)
 
+Batch mode (``enrich.worker.batch``): a job is claimed as for a live run, leased to the
+batch's intent (``batch:<local id>``, no expiry) while the provider is asked, and moved to
+``submitted`` in the transaction that records the provider's answer; the batch's results
+then move it on like a live answer would:
+
+    pending ─claim─▶ processing ─provider accepted─▶ submitted ─result─▶ drafted
+                        │ (never accepted: reconcile)     ├─error─▶ failed | dead
+                        └──────────▶ pending ◀────────────┘ expired / canceled
+
 Sync also records products it will not send to the model: ``needs_data`` (too little source
 data to write from) and ``invalid`` (a malformed field). A changed input ``supersedes`` the
 job that was written from the old one.
@@ -24,6 +33,7 @@ from enrich.errors import IllegalTransition
 class JobStatus(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
+    SUBMITTED = "submitted"  # in a provider batch, waiting for its results
     FAILED = "failed"
     DEAD = "dead"
     DRAFTED = "drafted"
@@ -43,7 +53,7 @@ S = JobStatus
 CLAIMABLE = (S.PENDING, S.FAILED)
 #: Statuses that a changed input may supersede: everything not yet written to the store.
 SUPERSEDABLE = (S.PENDING, S.FAILED, S.DEAD, S.DRAFTED, S.APPROVED, S.REJECTED,
-                S.CONFLICT, S.NEEDS_DATA, S.INVALID, S.PROCESSING)
+                S.CONFLICT, S.NEEDS_DATA, S.INVALID, S.PROCESSING, S.SUBMITTED)
 
 EDGES: frozenset[tuple[JobStatus, JobStatus]] = frozenset(
     {
@@ -53,6 +63,11 @@ EDGES: frozenset[tuple[JobStatus, JobStatus]] = frozenset(
         (S.PROCESSING, S.FAILED),  # retryable error, backoff before the next claim
         (S.PROCESSING, S.DEAD),  # permanent error, or out of attempts
         (S.PROCESSING, S.DRAFTED),
+        (S.PROCESSING, S.SUBMITTED),  # batch mode: the provider accepted the batch
+        (S.SUBMITTED, S.DRAFTED),  # its result, through the same guards as a live answer
+        (S.SUBMITTED, S.FAILED),  # an errored item, retried like a live error
+        (S.SUBMITTED, S.DEAD),  # a permanent error, or out of attempts
+        (S.SUBMITTED, S.PENDING),  # expired, canceled or rate limited: not the job's fault
         (S.FAILED, S.PENDING),  # jobs retry --failed
         (S.FAILED, S.DEAD),
         (S.DEAD, S.PENDING),  # jobs retry --dead

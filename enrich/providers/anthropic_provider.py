@@ -19,6 +19,7 @@ from typing import Any
 
 import anthropic
 from anthropic import AsyncAnthropic
+from anthropic.types import Message
 
 from enrich.config import ENV_ANTHROPIC_KEY, LLMConfig, Secrets
 from enrich.providers.base import (
@@ -46,22 +47,33 @@ class AnthropicProvider(SdkProvider):
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
         return [{"role": "user", "content": request.user}]  # the system prefix goes apart
 
+    def _kwargs(self, request: LLMRequest, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        tool = schema_name(request.schema)
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_output_tokens,
+            "tools": [{"name": tool,
+                       "description": "Record the drafted fields. Call it exactly once.",
+                       "input_schema": tool_input_schema(request.schema)}],
+            "tool_choice": {"type": "tool", "name": tool},
+            "messages": messages,
+        }
+        if request.system:
+            kwargs["system"] = [{"type": "text", "text": request.system,
+                                 "cache_control": {"type": "ephemeral"}}]
+        return kwargs
+
     async def _send(self, request: LLMRequest, messages: list[dict[str, Any]],
                     ) -> tuple[Any, Mapping[str, str], int]:
-        tool = schema_name(request.schema)
         raw = await self._client.messages.with_raw_response.create(
-            model=self.model,
-            max_tokens=request.max_output_tokens,
-            system=([{"type": "text", "text": request.system,
-                      "cache_control": {"type": "ephemeral"}}] if request.system
-                    else anthropic.omit),
-            tools=[{"name": tool,
-                    "description": "Record the drafted fields. Call it exactly once.",
-                    "input_schema": tool_input_schema(request.schema)}],
-            tool_choice={"type": "tool", "name": tool},
-            messages=messages,
-        )
+            **self._kwargs(request, messages))
         return await raw.parse(), raw.headers, raw.status_code
+
+    def batch_body(self, request: LLMRequest) -> dict[str, Any]:
+        return self._kwargs(request, self._first_messages(request))
+
+    def response_model(self, body: Mapping[str, Any]) -> Any:
+        return Message.model_validate(body)
 
     def _usage(self, message: Any, messages: list[dict[str, Any]]) -> tuple[Usage, bool]:
         raw = getattr(message, "usage", None)

@@ -317,6 +317,45 @@ class SdkProvider(Provider):
                 rate_limits=None if limits.is_empty() else limits, repaired=repaired,
                 http_status=status, requests=requests, usage_estimated=estimated)
 
+    def batch_body(self, request: LLMRequest) -> dict[str, Any]:
+        """The body of ``request``'s first (and, in a batch, only) request: what a batch line
+        carries, built by the code that builds a live request, so both ask the same thing."""
+        raise NotImplementedError(f"{self.name} has no batch request body")
+
+    def response_model(self, body: Mapping[str, Any]) -> Any:
+        """A batch line's successful response body as the SDK's own response object."""
+        raise NotImplementedError(f"{self.name} reads no batch responses")
+
+    def interpret(self, request: LLMRequest, response: Any, *, status: int | None = 200,
+                  batch: bool = True) -> LLMResult:
+        """An answer that arrived without a request of ours to repair it (a batch line):
+        the same refusal, truncation and schema checks as ``generate``, costed at the batch
+        price. An invalid answer raises UnusableOutput ``invalid_output`` (no repair turn)."""
+        at = where(self.name, self.model, request.job_id)
+        messages = self._first_messages(request)
+        usage, estimated = self._usage(response, messages)
+        cost = self.cost(usage, batch=batch)
+        refused = self._refusal(response)
+        if refused is not None:
+            raise unusable(f"{at}: {refused}", "Check the product data for content the model "
+                           "will not write about; write this one by hand or reject it.",
+                           status=status, error_class="refusal", usage=usage, cost_usd=cost)
+        answer = self._answer(request, response)
+        try:
+            fields = validate_fields(request.schema, self._content(request, answer))
+        except InvalidOutput as exc:
+            cut = (f" (cut off at max_output_tokens = {request.max_output_tokens})"
+                   if self._truncated(response) else "")
+            raise unusable(f"{at}: batch answer invalid: {exc.detail}{cut}",
+                           "enrich retries it in the next batch (a batch has no repair "
+                           "turn); raise llm.max_output_tokens if it was cut off.",
+                           status=status, error_class="invalid_output", usage=usage,
+                           cost_usd=cost) from None
+        return LLMResult(fields=fields, raw_text=self._raw_text(answer), usage=usage,
+                         cost_usd=cost, model=getattr(response, "model", None) or self.model,
+                         provider=self.name, latency_ms=0.0, http_status=status,
+                         usage_estimated=estimated)
+
     async def aclose(self) -> None:
         if self._owns_http:  # an injected client belongs to the caller, who closes it
             await self._client.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 
 from enrich.config import ENV_OPENAI_KEY, LLMConfig, Secrets
 from enrich.providers.base import (
@@ -67,6 +68,12 @@ class OpenAIProvider(SdkProvider):
         if "temperature" not in self._dropped:
             kwargs["temperature"] = request.temperature
         return kwargs
+
+    def batch_body(self, request: LLMRequest) -> dict[str, Any]:
+        return self._kwargs(request, self._first_messages(request))
+
+    def response_model(self, body: Mapping[str, Any]) -> Any:
+        return ChatCompletion.model_validate(body)
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
         return [{"role": "system", "content": request.system},

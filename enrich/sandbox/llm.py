@@ -11,6 +11,7 @@ Routes (on 127.0.0.1 only)::
     POST /v1/messages           Anthropic (SDK base_url = <url>)
     GET  /v1/models[/{id}]      model list / lookup, in the caller's format
     GET  /health                {"status": "ok"}: for scripts waiting for the server
+    /v1/files, /v1/batches, /v1/messages/batches...   the batch APIs: see ``llm_batches``
 
 Auth: any non-empty key is accepted (``Authorization: Bearer`` or ``x-api-key``), except
 the keys in ``INVALID_KEYS`` (401) and ``NO_QUOTA_KEYS`` (429 insufficient_quota / spend
@@ -52,10 +53,11 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from enrich.httpserver import DropConnection, LoopbackServer, Request, Response
-from enrich.sandbox import llm_anthropic, llm_gemini, llm_openai
+from enrich.sandbox import llm_anthropic, llm_batches, llm_gemini, llm_openai
 from enrich.sandbox.llm_answers import (
     answer_object,
     answer_text,
@@ -96,18 +98,23 @@ class LLMSandboxOptions:
     models: frozenset[str] | None = None  # None: any model name; else others are a 404
     cache_min_tokens: int = 0  # real APIs cache only prefixes of 1024+ tokens
     max_prompts_kept: int = 1000
-    # Batch APIs (Gemini's in llm_gemini_batch): processing time, errored items, expiry,
-    # and the JSON file batches persist in across restarts (None: kept in memory only).
+    # The batch APIs (OpenAI and Anthropic in llm_batches, Gemini's in llm_gemini_batch):
+    # seconds until a batch ends, the share of lines answered with an error, expiry (a share
+    # of lines for OpenAI/Anthropic, seconds after creation for Gemini), and the JSON file
+    # batches persist in across restarts (Gemini's beside it, suffixed ".gemini"; None:
+    # memory only).
     batch_delay_s: float = 0.0
     batch_error_rate: float = 0.0
+    batch_expire_rate: float = 0.0
     batch_expire_s: float | None = None
-    state_path: str | None = None
+    state_path: Path | None = None
 
     def __post_init__(self) -> None:
         rates = {"fail_rate": self.fail_rate, "overload_rate": self.overload_rate,
                  "rate_limit_rate": self.rate_limit_rate,
                  "malformed_rate": self.malformed_rate, "timeout_rate": self.timeout_rate,
-                 "drop_rate": self.drop_rate}
+                 "drop_rate": self.drop_rate, "batch_error_rate": self.batch_error_rate,
+                 "batch_expire_rate": self.batch_expire_rate}
         for name, value in rates.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {value}")
@@ -171,6 +178,10 @@ class SandboxLLM:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.gemini = llm_gemini.GeminiAPI(self, _Call)  # the /v1beta routes
+        o = self.options
+        self.batches = llm_batches.BatchStore(
+            self.answer_body, delay_s=o.batch_delay_s, error_rate=o.batch_error_rate,
+            expire_rate=o.batch_expire_rate, seed=o.seed, state_path=o.state_path)
 
     # -- counters ------------------------------------------------------------------------
 
@@ -223,6 +234,8 @@ class SandboxLLM:
             return self._models(request)
         if request.path.startswith(llm_gemini.API_PREFIXES):
             return self._handle_gemini(request)
+        if llm_batches.handles(request.path):
+            return self._batches(request)
         route = ROUTES.get(request.path)
         if route is None:
             return self._unknown_url(request)
@@ -340,6 +353,37 @@ class SandboxLLM:
         if call.route == "openai":
             headers.append(("openai-processing-ms", str(self.options.latency_ms)))
         return Response.json(body_out, 200, headers)
+
+    def _batches(self, request: Request) -> Response:
+        """The batch routes: the same keys as the live ones, then ``llm_batches``."""
+        call = _Call("anthropic" if request.path.startswith("/v1/messages") else "openai",
+                     request)
+        key = self._api_key(request)
+        if not key or key in INVALID_KEYS:
+            self._record(call, "auth_error")
+            return self._auth_error(call, key)
+        self._record(call, "batch_api")
+        return self.batches.handle(request)
+
+    def answer_body(self, route: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """One batch line answered by the code that answers a live request (the batch has
+        its own faults: no header faults, buckets or latency here)."""
+        raw = json.dumps(body, sort_keys=True).encode()
+        call = _Call(route, Request("POST", "/batch-line", "", {}, raw))
+        self._draw(call)
+        module = llm_openai if route == "openai" else llm_anthropic
+        try:
+            ask = module.parse(body)
+        except BadRequest as exc:
+            self._record(call, "batch_bad_request")
+            if route == "openai":
+                return 400, {"error": {"message": exc.message, "type": "invalid_request_error",
+                                       "param": exc.param, "code": None}}
+            return 400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                    "message": exc.message}}
+        answer, outcome = self._answer(call, ask)
+        self._record(call, f"batch_{outcome}")
+        return 200, module.success(ask, answer, self._usage(ask, answer), call.request_id)
 
     def _models(self, request: Request) -> Response:
         """``GET /v1/models[/{id}]`` in the caller's format (the Anthropic SDK sends

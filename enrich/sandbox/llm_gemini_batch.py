@@ -31,7 +31,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from enrich.httpserver import Request, Response
@@ -73,7 +72,10 @@ class GeminiBatches:
         self.delay_s = options.batch_delay_s
         self.error_rate = options.batch_error_rate
         self.expire_s = options.batch_expire_s
-        self.path = Path(options.state_path) if options.state_path else None
+        state = options.state_path
+        # Beside the OpenAI/Anthropic batch store's file, never the same one (each rewrites
+        # its whole file).
+        self.path = state.with_name(state.name + ".gemini") if state is not None else None
         self._lock = threading.RLock()
         self.batches: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}

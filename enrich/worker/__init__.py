@@ -51,10 +51,11 @@ async def run_jobs(ledger: Ledger, settings: Settings, secrets: Secrets, *,
                    http_client: Any = None, default_headers: dict[str, str] | None = None,
                    handle_signals: bool = True, kind: str = "product") -> RunResult:
     """Build the provider, prompts and duplicate index from settings, and run the worker."""
-    if settings.llm.mode == "batch":
+    if settings.llm.mode == "batch":  # a library caller's slip: the CLI picks the mode
         raise UsageError(
-            "llm.mode = \"batch\" is not supported by this version of enrich yet",
-            'Set [llm] mode = "live"; `enrich estimate` shows what batch mode would cost.')
+            "run_jobs drafts live, but llm.mode = \"batch\"",
+            "Call enrich.worker.batch.submit_batches (`enrich run` does when mode is batch), "
+            "or set [llm] mode = \"live\".")
     provider = make_provider(settings.llm, secrets, http_client=http_client,
                              default_headers=default_headers)
     prompts = PromptBook.from_settings(settings)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -39,12 +38,10 @@ from enrich.errors import (
     RetryableProviderError,
     UnusableOutput,
 )
-from enrich.guards import check_draft
-from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
+from enrich.guards.duplicates import DuplicateIndex
 from enrich.invoices import jobs as invoice_jobs
 from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
 from enrich.ledger.inputs import product_input_flags
-from enrich.missing import BOILERPLATE_META, DraftRules, Rules
 from enrich.prompts import PromptBook, RenderedPrompt
 from enrich.providers import (
     LLMRequest,
@@ -54,6 +51,7 @@ from enrich.providers import (
     rate_limit_tokens,
 )
 from enrich.worker.limits import Breaker, Budget, RateLimiter, consecutive_limit, retry_delay
+from enrich.worker.record import draft_rules, record_answer, remember
 
 #: Stops after which in-flight requests are still worth finishing (they are paid for).
 _GRACEFUL = {"limit", "until", "signal", "budget", "breaker"}
@@ -139,10 +137,7 @@ class Worker:
         self.concurrency = concurrency or self.llm.concurrency
         self.grace_s = grace_s
         self.duplicates = duplicates
-        # Sync's missing-field rules and its last boilerplate set: a draft they would call
-        # missing is flagged (guard ``sync_rules``) instead of queued again after publish.
-        self.sync_rules = DraftRules(Rules.from_settings(settings), frozenset(
-            json.loads(ledger.get_meta(BOILERPLATE_META) or "[]")))
+        self.sync_rules = draft_rules(ledger, settings)
         self.on_progress = on_progress
         self.handle_signals = handle_signals
         self.owner = owner_id()
@@ -444,47 +439,28 @@ class Worker:
 
     def _record_draft(self, job: Job, started: float, rendered: RenderedPrompt,
                       snapshot: dict[str, Any], result: Any) -> None:
-        if job.kind == "invoice":
-            fields, flags = invoice_jobs.check(result.fields, job.payload)
-            guard = None
-        else:
-            guard = check_draft(result.fields, snapshot, limits=self.settings.guards,
-                                duplicates=self.duplicates, expected=rendered.fields,
-                                source_id=job.source_id, sync_rules=self.sync_rules,
-                                input_flags=self._ledger(product_input_flags, self.ledger,
-                                                         job.source_id))
-            fields, flags = guard.fields, guard.flag_dicts()
+        recorded = record_answer(
+            self.settings, source_id=job.source_id, snapshot=snapshot,
+            expected=rendered.fields, template_name=rendered.template_name,
+            template_hash=rendered.template_hash, result=result, started=started,
+            mode="live", duplicates=self.duplicates, kind=job.kind, payload=job.payload,
+            sync_rules=self.sync_rules,
+            input_flags=(self._ledger(product_input_flags, self.ledger, job.source_id)
+                         if job.kind == "product" else None))
         usage = result.usage
-        attempt = Attempt(started, "flagged" if flags else "ok", http_status=result.http_status,
-                          latency_ms=result.latency_ms, tokens_in=usage.input_tokens,
-                          tokens_out=usage.output_tokens, tokens_cached=usage.cached_tokens,
-                          cost_usd=result.cost_usd)
-        draft = DraftRecord(
-            fields=fields, template_name=rendered.template_name,
-            template_hash=rendered.template_hash, provider=result.provider, model=result.model,
-            params={"temperature": self.llm.temperature,
-                    "max_output_tokens": self.llm.max_output_tokens, "mode": "live",
-                    "repaired": result.repaired, "cache_write_tokens": usage.cache_write_tokens,
-                    **({"source": snapshot.get("text_source") or "text_layer"}
-                       if job.kind == "invoice" else {})},
-            flags=flags)
         self.stats.cost_usd += result.cost_usd
         self.stats.tokens_in += usage.input_tokens
         self.stats.tokens_out += usage.output_tokens
         self.stats.tokens_cached += usage.cached_tokens
         try:
-            self._ledger(self.ledger.complete, job.id, self.owner, draft, attempt,
-                         run_id=self.run_id)
+            self._ledger(self.ledger.complete, job.id, self.owner, recorded.draft,
+                         recorded.attempt, run_id=self.run_id)
         except LeaseLost:
             self.stats.discarded += 1
             return
         self.stats.drafted += 1
-        self.stats.flagged += bool(flags)
-        if self.duplicates is not None and guard is not None:
-            for name in DUPLICATE_FIELDS:
-                text = guard.fields.get(name)
-                if isinstance(text, str):
-                    self.duplicates.add(job.id, job.source_id, text, field=name)
+        self.stats.flagged += recorded.flagged
+        remember(self.duplicates, job.id, job.source_id, recorded.guard)
         self._progress()
 
     def _attempt(self, started: float, outcome: str, exc: ProviderError) -> Attempt:

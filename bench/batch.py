@@ -1,0 +1,150 @@
+"""Batch mode at scale: N jobs submitted, polled and ingested against the sandbox LLM.
+
+    uv run python bench/batch.py [--jobs 50000] [--per-batch 10000] [--provider openai]
+
+The sandbox runs in its own process (its CPU is not enrich's), with no processing delay, so
+the figures are enrich's own work: rendering and serialising the requests, the ledger's
+transactions, reading the results, the guards and the drafts. Prints wall time and CPU time per
+1,000 jobs for submit and for poll (ingest), the batches made, and this process's peak RSS
+(target <= 300 MB). Bounded: one submit and polls until every batch is collected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from enrich.config import LLMConfig, Secrets, Settings, SyncConfig
+from enrich.ledger import EnqueueItem, Ledger
+from enrich.sandbox.catalog import synthetic_catalog
+from enrich.worker.batch import BatchMode
+
+FIELDS = ["description", "short_description"]
+SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench"})
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_llm() -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "enrich.cli", "sandbox", "llm", "--port",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise SystemExit("the sandbox LLM did not start") from None
+            time.sleep(0.1)
+
+
+def _fill(ledger: Ledger, n: int) -> None:
+    """Snapshots and jobs as a sync leaves them, written in slices to keep memory flat."""
+    products, items = [], []
+    for p in synthetic_catalog(n, seed=1):
+        snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
+                                         "attributes", "weight", "dimensions", "regular_price",
+                                         "description", "short_description", "meta_data")}
+        if not snapshot["name"]:
+            snapshot["name"] = f"Supplier item {p['sku']}"
+        products.append({"source_id": str(p["id"]), "snapshot": snapshot,
+                         "content_hash": f"h{p['id']}", "name": snapshot["name"],
+                         "state": "needs_work", "missing": FIELDS})
+        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
+        if len(products) >= 5000:
+            ledger.upsert_products(products)
+            ledger.enqueue_many(items)
+            products, items = [], []
+    if products:
+        ledger.upsert_products(products)
+        ledger.enqueue_many(items)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _bench(ledger: Ledger, settings: Settings, jobs: int) -> None:
+    mode = BatchMode(ledger, settings, SECRETS)
+    try:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        sent = await mode.submit()
+        submit_wall, submit_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        print(f"submit: {sent.jobs:,} jobs in {len(sent.batches)} batch(es) of "
+              f"{', '.join(str(b['jobs']) for b in sent.batches)}; "
+              f"{submit_wall:.1f} s wall, {submit_cpu:.1f} s CPU "
+              f"({submit_wall / jobs * 1000:.2f} s wall, {submit_cpu / jobs * 1000:.2f} s CPU "
+              f"per 1,000 jobs); peak RSS {_rss_mb():.0f} MB")
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        drafted = collected = 0
+        waited = 0.0
+        while collected < len(sent.batches):
+            w0 = time.perf_counter()
+            polled = await mode.poll()
+            drafted += polled.drafted
+            collected += polled.collected
+            if not polled.collected:
+                await asyncio.sleep(0.5)
+                waited += time.perf_counter() - w0
+        poll_wall, poll_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        print(f"poll + ingest: {drafted:,} drafted; {poll_wall:.1f} s wall (of which the "
+              f"sandbox answering: see CPU), {poll_cpu:.1f} s CPU "
+              f"({poll_cpu / jobs * 1000:.2f} s CPU per 1,000 jobs); peak RSS "
+              f"{_rss_mb():.0f} MB")
+        print(f"enrich's own work (CPU of this process, the sandbox runs apart): "
+              f"{(submit_cpu + poll_cpu) / jobs * 1000:.2f} s per 1,000 jobs; peak RSS "
+              f"{_rss_mb():.0f} MB (target <= 300)")
+        counts = ledger.counts()["product"]
+        lost = jobs - counts["drafted"] - counts["dead"] - counts["failed"] - counts["pending"]
+        print(f"jobs lost: {lost} (must be 0); statuses: "
+              f"{ {k: v for k, v in counts.items() if v} }")
+    finally:
+        await mode.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=50_000)
+    parser.add_argument("--per-batch", type=int, default=10_000,
+                        help="llm.batch_max_requests (the sandbox takes uploads <= 64 MB)")
+    parser.add_argument("--provider", choices=sorted(MODELS), default="openai")
+    args = parser.parse_args()
+    proc, url = _start_llm()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            ledger = Ledger(Path(folder) / "bench.db")
+            t0 = time.perf_counter()
+            _fill(ledger, args.jobs)
+            print(f"filled {args.jobs:,} jobs in {time.perf_counter() - t0:.1f} s "
+                  f"(not counted); peak RSS {_rss_mb():.0f} MB")
+            base = f"{url}/v1" if args.provider == "openai" else url
+            settings = Settings(sync=SyncConfig(fields=FIELDS), llm=LLMConfig(
+                provider=args.provider, model=MODELS[args.provider],  # type: ignore[arg-type]
+                base_url=base, mode="batch", batch_max_requests=args.per_batch,
+                max_output_tokens=2000, timeout_s=900))
+            asyncio.run(_bench(ledger, settings, args.jobs))
+            ledger.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

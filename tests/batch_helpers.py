@@ -1,0 +1,72 @@
+"""A ledger filled with product jobs without a store round trip, and batch-mode settings
+pointing at the sandbox LLM (batch tests need thousands of jobs, fast)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from enrich.config import LLMConfig, Secrets, Settings, SyncConfig
+from enrich.ledger import EnqueueItem, Ledger
+from enrich.sandbox.catalog import synthetic_catalog
+from enrich.worker.batch import PollSummary, SubmitSummary, poll_batches, submit_batches
+
+FIELDS = ["description", "short_description"]
+SECRETS = Secrets({"OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-ant-batch"})
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+
+
+def fill(ledger: Ledger, n: int, seed: int = 1) -> None:
+    """``n`` synthetic products snapshotted and queued, as a sync would leave them."""
+    products, items = [], []
+    for p in synthetic_catalog(n, seed=seed):
+        snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
+                                         "attributes", "weight", "dimensions", "regular_price",
+                                         "description", "short_description", "meta_data")}
+        if not snapshot["name"]:
+            snapshot["name"] = f"Supplier item {p['sku']}"
+        products.append({"source_id": str(p["id"]), "snapshot": snapshot,
+                         "content_hash": f"h{p['id']}", "name": snapshot["name"],
+                         "state": "needs_work", "missing": FIELDS})
+        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
+    ledger.upsert_products(products)
+    ledger.enqueue_many(items)
+
+
+def base_url(provider: str, url: str) -> str:
+    return f"{url}/v1" if provider == "openai" else url
+
+
+def batch_settings(provider: str, url: str, **llm: Any) -> Settings:
+    llm.setdefault("timeout_s", 30)
+    llm.setdefault("retry_base_s", 0.01)
+    llm.setdefault("retry_max_s", 0.02)
+    llm.setdefault("max_output_tokens", 2000)
+    return Settings(sync=SyncConfig(fields=FIELDS),
+                    llm=LLMConfig(provider=provider, model=MODELS[provider],  # type: ignore[arg-type]
+                                  base_url=base_url(provider, url), mode="batch", **llm))
+
+
+def submit(ledger: Ledger, settings: Settings, **kw: Any) -> SubmitSummary:
+    return asyncio.run(submit_batches(ledger, settings, SECRETS, **kw))
+
+
+def poll(ledger: Ledger, settings: Settings) -> PollSummary:
+    return asyncio.run(poll_batches(ledger, settings, SECRETS))
+
+
+def statuses(ledger: Ledger) -> dict[str, int]:
+    return {k: v for k, v in ledger.counts()["product"].items() if v}
+
+
+def read(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """A read-only look at a ledger another process may be writing."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
