@@ -143,3 +143,26 @@ def test_invoices_run_through_the_sdk_against_the_sandbox(added: Path, tmp_path:
     code, out = _cli(config, "report", "--json")
     total = json.loads(out)["total"]
     assert total["drafted"] == 9 and total["cost_usd"] > 0 and total["tokens_in"] > 0
+
+
+def test_estimate_sample_drafts_invoices_and_extrapolates_per_call(added: Path,
+                                                                   tmp_path: Path) -> None:
+    db = tmp_path / "est.db"
+    shutil.copyfile(added, db)
+    with serve_llm(LLMSandboxOptions(seed=0, timeout_s=5.0), port=0) as llm:
+        config = _config(tmp_path, db, "openai", llm.url)
+        code, out = _cli(config, "estimate", "--json")
+        assert code == 0, out
+        rendered = json.loads(out)
+        code, out = _cli(config, "estimate", "--sample", "3", "--json")
+        assert code == 0, out
+        assert llm.llm.count("openai", "ok") == 3  # the sample, and nothing else
+    measured = json.loads(out)
+    assert rendered["invoice_jobs"] == 9 and rendered["method"] == "rendered prompts"
+    assert measured["method"] == "measured sample" and measured["sampled"] == 3
+    assert measured["jobs"] == measured["invoice_jobs"] == 6
+    assert measured["invoice_embedded"] == 0 and measured["input_tokens"] > 0
+    # Six of the nine at the sample's measured cost: the same order as the rendered estimate.
+    assert 0 < measured["cost_live_usd"] < rendered["cost_live_usd"] * 3
+    with Ledger(db) as ledger:
+        assert sum(j.status == "drafted" for j in ledger.list_jobs(kind="invoice")) == 3
