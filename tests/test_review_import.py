@@ -300,16 +300,17 @@ def test_undoing_an_edit_and_invoice_drafts(ledger: Ledger) -> None:
     outcome = apply_decisions(ledger, parse_decisions(json.dumps(back))).applied[0]
     assert not outcome.edited and outcome.fields["seo_title"] == original
     assert ledger.draft_for(ids[0])["edited_fields"] == {}
-    # An invoice draft (structured fields) can be approved but not edited as text.
+    # An invoice draft's edit must still be an invoice (tests/test_review_invoices.py has
+    # the edits that are): a date that is not a date is refused, naming the field.
     ledger.enqueue_many([EnqueueItem(kind="invoice", source_id="inv-1.pdf", input_hash="h")])
     job = ledger.claim("t", kind="invoice")[0]
     ledger.complete(job.id, "t", DraftRecord(fields={"total": {"amount": "12.00"}}),
                     Attempt(started_at=0.0, outcome="ok"))
     export = export_review(ledger, None)
     doc = _decisions(export.export_id, ledger, [
-        {"job_id": job.id, "decision": "approved", "edited_fields": {"total": "13.00"}}])
+        {"job_id": job.id, "decision": "approved", "edited_fields": {"issue_date": "soon"}}])
     result = apply_decisions(ledger, parse_decisions(json.dumps(doc)))
-    assert "an invoice draft cannot be edited" in result.refused[0].reason
+    assert "field 'issue_date'" in result.refused[0].reason
     doc["decisions"][0].pop("edited_fields")
     assert apply_decisions(ledger, parse_decisions(json.dumps(doc))).applied
     assert ledger.get_job(job.id).status == "approved"

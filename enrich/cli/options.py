@@ -23,8 +23,9 @@ def json_option(fn: F) -> F:
 
 
 def review_filters(*, default_statuses: tuple[str, ...]) -> Callable[[F], F]:
-    """Which drafts a review page shows: ``--status``, ``--flagged-only``, ``--sample [N]``
-    and ``--seed``. Commands differ only in the statuses shown when none is given."""
+    """Which drafts a review page shows: ``--status``, ``--flagged-only``, ``--kind``,
+    ``--sample [N]`` and ``--seed``. Commands differ only in the statuses shown when none is
+    given."""
     default = ", ".join(default_statuses)
 
     def decorator(fn: F) -> F:
@@ -34,6 +35,9 @@ def review_filters(*, default_statuses: tuple[str, ...]) -> Callable[[F], F]:
                          help=f"Drafts whose job is in this status (repeatable; default: "
                               f"{default})."),
             click.option("--flagged-only", is_flag=True, help="Only drafts a guard flagged."),
+            click.option("--kind", type=click.Choice(("product", "invoice")), default=None,
+                         help="Only product copy or only invoices (default: both, in one "
+                              "page)."),
             click.option("--sample", type=int, is_flag=False, flag_value=SAMPLE_FROM_CONFIG,
                          default=None, metavar="[N]",
                          help="A stratified sample of N drafts by category and flag (N "

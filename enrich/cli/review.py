@@ -70,7 +70,7 @@ def review() -> None:
 @json_option
 @click.pass_obj
 def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only: bool,
-                   sample: int | None, seed: int, as_json: bool) -> None:
+                   kind: str | None, sample: int | None, seed: int, as_json: bool) -> None:
     """Write one self-contained HTML page to review drafts in, offline.
 
     Open it in a browser, decide, press "Save decisions", then run
@@ -78,7 +78,7 @@ def export_command(app: App, out: Path, statuses: tuple[str, ...], flagged_only:
     """
     result = export_review(app.ledger, out, statuses=_statuses(statuses),
                            flagged_only=flagged_only, sample=_sample(app, sample), seed=seed,
-                           guards=app.settings.guards)
+                           guards=app.settings.guards, kind=kind)
     if as_json:
         echo_json(result.as_dict())
         return
@@ -142,7 +142,7 @@ def reject_command(app: App, job_ids: tuple[int, ...], note: str | None,
 @review_filters(default_statuses=("drafted", "approved", "rejected"))
 @click.pass_obj
 def serve_command(app: App, port: int | None, statuses: tuple[str, ...], flagged_only: bool,
-                  sample: int | None, seed: int) -> None:
+                  kind: str | None, sample: int | None, seed: int) -> None:
     """Serve the review page on 127.0.0.1; each decision goes straight into the ledger.
 
     Stop it with Ctrl-C. The address printed carries a session token: do not share it.
@@ -155,7 +155,7 @@ def serve_command(app: App, port: int | None, statuses: tuple[str, ...], flagged
                               statuses=_statuses(statuses),
                               flagged_only=flagged_only, sample=_sample(app, sample),
                               seed=seed, lease_s=app.settings.ledger.lease_s,
-                              guards=app.settings.guards)
+                              guards=app.settings.guards, kind=kind)
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{chosen}: {exc.strerror}",
                          "Pass --port with another port, or --port 0 for any free one.") \

@@ -181,3 +181,39 @@ def read_pdf(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
                            embedded_xml_name=xml_name)
     finally:
         opened.close()
+
+
+def first_page_png(path: Path, sha256: str | None = None, *, max_bytes: int = 80_000,
+                   scale: float = 0.75) -> bytes | None:
+    """Page 1 as a small greyscale PNG for the review page, or None when it cannot be shown.
+
+    The file is read again at export (the ledger keeps no PDF bytes); a file that is gone,
+    changed since it was added (``sha256`` differs) or renders larger than ``max_bytes`` even
+    at half the scale gives None, and the page shows the text alone.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if sha256 is not None and sha256_bytes(data) != sha256:
+        return None
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return None
+    try:
+        if len(doc) == 0:
+            return None
+        page = doc[0]
+        try:
+            for factor in (scale, scale / 2):
+                image = page.render(scale=factor, grayscale=True).to_pil().convert("L")
+                out = io.BytesIO()
+                image.save(out, "PNG", optimize=True)
+                if out.tell() <= max_bytes:
+                    return out.getvalue()
+            return None
+        finally:
+            page.close()
+    finally:
+        doc.close()

@@ -77,3 +77,14 @@ def waiting_product_jobs(ledger: Ledger) -> list[tuple[int, str]]:
     return [(int(r[0]), str(r[1])) for r in ledger.conn.execute(
         "SELECT id, source_id FROM jobs WHERE kind = 'product' "
         "AND status IN ('pending', 'failed') ORDER BY id")]
+
+
+def run_call_usage(ledger: Ledger, run_id: int) -> tuple[int, int, int, float]:
+    """Like ``run_usage``, counting only the jobs whose attempts called a model (tokens in):
+    an invoice read from its embedded XML is drafted with no call, and must not dilute the
+    per-call usage an estimate extrapolates from."""
+    row = ledger.conn.execute(
+        "SELECT COUNT(DISTINCT job_id), COALESCE(SUM(tokens_in), 0), "
+        "COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_usd), 0) FROM attempts "
+        "WHERE run_id = ? AND tokens_in > 0", (run_id,)).fetchone()
+    return int(row[0]), int(row[1]), int(row[2]), float(row[3])

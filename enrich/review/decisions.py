@@ -40,6 +40,7 @@ from enrich.ledger import JobStatus, Ledger
 from enrich.ledger.codec import loads
 from enrich.ledger.drafts import drafted_job_ids, newer_job_for
 from enrich.ledger.inputs import product_input_flags
+from enrich.review.invoices import InvoiceEditError, edit_invoice
 from enrich.review.queries import ACK_KEY, EXPORTS_META_PREFIX, ReviewItem, review_item
 
 FORMAT = "enrich-review-decisions"
@@ -332,7 +333,14 @@ def apply_decision(ledger: Ledger, d: Decision, *, check: GuardChecker | None = 
                        item.status)
     edited: dict[str, Any] | None = None
     flags: list[dict[str, str]] | None = None
-    if d.edited_fields:
+    if d.edited_fields and item.kind == "invoice":
+        try:
+            checked, flags = edit_invoice(item, d.edited_fields)
+        except InvoiceEditError as exc:
+            return _refuse(d, str(exc), item.status)
+        # The whole invoice is the edit ({} = undone): `invoices export` reads it whole.
+        edited = checked if checked != item.fields else {}
+    elif d.edited_fields:
         if item.kind != "product":
             return _refuse(d, f"an {item.kind} draft cannot be edited in the review page; "
                               "approve or reject it", item.status)

@@ -35,6 +35,7 @@ from enrich.errors import UsageError
 from enrich.guards import HTML_FIELDS
 from enrich.guards.html import html_cleaner
 from enrich.ledger import Ledger
+from enrich.review.invoices import MAX_IMAGES, invoice_extra, invoice_fields
 from enrich.review.limits import GUARD_EXPLANATIONS, explain, field_limits
 from enrich.review.queries import (
     ACK_KEY,
@@ -162,8 +163,14 @@ def flag_data(flag: dict[str, Any]) -> dict[str, Any]:
 
 
 def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]],
-              tags: list[str] | None = None) -> dict[str, Any]:
-    """What the page needs about one draft (all text travels as data, rendered as text)."""
+              tags: list[str] | None = None, *, image: bool = False) -> dict[str, Any]:
+    """What the page needs about one draft (all text travels as data, rendered as text).
+
+    ``image``: render page 1 of an invoice's PDF into the page (see ``review.invoices``).
+    """
+    if item.kind == "invoice":
+        return {**_common(item), "fields": invoice_fields(item), "source": [],
+                "missing": [], "invoice": invoice_extra(item, image=image)}
     allowed = list(GuardsConfig().html_tags) if tags is None else tags
     fields = []
     for name in _field_order(list(item.fields)):
@@ -201,18 +208,25 @@ def item_data(item: ReviewItem, limits: dict[str, tuple[int | None, int | None]]
         rows.insert(0, ["fields to write", ", ".join(FIELD_LABELS.get(str(w), str(w))
                                                      for w in wanted)])
     return {
+        **_common(item),
+        "missing": (item.product or {}).get("missing") or payload_extra.get("fields") or [],
+        "fields": fields,
+        "source": rows,
+    }
+
+
+def _common(item: ReviewItem) -> dict[str, Any]:
+    """What the page needs about any draft, whatever its kind."""
+    return {
         "job_id": item.job_id, "draft_id": item.draft_id,
         "draft_created_at": item.draft_created_at, "kind": item.kind,
         "source_id": item.source_id, "status": item.status, "name": item.name,
         "sku": item.sku, "categories": item.categories,
-        "missing": (item.product or {}).get("missing") or payload_extra.get("fields") or [],
         "flags": [flag_data(f) for f in item.flags],
-        "fields": fields,
         "template": item.template_name or "", "template_hash": (item.template_hash or "")[:10],
         "provider": item.provider or "", "model": item.model or "",
         "cost_usd": item.cost_usd, "note": item.reviewer_note or "",
         "reviewed_at": item.reviewed_at,
-        "source": rows,
     }
 
 
@@ -237,7 +251,9 @@ def render_page(items: list[ReviewItem], *, mode: str = "file", export_id: str,
             "explanations": GUARD_EXPLANATIONS,
             "html_tags": tags, "diff_similarity": DIFF_SIMILARITY,
         },
-        "items": [item_data(item, limits, tags) for item in items],
+        "items": [item_data(item, limits, tags,
+                            image=item.kind == "invoice" and n < MAX_IMAGES)
+                  for n, item in enumerate(items)],
     }
     template = _env().get_template("review.html.j2")
     return template.render(data=data, nonce=nonce, mode=mode, count=len(items),
@@ -259,9 +275,10 @@ class ExportResult:
 
 def select_items(ledger: Ledger, *, statuses: tuple[str, ...] = ("drafted",),
                  flagged_only: bool = False, sample: int | None = None,
-                 seed: int = 0) -> tuple[list[ReviewItem], int]:
-    """The drafts a page shows, and how many matched before sampling."""
-    items = review_items(ledger, statuses=statuses, flagged_only=flagged_only)
+                 seed: int = 0, kind: str | None = None) -> tuple[list[ReviewItem], int]:
+    """The drafts a page shows (of one ``kind``, or products and invoices together), and
+    how many matched before sampling."""
+    items = review_items(ledger, statuses=statuses, flagged_only=flagged_only, kind=kind)
     matching = len(items)
     if sample is not None:
         items = stratified_sample(items, sample, seed=seed)
@@ -272,23 +289,33 @@ def new_export_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(4)
 
 
+def ledger_counts(ledger: Ledger, kind: str | None) -> dict[str, int]:
+    """Jobs per status of the kind a page shows (both kinds added up when it shows both)."""
+    counts: dict[str, int] = {}
+    for name, by_status in ledger.counts().items():
+        if kind is None or name == kind:
+            for status, n in by_status.items():
+                if n:
+                    counts[status] = counts.get(status, 0) + n
+    return counts
+
+
 def export_review(ledger: Ledger, out: Path | None, *, statuses: tuple[str, ...] = ("drafted",),
                   flagged_only: bool = False, sample: int | None = None, seed: int = 0,
-                  guards: GuardsConfig | None = None) -> ExportResult:
+                  guards: GuardsConfig | None = None, kind: str | None = None) -> ExportResult:
     """Write the review page for the selected drafts and record the export in the ledger.
 
     The export id is recorded (``meta``) so ``review import`` can tell a decisions file from
     this ledger from one saved against another.
     """
     items, matching = select_items(ledger, statuses=statuses, flagged_only=flagged_only,
-                                   sample=sample, seed=seed)
+                                   sample=sample, seed=seed, kind=kind)
     export_id = new_export_id()
     selection = {"statuses": list(statuses), "flagged_only": flagged_only, "sample": sample,
-                 "matching": matching}
-    counts = ledger.counts().get("product", {})
+                 "matching": matching, "kind": kind}
     html = render_page(items, mode="file", export_id=export_id,
                        ledger_path=str(ledger.path.resolve()), selection=selection,
-                       ledger_counts={k: v for k, v in counts.items() if v}, guards=guards)
+                       ledger_counts=ledger_counts(ledger, kind), guards=guards)
     if out is not None:
         try:
             out.write_text(html, encoding="utf-8")

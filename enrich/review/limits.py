@@ -28,6 +28,25 @@ GUARD_EXPLANATIONS: dict[str, str] = {
              "duplicate SKU). Check the draft against the store before approving.",
 }
 
+#: Plain words for each invoice check (enrich.invoices.checks.CHECKS, flagged as
+#: ``invoice_<name>``): what the numbers in the flag's detail mean for the accountant.
+INVOICE_EXPLANATIONS: dict[str, str] = {
+    "invoice_lines_sum": "The line items do not add up to the net subtotal (after charges and "
+                         "discounts): a line, a charge or a discount was missed or misread.",
+    "invoice_tax_rate": "A VAT row's amount is not its net base times its rate: the rate, "
+                        "the base or the amount was misread.",
+    "invoice_tax_sum": "The VAT amounts per rate do not add up to the VAT total.",
+    "invoice_total_sum": "Net subtotal plus VAT is not the total: one of the three amounts "
+                         "is wrong, or a charge is missing.",
+    "invoice_dates": "The issue date is missing, or the due date is before it.",
+    "invoice_currency": "No currency was found, or it is not an ISO 4217 code (EUR, USD, …).",
+    "invoice_vat_id": "A VAT id fails its country's check digits: misread, or not a VAT id.",
+    "invoice_iban": "The IBAN fails its check digits: do not pay to it before checking.",
+    "invoice_grounding": "An amount or the invoice number is not printed in the document's "
+                         "text: it may be computed or invented. Compare with the PDF.",
+}
+GUARD_EXPLANATIONS.update(INVOICE_EXPLANATIONS)
+
 
 def explain(guard: str) -> str:
     return GUARD_EXPLANATIONS.get(guard, f"The {guard} check flagged this field.")

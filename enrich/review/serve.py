@@ -29,7 +29,7 @@ from enrich.review.decisions import (
     apply_decision,
     parse_decision,
 )
-from enrich.review.export import new_export_id, render_page, select_items
+from enrich.review.export import ledger_counts, new_export_id, render_page, select_items
 
 TOKEN_HEADER = "x-enrich-token"
 MAX_DECISION_BYTES = 1_000_000
@@ -54,10 +54,11 @@ class ReviewServer:
                  statuses: tuple[str, ...] = ("drafted", "approved", "rejected"),
                  flagged_only: bool = False, sample: int | None = None, seed: int = 0,
                  token: str | None = None, lease_s: float = 300.0,
-                 guards: GuardsConfig | None = None) -> None:
+                 guards: GuardsConfig | None = None, kind: str | None = None) -> None:
         self.ledger = Ledger(ledger_path, lease_s=lease_s)
         self.token = token or secrets.token_urlsafe(32)
         self.statuses = statuses
+        self.kind = kind
         self.flagged_only = flagged_only
         self.sample = sample
         self.seed = seed
@@ -152,7 +153,7 @@ class ReviewServer:
     def _page(self) -> Response:
         with self._lock:
             items, matching = select_items(self.ledger, statuses=self.statuses,
-                                           flagged_only=self.flagged_only)
+                                           flagged_only=self.flagged_only, kind=self.kind)
             if self.sample is not None:
                 # The sample is drawn once per session so a reload shows the same drafts.
                 if self._sample_ids is None:
@@ -161,13 +162,12 @@ class ReviewServer:
                                         stratified_sample(items, self.sample, seed=self.seed)]
                 keep = set(self._sample_ids)
                 items = [i for i in items if i.job_id in keep]
-            counts = self.ledger.counts().get("product", {})
             html = render_page(
                 items, mode="served", export_id=self.export_id,
                 ledger_path=str(self.ledger.path.resolve()), token=self.token,
                 selection={"statuses": list(self.statuses), "flagged_only": self.flagged_only,
-                           "sample": self.sample, "matching": matching},
-                ledger_counts={k: v for k, v in counts.items() if v}, guards=self.guards)
+                           "sample": self.sample, "matching": matching, "kind": self.kind},
+                ledger_counts=ledger_counts(self.ledger, self.kind), guards=self.guards)
         return Response(200, html.encode("utf-8"),
                         [("Content-Type", "text/html; charset=utf-8"), *_SECURITY_HEADERS])
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from enrich.sandbox.llm_invoice import answer_invoice, document_text, is_invoice_request
+
 PRODUCT_FENCE = re.compile(r"<untrusted_product_data>(.*?)</untrusted_product_data>", re.S)
 DOCUMENT_FENCE = re.compile(r"<untrusted_document_text>(.*?)</untrusted_document_text>", re.S)
 INJECTION = re.compile(
@@ -194,7 +196,7 @@ class Grounding:
 def read_grounding(prompt: str, *, gullible: bool = True) -> Grounding:
     """Collect the fenced record data of a prompt (all of it, if nothing is fenced)."""
     products = PRODUCT_FENCE.findall(prompt)
-    documents = DOCUMENT_FENCE.findall(prompt)
+    documents = [document_text(chunk) for chunk in DOCUMENT_FENCE.findall(prompt)]
     product: dict[str, Any] = {}
     readable: list[str] = []  # the record as a model reads it: JSON strings decoded
     for chunk in products:
@@ -263,9 +265,14 @@ def answer_object(grounding: Grounding) -> dict[str, Any]:
 
 
 def fill_schema(schema: dict[str, Any], grounding: Grounding) -> Any:
-    """An instance of ``schema`` built from ``grounding``; deterministic."""
+    """An instance of ``schema`` built from ``grounding``; deterministic. An invoice
+    request is answered by the offline invoice extractor (``llm_invoice``)."""
     filler = _Filler(schema, grounding)
-    value = filler.fill(schema, "", "")
+    if is_invoice_request(filler.resolve(schema), grounding.document):
+        value = answer_invoice(schema, grounding.document, filler.resolve,
+                               lambda node, name: filler.fill(node, name, ""))
+    else:
+        value = filler.fill(schema, "", "")
     if grounding.injection and isinstance(value, dict):
         filler.obey(value, schema)
     return value
@@ -592,6 +599,10 @@ class _Filler:
                     sub = self.resolve(sub)
                     number = parse_number(raw)
                     kind = sub.get("type")
+                    if kind is None:  # a nullable field: {"anyOf": [{"type": ...}, null]}
+                        kind = next((o.get("type") for o in map(
+                            self.resolve, sub.get("anyOf") or sub.get("oneOf") or [])
+                            if o.get("type") in ("number", "integer", "string")), None)
                     if kind in ("number", "integer") and number is not None:
                         answer[key] = int(number) if kind == "integer" else number
                     elif kind == "string":
