@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from enrich.guards.grounding import CONVERSION_TOLERANCE, Quantity, quantities
-from enrich.guards.injection import find_instructions
+from enrich.guards.injection import find_instructions, may_hold_instructions
 from enrich.guards.text import plain_text, walk
 
 INPUT_FLAGS: tuple[str, ...] = ("instruction", "source_conflict", "bad_value", "markup",
@@ -169,11 +169,15 @@ def input_flags(product: Mapping[str, Any]) -> list[InputFlag]:
     """Every problem of one product's own data (the duplicate SKU is found across products)."""
     found: list[InputFlag] = []
     seen: set[tuple[str, str]] = set()
-    for key, parent, value in walk(product):
-        if not isinstance(value, str) or len(value) < 12:
-            continue
+    fields = [(key, parent, plain_text(value) if "<" in value else value)
+              for key, parent, value in walk(product)
+              if isinstance(value, str) and len(value) >= 12]
+    # One cheap test for all of them first: almost no product holds an instruction.
+    if not may_hold_instructions([text for _k, _p, text in fields]):
+        fields = []
+    for key, parent, text in fields:
         where = f"{parent}.{key}" if parent and parent != key else key
-        for inst in find_instructions(plain_text(value) if "<" in value else value):
+        for inst in find_instructions(text):
             if (where, inst.text) in seen:
                 continue
             seen.add((where, inst.text))

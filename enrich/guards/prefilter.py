@@ -306,13 +306,34 @@ def clauses_of(pattern: str, flags: int = 0) -> list[tuple[Clause, ...]]:
             for b in branches]
 
 
-@dataclass(frozen=True)
-class Marked:
-    """A text as the clauses are tested on it: lower case with a marker at each word
-    boundary, and its words."""
+#: ASCII non-word characters to spaces: the words of an ASCII text by one ``split``.
+_ASCII_APART = str.maketrans({chr(i): " " for i in range(128) if not _word(chr(i))})
 
-    text: str
-    words: frozenset[str]
+
+class Marked:
+    """A text as the clauses are tested on it: lower case (``lower``), its words, and the
+    lower case with a marker at each word boundary (``text``, built only when a string
+    that needs it is in ``lower`` at all)."""
+
+    __slots__ = ("_text", "lower", "words")
+
+    def __init__(self, lower: str) -> None:
+        self.lower = lower
+        self._text: str | None = None
+        if lower.isascii():
+            self.words = frozenset(lower.translate(_ASCII_APART).split())
+        else:
+            self.words = frozenset(self.text.split(MARK))
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = _BOUNDARY_RE.sub(MARK, self.lower)
+        return self._text
+
+    def has(self, string: str, plain: str) -> bool:
+        """Whether the marked text holds ``string`` (``plain`` is it without markers)."""
+        return plain in self.lower and string in self.text
 
 
 def marked(text: str) -> Marked | None:
@@ -320,8 +341,7 @@ def marked(text: str) -> Marked | None:
     holds a character ``re`` folds differently from ``str.lower``, or a marker)."""
     if MARK in text or (not text.isascii() and any(c in text for c in _UNSAFE)):
         return None
-    lower = _BOUNDARY_RE.sub(MARK, text).lower()
-    return Marked(lower, frozenset(lower.split(MARK)))
+    return Marked(text.lower())
 
 
 class _Clause:
@@ -332,11 +352,12 @@ class _Clause:
 
     def __init__(self, strings: Clause) -> None:
         self.words = frozenset(s[1:-1] for s in strings if _is_word(s))
-        self.partial = tuple(sorted(s for s in strings if not _is_word(s)))
+        self.partial = tuple(sorted((s, s.replace(MARK, "")) for s in strings
+                                    if not _is_word(s)))
 
     def holds(self, text: Marked) -> bool:
         return not self.words.isdisjoint(text.words) or \
-            any(p in text.text for p in self.partial)
+            any(text.has(s, plain) for s, plain in self.partial)
 
 
 def _is_word(s: str) -> bool:
@@ -358,10 +379,19 @@ class Prefilter:
             needs = [[()] for _ in self.alternatives]
         self.unfiltered = any(not b for branches in needs for b in branches)
         self.needs = [[[_Clause(c) for c in b] for b in branches] for branches in needs]
-        # One clause per branch, tested first: a text holding none of these strings cannot
-        # match any alternative, whatever the rest of the clauses say.
-        self.first = _Clause(frozenset(s for branches in needs for b in branches if b
-                                       for s in b[0]))
+        # Each branch's first clause, indexed by its strings: a text holding none of them
+        # rules the branch out, and only the branches some string points at are tested on.
+        self.by_word: dict[str, set[tuple[int, int]]] = {}
+        by_partial: dict[str, set[tuple[int, int]]] = {}
+        for alt, branches in enumerate(needs):
+            for index, branch in enumerate(branches):
+                for string in branch[0] if branch else ():
+                    target = self.by_word if _is_word(string) else by_partial
+                    target.setdefault(string[1:-1] if _is_word(string) else string,
+                                      set()).add((alt, index))
+        self.first_words = frozenset(self.by_word)
+        self.by_partial = tuple(sorted((string, string.replace(MARK, ""), branches)
+                                       for string, branches in by_partial.items()))
 
     def _compile(self, which: tuple[int, ...]) -> re.Pattern[str]:
         return re.compile("|".join(f"(?:{self.alternatives[i]})" for i in which), self.flags)
@@ -370,10 +400,13 @@ class Prefilter:
         """The alternatives that may match somewhere in ``text`` (all when it is None)."""
         if self.unfiltered or text is None:
             return tuple(range(len(self.alternatives)))
-        if not self.first.holds(text):
+        pointed = [self.by_word[w] for w in self.first_words.intersection(text.words)]
+        pointed += [branches for string, plain, branches in self.by_partial
+                    if text.has(string, plain)]
+        if not pointed:
             return ()
-        return tuple(i for i, branches in enumerate(self.needs)
-                     if any(all(c.holds(text) for c in branch) for branch in branches))
+        return tuple(sorted({alt for alt, index in set().union(*pointed)
+                             if all(c.holds(text) for c in self.needs[alt][index][1:])}))
 
     def regex(self, text: str, ready: Marked | None) -> re.Pattern[str] | None:
         """The regex giving ``text`` the same matches as all alternatives, or None when
