@@ -51,6 +51,12 @@ _QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "capacity", "fassungsvermögen", "contenance", "capacidad"),
 }
 _TEXT_KEYS = frozenset({"description", "short_description", "name"})
+#: Attribute name -> the family it names (the first family listing it, as ``_QUANTITY_NAMES``
+#: is read in order).
+_FAMILY_OF: dict[str, str] = {}
+for _family, _words in _QUANTITY_NAMES.items():
+    for _word in _words:
+        _FAMILY_OF.setdefault(_word, _family)
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,7 @@ def _attribute_quantities(product: Mapping[str, Any]) -> Iterator[tuple[str, str
         if not isinstance(attr, Mapping):
             continue
         name = str(attr.get("name") or "")
-        family = next((f for f, words in _QUANTITY_NAMES.items()
-                       if name.lower().strip() in words), None)
+        family = _FAMILY_OF.get(name.lower().strip())
         if family is None:
             continue
         options = attr.get("options") if isinstance(attr.get("options"), list) else []

@@ -401,8 +401,9 @@ class Prefilter:
         if self.unfiltered or text is None:
             return tuple(range(len(self.alternatives)))
         pointed = [self.by_word[w] for w in self.first_words.intersection(text.words)]
+        lower = text.lower
         pointed += [branches for string, plain, branches in self.by_partial
-                    if text.has(string, plain)]
+                    if plain in lower and string in text.text]
         if not pointed:
             return ()
         return tuple(sorted({alt for alt, index in set().union(*pointed)
