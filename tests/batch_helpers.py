@@ -18,8 +18,9 @@ SECRETS = Secrets({"OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-a
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 
 
-def fill(ledger: Ledger, n: int, seed: int = 1) -> None:
-    """``n`` synthetic products snapshotted and queued, as a sync would leave them."""
+def fill(ledger: Ledger, n: int, seed: int = 1, *, chunk: int = 5000) -> None:
+    """``n`` synthetic products snapshotted and queued, as a sync would leave them (written
+    ``chunk`` at a time, so a benchmark's 50,000 never sit in memory at once)."""
     products, items = [], []
     for p in synthetic_catalog(n, seed=seed):
         snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
@@ -31,8 +32,13 @@ def fill(ledger: Ledger, n: int, seed: int = 1) -> None:
                          "content_hash": f"h{p['id']}", "name": snapshot["name"],
                          "state": "needs_work", "missing": FIELDS})
         items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
-    ledger.upsert_products(products)
-    ledger.enqueue_many(items)
+        if len(products) >= chunk:
+            ledger.upsert_products(products)
+            ledger.enqueue_many(items)
+            products, items = [], []
+    if products:
+        ledger.upsert_products(products)
+        ledger.enqueue_many(items)
 
 
 def base_url(provider: str, url: str) -> str:
