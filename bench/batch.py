@@ -29,8 +29,10 @@ from enrich.sandbox.catalog import synthetic_catalog
 from enrich.worker.batch import BatchMode
 
 FIELDS = ["description", "short_description"]
-SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench"})
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
+                   "GEMINI_API_KEY": "AIza-bench"})
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
+          "gemini": "gemini-2.5-flash"}
 
 
 def _free_port() -> int:

@@ -18,11 +18,12 @@ and ``batch_find`` (see ``enrich.providers.batches``; its ``BATCH_LIMITS`` has G
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -378,17 +379,15 @@ class GeminiProvider(SdkProvider):
         runs only for an intent a crash left behind."""
         wanted = batch_display_name(ledger_tag, local_id)
         found: RemoteBatch | None = None
-        pager = await self._batch_call("list", self._client.aio.batches.list(
-            config=types.ListBatchJobsConfig(page_size=100)))
-        try:
+        with self._batch_errors("list"):  # every page is a request
+            pager = await self._client.aio.batches.list(
+                config=types.ListBatchJobsConfig(page_size=100))
             async for job in pager:
                 if job.display_name != wanted or str(job.name) in known:
                     continue
                 remote = _remote(job)
                 if found is None or (remote.created_at or 0.0) > (found.created_at or 0.0):
                     found = remote
-        except genai_errors.APIError as exc:
-            raise self._batch_error("list", exc) from None
         return found
 
     async def batch_results(self, remote_id: str) -> AsyncIterator[RawResult]:
@@ -421,8 +420,15 @@ class GeminiProvider(SdkProvider):
 
     async def _batch_call(self, what: str, awaitable: Any) -> Any:
         """A batch-management call, with the SDK's failures mapped like a request's."""
-        try:
+        with self._batch_errors(what):
             return await awaitable
+
+    @contextlib.contextmanager
+    def _batch_errors(self, what: str) -> Iterator[None]:
+        """The SDK's failures inside as the ProviderErrors a request's would be, naming the
+        batch call (``gemini MODEL batch batches/x get: ...``)."""
+        try:
+            yield
         except genai_errors.APIError as exc:
             raise self._batch_error(what, exc) from None
         except httpx2.TimeoutException:
@@ -437,6 +443,8 @@ class GeminiProvider(SdkProvider):
                 "is up if it persists.", error_class="connection") from None
 
     def _batch_error(self, what: str, exc: Any) -> ProviderError:
+        """Classified as a live response would be (a rejected key is still ``auth``), with
+        the call named, since no job is."""
         response = getattr(exc, "response", None)
         headers = dict(getattr(response, "headers", None) or {})
         error = classify_error(int(exc.code or 0), exc.details, headers, model=self.model,
