@@ -30,8 +30,10 @@ from enrich.ledger import Ledger
 from enrich.worker.batch import BatchMode
 from tests.batch_helpers import FIELDS, fill
 
-SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench"})
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
+                   "GEMINI_API_KEY": "AIza-bench"})
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
+          "gemini": "gemini-2.5-flash"}
 
 
 def _free_port() -> int:

@@ -14,8 +14,13 @@ from enrich.sandbox.catalog import synthetic_catalog
 from enrich.worker.batch import PollSummary, SubmitSummary, poll_batches, submit_batches
 
 FIELDS = ["description", "short_description"]
-SECRETS = Secrets({"OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-ant-batch"})
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+#: The three providers with a batch API, each through its official SDK.
+PROVIDERS = ["openai", "anthropic", "gemini"]
+KEYS = {"OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-ant-batch",
+        "GEMINI_API_KEY": "AIza-test-batch"}
+SECRETS = Secrets(KEYS)
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
+          "gemini": "gemini-2.5-flash"}
 
 
 def fill(ledger: Ledger, n: int, seed: int = 1, *, chunk: int = 5000) -> None:
@@ -42,6 +47,8 @@ def fill(ledger: Ledger, n: int, seed: int = 1, *, chunk: int = 5000) -> None:
 
 
 def base_url(provider: str, url: str) -> str:
+    """OpenAI's SDK takes the ``/v1`` prefix in its base URL; Anthropic's and Gemini's add
+    their own (``/v1/messages``, ``/v1beta/...``) to the host."""
     return f"{url}/v1" if provider == "openai" else url
 
 
