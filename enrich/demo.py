@@ -21,6 +21,7 @@ from enrich.config import ENV_WOO_KEY, ENV_WOO_SECRET, Secrets, load_settings
 from enrich.errors import UsageError
 from enrich.estimate import estimate_queue
 from enrich.ledger import Ledger
+from enrich.ledger.drafts import flags_by_guard
 from enrich.prompts import PromptBook
 from enrich.providers import make_provider
 from enrich.publish.publisher import publish
@@ -96,8 +97,12 @@ def run_demo(folder: Path, echo: Callable[[str], None] = print) -> DemoResult:
                  f"show its price here).")
             result = asyncio.run(run_jobs(ledger, settings, secrets, handle_signals=False))
             s = result.stats
-            echo(f"4. run: {s.drafted} drafted ({s.flagged} flagged by the guards), {s.dead} "
-                 f"dead, cost ${s.cost_usd:.2f}.")
+            by_guard = ", ".join(f"{guard} {n}" for guard, n in flags_by_guard(ledger).items())
+            echo(f"4. run: {s.drafted} drafted ({s.flagged} flagged by the guards"
+                 + (f": {by_guard}" if by_guard else "") + f"), {s.dead} dead, cost "
+                 f"${s.cost_usd:.2f}." + (" The sample catalog's descriptions are placeholder "
+                 "text, so the offline writer has little to write from and the guards say so: "
+                 "a person decides." if s.flagged else ""))
             page = folder / "review.html"
             exported = export_review(ledger, page, guards=settings.guards)
             echo(f"5. review page: {page} ({exported.count} drafts). Open it in a browser: "

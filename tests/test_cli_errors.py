@@ -287,7 +287,8 @@ def test_estimate_sample_that_drafted_nothing_gives_no_price(tmp_path: Path,
     config = _llm_config(tmp_path, waiting_db, f"http://127.0.0.1:{_closed_port()}/v1")
     result = enrich("--config", str(config), "estimate", "--sample", "2",
                     env={"OPENAI_API_KEY": "sk-test-cli-errors"})
-    assert_one_clear_error(result, 1, "drafted none of the 2 job(s)", "jobs list --status failed")
+    assert_one_clear_error(result, 1, "drafted none of the 2 product job(s)",
+                           "jobs list --status failed")
     assert "$0.0000" not in result.output
 
 

@@ -142,7 +142,7 @@ def test_file_page_approve_edit_reject_save_and_import(ledger: Ledger, db_path: 
     # Decisions survive a reload of the page (kept in the browser until saved elsewhere).
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
-    assert re.search(r"3\s+approved", page.locator("#counts").inner_text())
+    page.wait_for_function(r"/3\s+approved/.test(document.querySelector('#counts').innerText)")
 
     res = CliRunner().invoke(cli, ["--db", str(db_path), "review", "import", str(saved)])
     assert res.exit_code == 0, res.output
@@ -273,7 +273,7 @@ def test_served_page_writes_each_decision_to_the_ledger(serve_process: tuple[str
     # A reload shows the decisions from the ledger; undo withdraws one.
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
-    assert re.search(r"2\s+approved", page.locator("#counts").inner_text())
+    page.wait_for_function(r"/2\s+approved/.test(document.querySelector('#counts').innerText)")
     _open(page, first)
     page.click(f"{_detail(first)} button.undo")
     page.wait_for_function(

@@ -179,6 +179,17 @@ def draft_view(ledger: Ledger, job_id: int) -> DraftView | None:
     return None if row is None else DraftView.from_row(row)
 
 
+def flags_by_guard(ledger: Ledger, *, statuses: Sequence[str] = ("drafted",)) -> dict[str, int]:
+    """How many drafts each guard flagged (a draft counts once per guard), most first."""
+    marks = ",".join("?" * len(statuses))
+    rows = ledger.conn.execute(
+        f"SELECT g.guard, COUNT(DISTINCT d.id) FROM drafts d JOIN jobs j ON j.id = d.job_id, "
+        f"json_each(d.flags) f, (SELECT json_extract(f.value, '$.guard') AS guard) g "
+        f"WHERE j.status IN ({marks}) AND d.flagged = 1 GROUP BY g.guard "
+        f"ORDER BY 2 DESC, 1", list(statuses)).fetchall()
+    return {str(guard): int(n) for guard, n in rows}
+
+
 def drafted_job_ids(ledger: Ledger, *, unflagged: bool = False) -> list[int]:
     """Jobs waiting for review (``drafted``), optionally only those no guard flagged."""
     sql = ("SELECT j.id FROM jobs j JOIN drafts d ON d.job_id = j.id "
