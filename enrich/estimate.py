@@ -2,9 +2,11 @@
 
 Rendering every prompt of a 500,000-product queue would take minutes, so the estimate renders
 an evenly spread sample of the waiting jobs (all of them when there are few), counts its
-tokens with the provider's estimator, and scales up. ``--sample N`` instead drafts N jobs for
-real and extrapolates from their measured usage, which also captures the model's real output
-length and the cache hits.
+tokens with the provider's estimator, and scales up. The tokens are priced from what the
+ledger recorded for drafts of the same model, template and fields when it has some (the
+estimate says so, with the sample size), from the output schema when it has none
+(``enrich.worker.estimating``). ``--sample N`` first drafts N jobs for real, so the rest is
+priced from their measured usage, output length and cache hits included.
 """
 
 from __future__ import annotations
@@ -14,22 +16,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from enrich.config import Secrets, Settings
-from enrich.errors import ConfigError, EnrichError, RunStopped
+from enrich.errors import ConfigError, RunStopped
 from enrich.ledger import Ledger
 from enrich.ledger.reports import run_usage, waiting_product_jobs
 from enrich.prompts import PromptBook
-from enrich.providers import (
-    Provider,
-    estimate_output_tokens,
-    estimate_prompt_tokens,
-    make_provider,
-)
+from enrich.providers import Provider, make_provider
 from enrich.worker import run_jobs
+from enrich.worker.estimating import RENDER_SAMPLE, RETRY_BUFFER, estimate_waiting
 from enrich.worker.runner import ProgressCallback
-
-#: Extra spend allowed for retries of failed requests and repairs of invalid output.
-RETRY_BUFFER = 0.10
-RENDER_SAMPLE = 400
 
 
 @dataclass
@@ -45,6 +39,9 @@ class Estimate:
     retry_buffer: float
     provider: str
     model: str
+    recorded: int = 0  # drafts whose recorded usage priced it (0: the schema's figures)
+    basis: str = ""  # where the figures come from, in one line
+    cached_tokens: int = 0  # of input_tokens, expected from the prompt cache
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,35 +50,20 @@ class Estimate:
 def estimate_queue(ledger: Ledger, provider: Provider, prompts: PromptBook,
                    default_fields: list[str], max_output_tokens: int,
                    sample: int = RENDER_SAMPLE) -> Estimate:
-    """Token and cost estimate for every waiting product job, from rendered prompts."""
-    waiting = waiting_product_jobs(ledger)
-    step = max(1, len(waiting) // sample) if waiting else 1
-    chosen = waiting[::step][:sample]
-    tokens_in = tokens_out = rendered = skipped = 0
-    for job_id, source_id in chosen:
-        product = ledger.get_product(source_id)
-        fields = ledger.get_job(job_id).payload.get("fields") or default_fields
-        if product is None:
-            skipped += 1
-            continue
-        try:
-            prompt = prompts.render_product(product["snapshot"], fields, source_id=source_id)
-        except EnrichError:
-            skipped += 1
-            continue
-        schema = prompt.output_model.model_json_schema()
-        tokens_in += estimate_prompt_tokens(prompt.system, prompt.user, schema)
-        tokens_out += estimate_output_tokens(schema, max_output_tokens)
-        rendered += 1
-    scale = len(waiting) / rendered if rendered else 0.0
-    total_in = round(tokens_in * scale * (1 + RETRY_BUFFER))
-    total_out = round(tokens_out * scale * (1 + RETRY_BUFFER))
+    """Token and cost estimate for every waiting product job, from rendered prompts priced
+    by the ledger's recorded usage of this model when it has some (``basis`` says which,
+    with the sample size), by the output schema when it has none."""
+    figures = estimate_waiting(ledger, provider, prompts, default_fields, max_output_tokens,
+                               sample=sample)
     return Estimate(
-        jobs=len(waiting), method="rendered prompts", sampled=rendered, skipped=skipped,
-        input_tokens=total_in, output_tokens=total_out,
-        cost_live_usd=round(provider.estimate_cost(total_in, total_out), 6),
-        cost_batch_usd=round(provider.estimate_cost(total_in, total_out, batch=True), 6),
-        retry_buffer=RETRY_BUFFER, provider=provider.name, model=provider.model)
+        jobs=figures.jobs,
+        method="recorded usage" if figures.recorded else "rendered prompts",
+        sampled=figures.rendered, skipped=figures.skipped,
+        input_tokens=figures.input_tokens, output_tokens=figures.output_tokens,
+        cost_live_usd=figures.cost_usd, cost_batch_usd=figures.cost_batch_usd,
+        retry_buffer=0.0 if figures.recorded else RETRY_BUFFER, provider=provider.name,
+        model=provider.model, recorded=figures.recorded, basis=figures.basis,
+        cached_tokens=figures.cached_tokens)
 
 
 def estimate_from_run(ledger: Ledger, provider: Provider, run_id: int) -> Estimate:
@@ -128,4 +110,7 @@ def estimate_cost(ledger: Ledger, settings: Settings, secrets: Secrets, *,
             f"({result.message})",
             "See `enrich jobs list --status failed` for why, or run `enrich estimate` "
             "without --sample to estimate from the rendered prompts.")
-    return estimate_from_run(ledger, make_provider(settings.llm, secrets), result.run_id)
+    # The sample's drafts are now recorded usage: the rest is priced from them.
+    return estimate_queue(ledger, make_provider(settings.llm, secrets),
+                          PromptBook.from_settings(settings), list(settings.sync.fields),
+                          settings.llm.max_output_tokens)
