@@ -32,10 +32,11 @@ class RecordedUsage:
     cache_write_tokens: int
     cost_usd: float
     estimated_in: int | None  # enrich's prompt estimate when it was sent (None: older drafts)
+    created_at: float = 0.0
 
 
 _SQL = """
-SELECT d.template_name, d.fields, d.params, d.tokens_out,
+SELECT d.template_name, d.fields, d.params, d.tokens_out, d.created_at,
        COALESCE(SUM(a.tokens_in), 0), COALESCE(SUM(a.tokens_out), 0),
        COALESCE(SUM(a.tokens_cached), 0), COALESCE(SUM(a.cost_usd), 0)
 FROM drafts d LEFT JOIN attempts a ON a.job_id = d.job_id
@@ -59,8 +60,8 @@ def recorded_usage(ledger: Ledger, provider: str, model: str, *,
                    limit: int = 2000) -> list[RecordedUsage]:
     """The ``limit`` most recent live drafts of ``provider``/``model``, newest first."""
     found = []
-    for template, drafted, raw_params, answer, t_in, t_out, cached, cost in ledger.conn.execute(
-            _SQL, (model, provider, limit)):
+    for (template, drafted, raw_params, answer, created, t_in, t_out, cached,
+         cost) in ledger.conn.execute(_SQL, (model, provider, limit)):
         params = loads(raw_params) or {}
         estimated = params.get("estimated_in")
         answer = params.get("answer_tokens", answer)  # the final answer alone, when recorded
@@ -69,7 +70,7 @@ def recorded_usage(ledger: Ledger, provider: str, model: str, *,
             answer_tokens=int(answer or 0), repaired=bool(params.get("repaired")),
             tokens_in=int(t_in), tokens_out=int(t_out), tokens_cached=int(cached),
             cache_write_tokens=int(params.get("cache_write_tokens") or 0),
-            cost_usd=float(cost),
+            cost_usd=float(cost), created_at=float(created or 0),
             estimated_in=int(estimated) if isinstance(estimated, int | float) else None))
     return found
 

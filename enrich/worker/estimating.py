@@ -9,8 +9,9 @@ that, any template writing the same fields):
 
 * input: enrich's own prompt estimate of the job, times the ratio of the tokens the
   provider billed to enrich's estimate over the recorded drafts (every attempt counted, so
-  retries and repairs are in it), with the group's share read from and written to the
-  prompt cache;
+  retries and repairs are in it), with the group's share served from the prompt cache (a
+  prefix is written once per group, unless its last draft is recent enough for the
+  prefix to be cached still, then read);
 * output: the group's mean billed output tokens per drafted job.
 
 Without a recorded group the output is the schema's figure (``estimate_output_tokens``),
@@ -19,6 +20,7 @@ and ``RETRY_BUFFER`` is added for retries and repairs nobody has measured yet.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,9 @@ RETRY_BUFFER = 0.10
 RENDER_SAMPLE = 400
 #: Recorded drafts a group needs before its history replaces the schema figure.
 MIN_GROUP = 5
+#: A prefix read or written this recently is still cached (Anthropic's 5 minutes, which a
+#: read renews), so a run starting now writes it again only if the last draft is older.
+CACHE_WARM_S = 300.0
 
 Group = tuple[str, tuple[str, ...]]
 
@@ -90,6 +95,7 @@ def estimate_waiting(ledger: Ledger, provider: Provider, prompts: PromptBook,
     measured = Usage()
     guessed = Usage()
     rendered = skipped = priced = 0
+    writes: dict[Group, int] = {}  # one cache write per group's prefix
     for job_id, source_id in chosen:
         product = ledger.get_product(source_id)
         if product is None:
@@ -113,20 +119,24 @@ def estimate_waiting(ledger: Ledger, provider: Provider, prompts: PromptBook,
         billed_in = sum(r.tokens_in for r in group)
         ratio = history.input_ratio or 1.0
         real_in = tokens_in * ratio
+        # A prefix is written to the cache once and read by every later request, so the
+        # sample's writes count as reads here; one write per group is added below.
+        from_cache = sum(r.tokens_cached + r.cache_write_tokens for r in group)
+        if time.time() - max(r.created_at for r in group) > CACHE_WARM_S:
+            writes[(prompt.template_name, prompt.fields)] = max(
+                r.cache_write_tokens for r in group)
         measured += Usage(
             input_tokens=round(real_in),
             output_tokens=round(sum(r.tokens_out for r in group) / len(group)),
-            cached_tokens=round(real_in * sum(r.tokens_cached for r in group) / billed_in)
-            if billed_in else 0,
-            cache_write_tokens=round(real_in * sum(r.cache_write_tokens for r in group)
-                                     / billed_in) if billed_in else 0)
+            cached_tokens=round(real_in * from_cache / billed_in) if billed_in else 0)
     scale = len(waiting) / rendered if rendered else 0.0
     buffer = 1 + RETRY_BUFFER
+    written = sum(writes.values()) if waiting else 0
+    cached = round(measured.cached_tokens * scale)
     total = Usage(
         input_tokens=round((measured.input_tokens + guessed.input_tokens * buffer) * scale),
         output_tokens=round((measured.output_tokens + guessed.output_tokens * buffer) * scale),
-        cached_tokens=round(measured.cached_tokens * scale),
-        cache_write_tokens=round(measured.cache_write_tokens * scale))
+        cached_tokens=max(0, cached - written), cache_write_tokens=min(written, cached))
     used = len(history.used)
     if priced and priced == rendered:
         basis = (f"recorded usage of {used:,} {provider.model} draft(s) of the same "
