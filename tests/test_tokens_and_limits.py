@@ -150,6 +150,12 @@ def test_unset_limits_are_learned_from_headers_and_set_ones_kept() -> None:
     assert (learning.rpm, learning.tpm, learning.otpm) == (5000, 2_000_000, 90_000)
     assert learning.requests.rate == pytest.approx(5000 / 60)
     assert learning.output is not None and learning.output.rate == pytest.approx(1500)
+    learning.observe(None)  # a response without headers changes nothing learned
+    assert learning.output is not None and learning.otpm == 90_000
+    # A server that never reports an output limit does not count output apart.
+    anthropic_start = RateLimiter(50, 50_000, max_otpm=10_000)
+    anthropic_start.observe(RateLimitInfo(requests_limit=50, tokens_limit=50_000))
+    assert anthropic_start.output is None
     fixed = RateLimiter(60, 1000)
     fixed.observe(RateLimitInfo(requests_limit=5000, tokens_limit=2_000_000))
     assert (fixed.rpm, fixed.tpm, fixed.requests.rate) == (60, 1000, 1.0)

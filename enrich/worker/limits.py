@@ -88,7 +88,14 @@ class RateLimiter:
             self.pauses += 1
 
     def observe(self, info: RateLimitInfo | None) -> None:
-        """Slow down on our own when the provider says the window is nearly used up."""
+        """Slow down on our own when the provider says the window is nearly used up.
+
+        A response that reports no output limit drops the output bucket (unless an earlier
+        one reported it): that server does not count output apart, and the tier-1 start
+        would otherwise hold a proxy or a compatible server to 10,000 output tokens a minute.
+        """
+        if (info is None or not info.output_tokens_limit) and "otpm" not in self.learned:
+            self.output = None
         if info is None:
             return
         self.learn(info)
