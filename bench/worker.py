@@ -2,6 +2,14 @@
 
     uv run python bench/worker.py [--jobs 10000] [--latency-ms 300] [--rpm 6000]
                                   [--fault-rate 0.05] [--skip-naive]
+    uv run python bench/worker.py --defaults [--wire openai|anthropic] [--seconds 90]
+
+``--defaults`` runs the *shipped* config (config.example.toml: no max_rpm/max_tpm, the
+default concurrency and max_output_tokens, the four default fields) against a sandbox that
+enforces 500 RPM and 200,000 TPM the way the chosen provider counts them (OpenAI: prompt +
+max_tokens when the request arrives; Anthropic: uncached input, cache reads free, plus an
+output limit on the tokens produced), for ``--seconds``, and prints what share of the
+binding limit the run used (target >= 0.9) and the jobs lost (must be 0).
 
 Prints, for enrich's worker and for a naive loop (batches of 50 with asyncio.gather, then
 sleep(1), as commonly written): achieved requests/min divided by the limit (target >= 0.95),
@@ -25,13 +33,14 @@ from typing import Any
 
 import httpx
 
-from enrich.config import LLMConfig, Secrets, Settings, SyncConfig
+from enrich.config import LLMConfig, Secrets, Settings, SyncConfig, load_settings
 from enrich.errors import ProviderError
 from enrich.guards.duplicates import DuplicateIndex
 from enrich.ledger import EnqueueItem, Ledger
 from enrich.prompts import PromptBook
 from enrich.providers import LLMRequest, make_provider
 from enrich.sandbox.catalog import synthetic_catalog
+from enrich.scaffold import shipped_config_example
 from enrich.worker import Worker
 
 FIELDS = ["description", "short_description"]
@@ -132,8 +141,155 @@ async def _naive(ledger: Ledger, settings: Settings, n: int) -> dict[str, Any]:
     return {"elapsed": elapsed, "requests": requests, "ok": ok, "lost": n - ok}
 
 
+def _start_limited_llm(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+    """The sandbox LLM in its own process, enforcing the --defaults limits."""
+    port = _free_port()
+    command = [sys.executable, "-m", "enrich.cli", "sandbox", "llm", "--port", str(port),
+               "--latency-ms", str(args.latency_ms), "--rpm", str(args.rpm),
+               "--tpm", str(args.tpm), "--seed", "7"]
+    if args.wire == "anthropic":
+        command += ["--otpm", str(args.otpm)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise SystemExit("the sandbox LLM did not start") from None
+            time.sleep(0.1)
+
+
+def _shipped_settings(url: str, wire: str, folder: Path) -> Settings:
+    """config.example.toml as shipped, pointed at the sandbox with the chosen wire format."""
+    text = shipped_config_example()
+    model = "gpt-4o-mini" if wire == "openai" else "claude-haiku-4-5"
+    base = url + "/v1" if wire == "openai" else url
+    text = text.replace('provider = "offline"', f'provider = "{wire}"', 1)
+    text = text.replace('model = "offline-v1"', f'model = "{model}"\nbase_url = "{base}"', 1)
+    config = folder / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    settings = load_settings(config, required=True)
+    assert settings.llm.max_rpm is None and settings.llm.max_tpm is None, "not the defaults"
+    return settings
+
+
+def _fill_fields(ledger: Ledger, n: int, fields: list[str]) -> None:
+    products, items = [], []
+    for p in synthetic_catalog(n, seed=1):
+        snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
+                                         "attributes", "weight", "dimensions", "regular_price",
+                                         "description", "short_description", "meta_data")}
+        if not snapshot["name"]:
+            snapshot["name"] = f"Supplier item {p['sku']}"
+        products.append({"source_id": str(p["id"]), "snapshot": snapshot,
+                         "content_hash": f"h{p['id']}", "name": snapshot["name"],
+                         "state": "needs_work", "missing": fields})
+        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": fields}))
+    ledger.upsert_products(products)
+    ledger.enqueue_many(items)
+
+
+def _charged(ledger: Ledger, run_id: int, wire: str) -> dict[str, int]:
+    """What the run's requests cost against each limit, as the sandbox counts them: the
+    prompt tokens the sandbox reported, plus max_tokens (OpenAI) or minus the cache reads
+    (Anthropic), and the output tokens produced."""
+    rows = ledger.conn.execute(
+        "SELECT a.tokens_in, a.tokens_cached, a.tokens_out, a.outcome, "
+        "json_extract(d.params, '$.max_output_tokens') FROM attempts a "
+        "LEFT JOIN drafts d ON d.job_id = a.job_id WHERE a.run_id = ?", (run_id,)).fetchall()
+    tokens = output = requests = limited = 0
+    for t_in, cached, t_out, outcome, max_out in rows:
+        if outcome == "rate_limited":
+            limited += 1
+            continue
+        requests += 1
+        if wire == "openai":
+            tokens += t_in + int(max_out or 0)
+        else:
+            tokens += t_in - cached
+            output += t_out
+    return {"requests": requests, "tokens": tokens, "output": output, "rate_limited": limited}
+
+
+def defaults(args: argparse.Namespace) -> None:
+    """The shipped config against limits enforced like the provider's (see the docstring)."""
+    llm, url = _start_limited_llm(args)
+    secrets = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench"})
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = _shipped_settings(url, args.wire, Path(tmp))
+            fields = list(settings.sync.fields)
+            with Ledger(Path(tmp) / "bench.db") as ledger:
+                _fill_fields(ledger, args.jobs, fields)
+                provider = make_provider(settings.llm, secrets)
+                prompts = PromptBook.from_settings(settings)
+                worker = Worker(ledger, settings, provider, prompts,
+                                until=time.time() + args.seconds, handle_signals=False)
+
+
+                async def go() -> Any:
+                    try:
+                        return await worker.run()
+                    finally:
+                        await provider.aclose()
+
+                t0 = time.perf_counter()
+                result = asyncio.run(go())
+                elapsed = time.perf_counter() - t0
+                counts = ledger.counts()["product"]
+                charged = _charged(ledger, result.run_id, args.wire)
+                asked = [int(r[0]) for r in ledger.conn.execute(
+                    "SELECT json_extract(params, '$.max_output_tokens') FROM drafts "
+                    "ORDER BY id")]
+                outs = [int(r[0]) for r in ledger.conn.execute(
+                    "SELECT tokens_out FROM drafts ORDER BY id")]
+        minutes = elapsed / 60
+        rpm = charged["requests"] / minutes
+        tpm = charged["tokens"] / minutes
+        shares = {"requests": rpm / args.rpm, "tokens": tpm / args.tpm}
+        if args.wire == "anthropic":
+            shares["output"] = charged["output"] / minutes / args.otpm
+        binding = max(shares, key=lambda k: shares[k])
+        done = counts["drafted"] + counts["dead"]
+        lost = args.jobs - done - counts["pending"] - counts["failed"]
+        learned = worker.limiter.learned
+        print(f"shipped config, {args.wire} wire format, sandbox enforcing {args.rpm:,} RPM and "
+              f"{args.tpm:,} TPM" + (f" (input) and {args.otpm:,} output TPM"
+                                     if args.wire == "anthropic" else "")
+              + f", {args.latency_ms} ms latency, {args.seconds:.0f} s")
+        print(f"  limits learned from headers: {learned or 'none'}; concurrency "
+              f"{settings.llm.concurrency}, max_output_tokens ceiling "
+              f"{settings.llm.max_output_tokens}")
+        print(f"  {elapsed:.1f} s, {charged['requests']:,} requests ({rpm:,.0f} RPM, "
+              f"{shares['requests']:.3f} of the limit), {tpm:,.0f} TPM as counted "
+              f"({shares['tokens']:.3f})" + (f", {charged['output'] / minutes:,.0f} output TPM "
+                                            f"({shares['output']:.3f})"
+                                            if "output" in shares else ""))
+        print(f"  binding limit: {binding}, achieved/limit = {shares[binding]:.3f} "
+              f"(target >= 0.9); 429s: {charged['rate_limited']}")
+        if asked:
+            print(f"  max_tokens asked: first {asked[0]}, last {asked[-1]}; output tokens "
+                  f"mean {sum(outs) / len(outs):.0f}, max {max(outs)}; answers cut off and "
+                  f"asked again: {worker.sizer.grown}")
+        print(f"  drafted {counts['drafted']:,}, dead {counts['dead']:,}, still queued "
+              f"{counts['pending'] + counts['failed']:,}, lost {lost} (must be 0); exit: "
+              f"{result.exit_reason}")
+    finally:
+        llm.terminate()
+        llm.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--defaults", action="store_true",
+                        help="the shipped config against 500 RPM / 200,000 TPM")
+    parser.add_argument("--wire", choices=("openai", "anthropic"), default="openai")
+    parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--tpm", type=int, default=200_000)
+    parser.add_argument("--otpm", type=int, default=80_000)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=300)
     parser.add_argument("--rpm", type=int, default=6000)
@@ -141,6 +297,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
+    if args.defaults:
+        if "--rpm" not in sys.argv:
+            args.rpm = 500
+        if "--jobs" not in sys.argv:
+            args.jobs = 3000
+        defaults(args)
+        return
     llm, url = _start_llm(args)
     try:
         with tempfile.TemporaryDirectory() as tmp:

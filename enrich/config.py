@@ -153,8 +153,10 @@ class LLMConfig(_Section):
     batch_max_requests: int | None = Field(default=None, ge=1)
     batch_max_bytes: int | None = Field(default=None, ge=1024)
     concurrency: int = Field(default=8, ge=1, le=512)
-    max_rpm: int = Field(default=500, ge=1)
-    max_tpm: int = Field(default=200_000, ge=1)
+    # None: start at the provider's lowest paid tier and take the key's real limits from
+    # the rate-limit headers (enrich.providers.limit_model); a number is kept as is.
+    max_rpm: int | None = Field(default=None, ge=1)
+    max_tpm: int | None = Field(default=None, ge=1)
     max_attempts: int = Field(default=4, ge=1, le=50)
     retry_base_s: float = Field(default=2.0, gt=0)
     retry_max_s: float = Field(default=300.0, gt=0)

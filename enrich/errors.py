@@ -23,6 +23,7 @@ anything else that escapes is a bug (re-raised with its traceback under ``ENRICH
     │   │   └── RateLimited          429: re-queued with a delay, not counted as an attempt
     │   ├── PermanentProviderError   this record cannot succeed (400, refusal, bad output)
     │   │   └── UnusableOutput       a refusal or still-invalid output; carries the billed usage
+    │   │       └── OutputTruncated  cut off at max_tokens: asked again with a larger limit
     │   └── FatalProviderError       the run cannot succeed (401/403, quota, unknown model) (exit 2)
     └── RunStopped               the worker stopped early (breaker, budget, fatal error)
 
@@ -164,6 +165,19 @@ class UnusableOutput(PermanentProviderError):
                          error_class=error_class)
         self.usage = usage
         self.cost_usd = cost_usd
+
+
+class OutputTruncated(UnusableOutput):
+    """The answer stopped at the request's output token limit before it was complete. The
+    worker asks once more with a larger limit (the job keeps its attempt) and learns the
+    figure; ``limit`` is the limit that was too small."""
+
+    def __init__(self, message: str, hint: str | None = None, *, limit: int = 0,
+                 status: int | None = None, usage: object | None = None,
+                 cost_usd: float = 0.0) -> None:
+        super().__init__(message, hint, status=status, error_class="truncated", usage=usage,
+                         cost_usd=cost_usd)
+        self.limit = limit
 
 
 class LedgerUnusable(LedgerError):

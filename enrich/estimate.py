@@ -2,10 +2,13 @@
 
 Rendering every prompt of a 500,000-product queue would take minutes, so the estimate renders
 an evenly spread sample of the waiting jobs (all of them when there are few), counts its
-tokens with the provider's estimator, and scales up. ``--sample N`` instead drafts N jobs for
-real and extrapolates from their measured usage, which also captures the model's real output
-length and the cache hits; with invoices waiting, N invoices are drafted too and the waiting
-ones that need a model call are extrapolated from the sample's usage per call.
+tokens with the provider's estimator, and scales up. The tokens are priced from what the
+ledger recorded for drafts of the same model, template and fields when it has some (the
+estimate says so, with the sample size), from the output schema when it has none
+(``enrich.worker.estimating``). ``--sample N`` first drafts N jobs for real, so the rest is
+priced from their measured usage, output length and cache hits included; with invoices
+waiting, N invoices are drafted too and the waiting ones that need a model call are
+extrapolated from the sample's usage per call.
 """
 
 from __future__ import annotations
@@ -15,23 +18,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from enrich.config import Secrets, Settings
-from enrich.errors import ConfigError, EnrichError, RunStopped
+from enrich.errors import ConfigError, RunStopped
 from enrich.invoices import jobs as invoice_jobs
 from enrich.ledger import Job, Ledger
 from enrich.ledger.reports import run_call_usage, run_usage, waiting_product_jobs
 from enrich.prompts import PromptBook
-from enrich.providers import (
-    Provider,
-    estimate_output_tokens,
-    estimate_prompt_tokens,
-    make_provider,
-)
+from enrich.providers import Provider, make_provider
 from enrich.worker import run_jobs
+from enrich.worker.estimating import RENDER_SAMPLE, RETRY_BUFFER, estimate_waiting
 from enrich.worker.runner import ProgressCallback
-
-#: Extra spend allowed for retries of failed requests and repairs of invalid output.
-RETRY_BUFFER = 0.10
-RENDER_SAMPLE = 400
 
 
 @dataclass
@@ -49,6 +44,9 @@ class Estimate:
     model: str
     invoice_jobs: int = 0  # waiting invoice jobs (included in jobs and the tokens)
     invoice_embedded: int = 0  # of which read from their embedded XML: no call, no cost
+    recorded: int = 0  # drafts whose recorded usage priced it (0: the schema's figures)
+    basis: str = ""  # where the figures come from, in one line
+    cached_tokens: int = 0  # of input_tokens, expected from the prompt cache
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,53 +55,20 @@ class Estimate:
 def estimate_queue(ledger: Ledger, provider: Provider, prompts: PromptBook,
                    default_fields: list[str], max_output_tokens: int,
                    sample: int = RENDER_SAMPLE) -> Estimate:
-    """Token and cost estimate for every waiting product job, from rendered prompts."""
-    waiting = waiting_product_jobs(ledger)
-    step = max(1, len(waiting) // sample) if waiting else 1
-    chosen = waiting[::step][:sample]
-    tokens_in = tokens_out = rendered = skipped = 0
-    for job_id, source_id in chosen:
-        product = ledger.get_product(source_id)
-        fields = ledger.get_job(job_id).payload.get("fields") or default_fields
-        if product is None:
-            skipped += 1
-            continue
-        try:
-            prompt = prompts.render_product(product["snapshot"], fields, source_id=source_id)
-        except EnrichError:
-            skipped += 1
-            continue
-        schema = prompt.output_model.model_json_schema()
-        tokens_in += estimate_prompt_tokens(prompt.system, prompt.user, schema)
-        tokens_out += estimate_output_tokens(schema, max_output_tokens)
-        rendered += 1
-    scale = len(waiting) / rendered if rendered else 0.0
-    total_in = round(tokens_in * scale * (1 + RETRY_BUFFER))
-    total_out = round(tokens_out * scale * (1 + RETRY_BUFFER))
+    """Token and cost estimate for every waiting product job, from rendered prompts priced
+    by the ledger's recorded usage of this model when it has some (``basis`` says which,
+    with the sample size), by the output schema when it has none."""
+    figures = estimate_waiting(ledger, provider, prompts, default_fields, max_output_tokens,
+                               sample=sample)
     return Estimate(
-        jobs=len(waiting), method="rendered prompts", sampled=rendered, skipped=skipped,
-        input_tokens=total_in, output_tokens=total_out,
-        cost_live_usd=round(provider.estimate_cost(total_in, total_out), 6),
-        cost_batch_usd=round(provider.estimate_cost(total_in, total_out, batch=True), 6),
-        retry_buffer=RETRY_BUFFER, provider=provider.name, model=provider.model)
-
-
-def estimate_from_run(ledger: Ledger, provider: Provider, run_id: int) -> Estimate:
-    """Extrapolate the remaining queue from what a real (sample) run measured."""
-    measured_jobs, tokens_in, tokens_out, cost = run_usage(ledger, run_id)
-    waiting = len(waiting_product_jobs(ledger))
-    per_job = 1 / measured_jobs if measured_jobs else 0.0
-    total_in = round(tokens_in * per_job * waiting * (1 + RETRY_BUFFER))
-    total_out = round(tokens_out * per_job * waiting * (1 + RETRY_BUFFER))
-    live = float(cost) * per_job * waiting * (1 + RETRY_BUFFER)
-    list_price = provider.estimate_cost(total_in, total_out)
-    batch_ratio = (provider.estimate_cost(total_in, total_out, batch=True) / list_price
-                   if list_price else 1.0)
-    return Estimate(
-        jobs=waiting, method="measured sample", sampled=measured_jobs, skipped=0,
-        input_tokens=total_in, output_tokens=total_out, cost_live_usd=round(live, 6),
-        cost_batch_usd=round(live * batch_ratio, 6), retry_buffer=RETRY_BUFFER,
-        provider=provider.name, model=provider.model)
+        jobs=figures.jobs,
+        method="recorded usage" if figures.recorded else "rendered prompts",
+        sampled=figures.rendered, skipped=figures.skipped,
+        input_tokens=figures.input_tokens, output_tokens=figures.output_tokens,
+        cost_live_usd=figures.cost_usd, cost_batch_usd=figures.cost_batch_usd,
+        retry_buffer=0.0 if figures.recorded else RETRY_BUFFER, provider=provider.name,
+        model=provider.model, recorded=figures.recorded, basis=figures.basis,
+        cached_tokens=figures.cached_tokens)
 
 
 def estimate_cost(ledger: Ledger, settings: Settings, secrets: Secrets, *,
@@ -124,8 +89,10 @@ def estimate_cost(ledger: Ledger, settings: Settings, secrets: Secrets, *,
     provider = make_provider(settings.llm, secrets)
     invoices = _waiting_invoices(ledger)
     if waiting_product_jobs(ledger) or not invoices:
-        run_id = _sample_run(ledger, settings, secrets, sample, "product", on_progress)
-        estimate = estimate_from_run(ledger, provider, run_id)
+        _sample_run(ledger, settings, secrets, sample, "product", on_progress)
+        # The sample's drafts are now recorded usage: the rest is priced from them.
+        estimate = estimate_queue(ledger, provider, PromptBook.from_settings(settings),
+                                  list(settings.sync.fields), settings.llm.max_output_tokens)
     else:
         estimate = Estimate(jobs=0, method="measured sample", sampled=0, skipped=0,
                             input_tokens=0, output_tokens=0, cost_live_usd=0.0,

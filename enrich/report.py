@@ -30,6 +30,12 @@ def run_report(ledger: Ledger, run_id: int | None = None, *, limit: int = 20) ->
         entry = {k: run[k] for k in ("id", "kind", "started_at", "finished_at", "exit_reason")}
         entry["model"] = run["params"].get("model")
         entry.update(_figures(ledger, run["id"]))
+        # The estimate the worker recorded when the run started, for the jobs it could take.
+        estimated = run["params"].get("estimate_usd")
+        entry["estimate_usd"] = estimated
+        entry["estimate_basis"] = run["params"].get("estimate_basis")
+        entry["actual_vs_estimate"] = (round(entry["cost_usd"] / estimated, 3)
+                                       if estimated else None)
         result["runs"].append(entry)
     result["total"] = _figures(ledger, None)
     result["batch"] = batch_savings(ledger)  # batch mode: its cost and the live price of it

@@ -54,8 +54,10 @@ def test_estimate_run_report_with_a_priced_model(db_path: Path, tmp_path: Path) 
         code, out = _cli(config, "estimate", "--sample", "5", "--json")
         assert code == 0, out
         measured = json.loads(out)
-        assert measured["method"] == "measured sample" and measured["sampled"] == 5
-        assert measured["jobs"] == waiting - 10
+        # The rest is priced from the 10 drafts recorded so far (the run's and the sample's).
+        assert measured["method"] == "recorded usage" and measured["recorded"] == 10
+        assert measured["jobs"] == measured["sampled"] == waiting - 10
+        assert "10 gpt-4o draft(s)" in measured["basis"]
         code, out = _cli(config, "run")
         assert code == 0, out
     code, out = _cli(config, "report", "--json")

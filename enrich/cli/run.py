@@ -6,6 +6,7 @@ import asyncio
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 from rich.table import Table
@@ -119,8 +120,11 @@ def estimate_command(app: App, sample: int | None, as_json: bool) -> None:
     console.print(f"{estimate.jobs:,} waiting job(s), {estimate.provider}/{estimate.model}, "
                   f"from {estimate.method} ({estimate.sampled:,} job(s)"
                   + (f", {estimate.skipped} unrenderable" if estimate.skipped else "") + ")")
-    console.print(f"  tokens: ~{estimate.input_tokens:,} in, ~{estimate.output_tokens:,} out "
-                  f"(incl. {estimate.retry_buffer:.0%} for retries and repairs)")
+    console.print(f"  priced from {estimate.basis}")
+    console.print(f"  tokens: ~{estimate.input_tokens:,} in (~{estimate.cached_tokens:,} from "
+                  f"the cache), ~{estimate.output_tokens:,} out"
+                  + (f" (incl. {estimate.retry_buffer:.0%} for retries and repairs)"
+                     if estimate.retry_buffer else " (retries and repairs as measured)"))
     console.print(f"  cost: live {money(estimate.cost_live_usd)}, "
                   f"batch mode {money(estimate.cost_batch_usd)}")
     if estimate.cost_live_usd > settings.llm.budget_usd:
@@ -141,7 +145,8 @@ def report_command(app: App, run_id: int | None, as_json: bool) -> None:
         return
     table = Table(title="drafting runs")
     columns = ("run", "started", "exit", "jobs", "drafted", "flagged", "failed", "dead",
-               "retries", "429s", "tokens in/out/cached", "cost", "mean ms", "p95 ms")
+               "retries", "429s", "tokens in/out/cached", "cost", "estimate",
+               "mean ms", "p95 ms")
     for name in columns:
         table.add_column(name, justify="right" if name not in ("started", "exit") else "left")
     for r in [*data["runs"], {**data["total"], "id": "all", "started_at": None,
@@ -151,7 +156,8 @@ def report_command(app: App, run_id: int | None, as_json: bool) -> None:
                       f"{r['failed']:,}", f"{r['dead']:,}", f"{r['retries']:,}",
                       f"{r['http_429']:,}",
                       f"{r['tokens_in']:,}/{r['tokens_out']:,}/{r['tokens_cached']:,}",
-                      money(r["cost_usd"]), str(r["mean_latency_ms"] or "-"),
+                      money(r["cost_usd"]), _vs_estimate(r),
+                      str(r["mean_latency_ms"] or "-"),
                       str(r["p95_latency_ms"] or "-"))
     console.print(table)
     saved = data["batch"]
@@ -159,6 +165,15 @@ def report_command(app: App, run_id: int | None, as_json: bool) -> None:
         console.print(f"batch mode: {saved['batches']} batch(es), {saved['drafted']:,} "
                       f"drafted for {money(saved['cost_usd'])}; the same usage live costs "
                       f"{money(saved['live_cost_usd'])}: saved {money(saved['saved_usd'])}")
+
+
+def _vs_estimate(row: dict[str, Any]) -> str:
+    """The estimate recorded when the run started, and actual/estimate."""
+    estimated = row.get("estimate_usd")
+    if estimated is None:
+        return "-"
+    ratio = row.get("actual_vs_estimate")
+    return money(estimated) + (f" ({ratio:.2f}x)" if ratio is not None else "")
 
 
 COMMANDS = [run_command, estimate_command, report_command]

@@ -20,7 +20,11 @@ _rate = click.FloatRange(0.0, 1.0)
               help="Delay added to every admitted request.")
 @click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute before 429.")
 @click.option("--tpm", type=click.IntRange(min=1),
-              help="Tokens per minute before 429 (estimated at 4 characters per token).")
+              help="Tokens per minute before 429 (estimated at 4 characters per token), "
+                   "counted as each provider does: OpenAI prompt + max_tokens, Anthropic "
+                   "uncached input (ITPM).")
+@click.option("--otpm", type=click.IntRange(min=1),
+              help="Anthropic output tokens per minute (OTPM), charged as produced.")
 @click.option("--fail-rate", type=_rate, default=0.0, show_default=True,
               help="Share of requests answered 500.")
 @click.option("--overload-rate", type=_rate, default=0.0, show_default=True,
@@ -51,6 +55,7 @@ _rate = click.FloatRange(0.0, 1.0)
               help="Persist batches and files here after every change; resume on restart "
                    "(Gemini's in the same name + .gemini).")
 def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
+                otpm: int | None,
                 fail_rate: float, overload_rate: float, rate_limit_rate: float,
                 malformed_rate: float,
                 timeout_rate: float, drop_rate: float, timeout_s: float, seed: int,
@@ -71,7 +76,7 @@ def llm_command(port: int, latency_ms: int, rpm: int | None, tpm: int | None,
                          hint="Create the folder, or pass --state in an existing one.")
     try:
         options = LLMSandboxOptions(
-            latency_ms=latency_ms, rpm=rpm, tpm=tpm, fail_rate=fail_rate,
+            latency_ms=latency_ms, rpm=rpm, tpm=tpm, otpm=otpm, fail_rate=fail_rate,
             overload_rate=overload_rate, rate_limit_rate=rate_limit_rate,
             malformed_rate=malformed_rate,
             timeout_rate=timeout_rate, drop_rate=drop_rate, timeout_s=timeout_s, seed=seed,

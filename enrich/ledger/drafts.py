@@ -183,9 +183,9 @@ def flags_by_guard(ledger: Ledger, *, statuses: Sequence[str] = ("drafted",)) ->
     """How many drafts each guard flagged (a draft counts once per guard), most first."""
     marks = ",".join("?" * len(statuses))
     rows = ledger.conn.execute(
-        f"SELECT g.guard, COUNT(DISTINCT d.id) FROM drafts d JOIN jobs j ON j.id = d.job_id, "
-        f"json_each(d.flags) f, (SELECT json_extract(f.value, '$.guard') AS guard) g "
-        f"WHERE j.status IN ({marks}) AND d.flagged = 1 GROUP BY g.guard "
+        f"SELECT json_extract(f.value, '$.guard') AS guard, COUNT(DISTINCT d.id) "
+        f"FROM drafts d JOIN jobs j ON j.id = d.job_id, json_each(d.flags) f "
+        f"WHERE j.status IN ({marks}) AND d.flagged = 1 GROUP BY guard "
         f"ORDER BY 2 DESC, 1", list(statuses)).fetchall()
     return {str(guard): int(n) for guard, n in rows}
 

@@ -32,6 +32,7 @@ from enrich.providers.base import (
     schema_name,
     tool_input_schema,
 )
+from enrich.providers.limit_model import ANTHROPIC
 from enrich.providers.prices import price_for
 
 ENV_VAR = ENV_ANTHROPIC_KEY
@@ -43,6 +44,7 @@ class AnthropicProvider(SdkProvider):
     sdk_client = AsyncAnthropic
     env_var = ENV_VAR
     rate_limits = staticmethod(anthropic_rate_limits)
+    limit_model = ANTHROPIC
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
         return [{"role": "user", "content": request.user}]  # the system prefix goes apart

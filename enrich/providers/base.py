@@ -28,12 +28,14 @@ import pydantic
 from enrich.config import LLMConfig, Secrets
 from enrich.errors import (
     FatalProviderError,
+    OutputTruncated,
     PermanentProviderError,
     ProviderError,
     RateLimited,
     RetryableProviderError,
     UnusableOutput,
 )
+from enrich.providers.limit_model import OPENAI, LimitModel
 from enrich.providers.prices import ModelPrice
 from enrich.providers.tokens import estimate_tokens
 
@@ -49,6 +51,10 @@ class LLMRequest:
     temperature: float = 0.4
     max_output_tokens: int = 1200
     source: dict[str, Any] | None = None  # the structured record; the offline provider uses it
+    #: A larger limit the caller would ask again with when the answer is cut off at
+    #: ``max_output_tokens``: then ``generate`` raises ``OutputTruncated`` instead of sending
+    #: the repair request (a repair cannot fit more into the same limit).
+    retry_output_tokens: int | None = None
 
 
 @dataclass
@@ -82,11 +88,18 @@ class RateLimitInfo:
     tokens_remaining: int | None = None
     reset_requests_s: float | None = None
     reset_tokens_s: float | None = None
+    #: Anthropic's separate output-token limit (OTPM); its ``tokens_*`` are the input
+    #: limit (ITPM) when the response names it (``anthropic-ratelimit-input-tokens-*``).
+    output_tokens_limit: int | None = None
+    output_tokens_remaining: int | None = None
+    reset_output_tokens_s: float | None = None
 
     def is_empty(self) -> bool:
         return all(v is None for v in (self.requests_limit, self.requests_remaining,
                                         self.tokens_limit, self.tokens_remaining,
-                                        self.reset_requests_s, self.reset_tokens_s))
+                                        self.reset_requests_s, self.reset_tokens_s,
+                                        self.output_tokens_limit,
+                                        self.output_tokens_remaining))
 
 
 @dataclass
@@ -112,6 +125,9 @@ class Provider(ABC):
     model: str
     #: False for providers that call no service (offline): no RPM/TPM pacing applies.
     paced: bool = True
+    #: How the service counts its per-minute limits, and where pacing starts (see
+    #: ``limit_model``); an instance may set its own (Gemini's differ per model).
+    limit_model: LimitModel = OPENAI
 
     def __init__(self, model: str, price: ModelPrice) -> None:
         self.model = model
@@ -296,6 +312,13 @@ class SdkProvider(Provider):
             try:
                 fields = validate_fields(request.schema, self._content(request, answer))
             except InvalidOutput as exc:
+                if (self._truncated(response) and request.retry_output_tokens is not None
+                        and request.retry_output_tokens > request.max_output_tokens):
+                    raise OutputTruncated(
+                        f"{at}: the answer was cut off at max_output_tokens = "
+                        f"{request.max_output_tokens}", "enrich asks again with a larger "
+                        "limit by itself.", limit=request.max_output_tokens, status=status,
+                        usage=usage, cost_usd=self.cost(usage)) from None
                 if self._truncated(response):
                     exc.detail += (f" (the answer was cut off at max_output_tokens = "
                                    f"{request.max_output_tokens}; raise llm.max_output_tokens "
@@ -584,9 +607,26 @@ def openai_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
 
 def anthropic_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
     """``anthropic-ratelimit-requests-limit`` ... ``anthropic-ratelimit-tokens-reset``;
-    resets as RFC 3339 times."""
-    return _rate_limits(headers, lambda what, of: f"anthropic-ratelimit-{of}-{what}",
+    resets as RFC 3339 times.
+
+    Anthropic counts input (ITPM) and output (OTPM) apart and says so in
+    ``-input-tokens-*`` and ``-output-tokens-*``; when those are sent, ``tokens_*`` holds the
+    input limit (``-tokens-*`` is only the more restrictive of the two) and ``output_*``
+    the output one.
+    """
+    info = _rate_limits(headers, lambda what, of: f"anthropic-ratelimit-{of}-{what}",
                         seconds_until)
+    split = _rate_limits(headers, lambda what, of: f"anthropic-ratelimit-{of}-{what}"
+                         .replace("-tokens-", "-input-tokens-"), seconds_until)
+    if split.tokens_limit is not None:
+        info.tokens_limit, info.tokens_remaining = split.tokens_limit, split.tokens_remaining
+        info.reset_tokens_s = split.reset_tokens_s
+    out = _rate_limits(headers, lambda what, of: f"anthropic-ratelimit-{of}-{what}"
+                       .replace("-tokens-", "-output-tokens-"), seconds_until)
+    info.output_tokens_limit = out.tokens_limit
+    info.output_tokens_remaining = out.tokens_remaining
+    info.reset_output_tokens_s = out.reset_tokens_s
+    return info
 
 
 def retry_after_from(headers: Mapping[str, str], limits: RateLimitInfo | None) -> float | None:

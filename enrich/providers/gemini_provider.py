@@ -55,6 +55,7 @@ from enrich.providers.base import (
     where,
 )
 from enrich.providers.batches import RawResult, RemoteBatch
+from enrich.providers.limit_model import gemini_limits
 from enrich.providers.prices import price_for
 from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
 
@@ -535,6 +536,8 @@ def build(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
     model = llm.model.removeprefix("models/")
     price = price_for("gemini", model, llm.prices)
     key = secrets.require(ENV_VAR, "to call the Gemini API")
-    return GeminiProvider(model, price, api_key=key, base_url=llm.base_url,
-                          timeout_s=llm.timeout_s, http_client=http_client,
-                          default_headers=default_headers)
+    provider = GeminiProvider(model, price, api_key=key, base_url=llm.base_url,
+                              timeout_s=llm.timeout_s, http_client=http_client,
+                              default_headers=default_headers)
+    provider.limit_model = gemini_limits(model)  # RPM and input TPM per model, no headers
+    return provider

@@ -85,7 +85,8 @@ class LLMSandboxOptions:
 
     latency_ms: int = 0
     rpm: int | None = None
-    tpm: int | None = None
+    tpm: int | None = None  # OpenAI: prompt + max_tokens; Anthropic: ITPM (uncached input)
+    otpm: int | None = None  # Anthropic's output tokens per minute (the other routes: none)
     fail_rate: float = 0.0
     overload_rate: float = 0.0
     rate_limit_rate: float = 0.0  # random 429s with retry-after: 1 (besides --rpm/--tpm)
@@ -123,7 +124,7 @@ class LLMSandboxOptions:
         if hard > 1.0:
             raise ValueError(f"fail, overload, rate-limit, timeout and drop rates add up to "
                              f"{hard} > 1")
-        for name, limit in (("rpm", self.rpm), ("tpm", self.tpm)):
+        for name, limit in (("rpm", self.rpm), ("tpm", self.tpm), ("otpm", self.otpm)):
             if limit is not None and limit <= 0:
                 raise ValueError(f"{name} must be a positive number of units per minute")
         if self.latency_ms < 0:
@@ -168,7 +169,8 @@ class SandboxLLM:
     def __init__(self, options: LLMSandboxOptions | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options or LLMSandboxOptions()
-        self.limiter = RateLimiter(self.options.rpm, self.options.tpm, clock)
+        self.limiter = RateLimiter(self.options.rpm, self.options.tpm, clock,
+                                   otpm=self.options.otpm)
         self.cache = PromptCache(clock)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -328,7 +330,8 @@ class SandboxLLM:
             return self._rate_limited(call, "requests", 1.0, 1, why="sandbox --rate-limit-rate")
 
         if self.limiter.enabled:
-            admitted = self.limiter.admit(ask.prompt_tokens)
+            admitted = self.limiter.admit(self._charged_at_request(ask),
+                                          output_reserve=self._output_reserve(ask))
             if isinstance(admitted, Refusal):
                 call.limits = admitted.state
                 self._record(call, "rate_limited")
@@ -345,7 +348,9 @@ class SandboxLLM:
         answer, outcome = self._answer(call, ask)
         usage = self._usage(ask, answer)
         if self.limiter.enabled:
-            call.limits = self.limiter.charge_output(usage.output_tokens)
+            call.limits = self.limiter.charge_output(usage.output_tokens,
+                                                     bucket=self._output_bucket(ask),
+                                                     reserved=self._output_reserve(ask))
         self._record(call, outcome)
         module = llm_openai if call.route == "openai" else llm_anthropic
         body_out = module.success(ask, answer, usage, call.request_id)
@@ -384,6 +389,29 @@ class SandboxLLM:
         answer, outcome = self._answer(call, ask)
         self._record(call, f"batch_{outcome}")
         return 200, module.success(ask, answer, self._usage(ask, answer), call.request_id)
+
+    def _charged_at_request(self, ask: Ask) -> int:
+        """Tokens a request takes from the TPM bucket when it arrives, as each provider
+        counts them: OpenAI the prompt plus ``max_tokens`` (the answer may use them all);
+        Anthropic (ITPM) the prompt tokens not read from the prompt cache."""
+        if ask.route == "openai" and ask.max_tokens is not None:
+            return ask.prompt_tokens + ask.max_tokens
+        if ask.route == "anthropic":
+            return max(0, ask.prompt_tokens - self._cache_read(ask))
+        return ask.prompt_tokens
+
+    @staticmethod
+    def _output_reserve(ask: Ask) -> int:
+        """Anthropic's OTPM holds ``max_tokens`` while the answer is written, then keeps
+        only what was produced."""
+        return (ask.max_tokens or 0) if ask.route == "anthropic" else 0
+
+    @staticmethod
+    def _output_bucket(ask: Ask) -> str:
+        """Where the produced tokens are charged (see ``_charged_at_request``)."""
+        if ask.route == "anthropic":
+            return "output"  # OTPM; ITPM never counts output
+        return "none" if ask.max_tokens is not None else "tokens"
 
     def _models(self, request: Request) -> Response:
         """``GET /v1/models[/{id}]`` in the caller's format (the Anthropic SDK sends
@@ -505,7 +533,8 @@ class SandboxLLM:
                 answer.text = (answer.text or "")[: ask.max_tokens * 4]
         return answer, "malformed" if broken else "ok"
 
-    def _usage(self, ask: Ask, answer: Answer) -> Usage:
+    def _breakpoints(self, ask: Ask) -> list[tuple[int, str, float]]:
+        """(prefix tokens, digest, ttl) of every cacheable prefix of the request."""
         minimum = self.options.cache_min_tokens
         total = 0
         breakpoints: list[tuple[int, str, float]] = []
@@ -513,6 +542,15 @@ class SandboxLLM:
             total += segment.tokens
             if segment.breakpoint and total >= max(1, minimum):
                 breakpoints.append((total, segment.digest, segment.ttl))
+        return breakpoints
+
+    def _cache_read(self, ask: Ask) -> int:
+        """Prompt tokens this request would read from the cache now (nothing is stored)."""
+        return max((size for size, digest, _ in self._breakpoints(ask)
+                    if self.cache.contains(digest)), default=0)
+
+    def _usage(self, ask: Ask, answer: Answer) -> Usage:
+        breakpoints = self._breakpoints(ask)
         read = max((size for size, digest, _ in breakpoints if self.cache.contains(digest)),
                    default=0)
         for _, digest, ttl in breakpoints:
@@ -613,6 +651,9 @@ class SandboxLLM:
         if limit == "requests":
             message = (f"This request would exceed the rate limit for your organization of "
                        f"{cap} requests per minute.")
+        elif limit == "output_tokens":
+            message = (f"This request would exceed the rate limit for your organization of "
+                       f"{state.output_limit if state else None} output tokens per minute.")
         else:
             message = (f"This request would exceed the rate limit for your organization of "
                        f"{cap} input tokens per minute (requested {requested}).")

@@ -216,6 +216,21 @@ def error(status: int, kind: str, message: str, request_id: str,
 
 
 def limit_headers(state: LimitState | None) -> list[tuple[str, str]]:
-    """``anthropic-ratelimit-requests-limit`` and kin; resets as RFC 3339 times."""
-    return rate_limit_headers(state, lambda kind, part: f"anthropic-ratelimit-{kind}-{part}",
-                              rfc3339_after)
+    """``anthropic-ratelimit-requests-limit`` and kin; resets as RFC 3339 times.
+
+    As the real API does, the input (ITPM) and output (OTPM) limits have their own headers,
+    ``anthropic-ratelimit-input-tokens-*`` and ``-output-tokens-*``; ``-tokens-*`` repeats
+    the input limit (the one ``--tpm`` sets).
+    """
+    headers = rate_limit_headers(state, lambda kind, part: f"anthropic-ratelimit-{kind}-{part}",
+                                 rfc3339_after)
+    if state is None:
+        return headers
+    for kind, limit, remaining, reset_s in (
+            ("input-tokens", state.tokens_limit, state.tokens_remaining, state.tokens_reset),
+            ("output-tokens", state.output_limit, state.output_remaining, state.output_reset)):
+        if limit is not None:
+            headers += [(f"anthropic-ratelimit-{kind}-limit", str(limit)),
+                        (f"anthropic-ratelimit-{kind}-remaining", str(remaining)),
+                        (f"anthropic-ratelimit-{kind}-reset", rfc3339_after(reset_s))]
+    return headers

@@ -104,6 +104,10 @@ class LimitState:
     tokens_limit: int | None
     tokens_remaining: int
     tokens_reset: float
+    #: Anthropic's OTPM (``--otpm``): output tokens, charged as they are produced.
+    output_limit: int | None = None
+    output_remaining: int = 0
+    output_reset: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,25 +121,43 @@ class Refusal:
 
 
 class RateLimiter:
-    """RPM and TPM together: a request is admitted only if both buckets have room."""
+    """RPM, TPM and (Anthropic) OTPM together: a request is admitted only if every bucket
+    has room.
 
-    def __init__(self, rpm: int | None, tpm: int | None, clock: Clock = time.monotonic) -> None:
+    What the token bucket is charged depends on the provider being imitated, as each counts
+    differently (see ``docs/sandbox-llm.md``): OpenAI charges the prompt plus ``max_tokens``
+    when the request arrives; Anthropic's input bucket (ITPM) takes the prompt tokens that
+    were not read from the cache, and its output bucket (OTPM) the tokens produced, after
+    the fact, refusing new requests while it is empty.
+    """
+
+    def __init__(self, rpm: int | None, tpm: int | None, clock: Clock = time.monotonic, *,
+                 otpm: int | None = None) -> None:
         self._lock = threading.Lock()
         self._requests = TokenBucket(rpm, clock) if rpm else None
         self._tokens = TokenBucket(tpm, clock) if tpm else None
+        self._output = TokenBucket(otpm, clock) if otpm else None
 
     @property
     def enabled(self) -> bool:
-        return self._requests is not None or self._tokens is not None
+        return any(b is not None for b in (self._requests, self._tokens, self._output))
 
-    def admit(self, prompt_tokens: int) -> LimitState | Refusal:
-        """Take one request and the prompt's tokens, or refuse without taking anything."""
+    def admit(self, prompt_tokens: int, *, output_reserve: int = 0) -> LimitState | Refusal:
+        """Take one request and ``prompt_tokens``, or refuse without taking anything.
+
+        ``output_reserve``: also take that many tokens from the output bucket (OTPM), as
+        Anthropic does with ``max_tokens`` until the answer's real length is known
+        (``charge_output(..., reserved=...)`` settles it).
+        """
         with self._lock:
             waits: list[tuple[float, str, int]] = []
             if self._requests is not None:
                 waits.append((self._requests.wait_for(1), "requests", 1))
             if self._tokens is not None:
                 waits.append((self._tokens.wait_for(prompt_tokens), "tokens", prompt_tokens))
+            if output_reserve and self._output is not None:
+                waits.append((self._output.wait_for(output_reserve), "output_tokens",
+                              output_reserve))
             worst = max(waits, default=(0.0, "", 0))
             if worst[0] > 0:
                 return Refusal(worst[1], worst[0], worst[2], self._state())
@@ -143,13 +165,21 @@ class RateLimiter:
                 self._requests.take(1)
             if self._tokens is not None:
                 self._tokens.take(prompt_tokens)
+            if output_reserve and self._output is not None:
+                self._output.take(output_reserve)
             return self._state()
 
-    def charge_output(self, output_tokens: int) -> LimitState:
-        """Output tokens count toward TPM once they are known."""
+    def charge_output(self, output_tokens: int, *, bucket: str = "tokens",
+                      reserved: int = 0) -> LimitState:
+        """Output tokens count once they are known: toward TPM (``bucket="tokens"``), or
+        toward OTPM (``"output"``, Anthropic, less the ``reserved`` taken at admission:
+        what the answer did not use goes back); ``"none"`` charges nothing (OpenAI took
+        ``max_tokens`` up front)."""
         with self._lock:
-            if self._tokens is not None and output_tokens:
-                self._tokens.take(output_tokens)
+            chosen = {"tokens": self._tokens, "output": self._output}.get(bucket)
+            if chosen is not None and (output_tokens or reserved):
+                chosen.take(output_tokens - (reserved if chosen is self._output else 0))
+                chosen._level = min(float(chosen.capacity), chosen._level)
             return self._state()
 
     def state(self) -> LimitState:
@@ -157,7 +187,7 @@ class RateLimiter:
             return self._state()
 
     def _state(self) -> LimitState:
-        r, t = self._requests, self._tokens
+        r, t, o = self._requests, self._tokens, self._output
         return LimitState(
             requests_limit=r.capacity if r else None,
             requests_remaining=r.remaining if r else 0,
@@ -165,6 +195,9 @@ class RateLimiter:
             tokens_limit=t.capacity if t else None,
             tokens_remaining=t.remaining if t else 0,
             tokens_reset=t.reset_after if t else 0.0,
+            output_limit=o.capacity if o else None,
+            output_remaining=o.remaining if o else 0,
+            output_reset=o.reset_after if o else 0.0,
         )
 
 

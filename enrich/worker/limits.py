@@ -19,6 +19,10 @@ from enrich.providers import RateLimitInfo
 
 #: Fraction of the window's quota below which the worker pauses until the window resets.
 LOW_REMAINING = 0.02
+#: Seconds of output tokens (OTPM) requests may hold at once. Each holds its ``max_tokens``
+#: only while it is answered and gives most of it back, so the one second of burst the
+#: other buckets allow would let barely one request in flight.
+OUTPUT_BURST_S = 10.0
 
 
 class TokenBucket:
@@ -48,9 +52,16 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Requests-per-minute and tokens-per-minute pacing shared by every in-flight request."""
+    """Requests-per-minute and tokens-per-minute pacing shared by every in-flight request.
 
-    def __init__(self, max_rpm: int, max_tpm: int, *,
+    A third bucket, ``output`` (Anthropic's OTPM), is paced on the tokens really produced:
+    a request reserves its ``max_tokens`` and ``settle_output`` gives back what the answer
+    did not use. Limits the config leaves unset are ``learn``-ed from the provider's
+    rate-limit headers; ``fixed`` ones never move.
+    """
+
+    def __init__(self, max_rpm: int, max_tpm: int, *, max_otpm: int | None = None,
+                 learn_rpm: bool = False, learn_tpm: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._clock = clock
@@ -58,10 +69,16 @@ class RateLimiter:
         # One second of burst: smooth pacing that still lets a refill go out at once.
         self.requests = TokenBucket(max_rpm / 60.0, max_rpm / 60.0, clock)
         self.tokens = TokenBucket(max_tpm / 60.0, max_tpm / 60.0, clock)
+        self.output = (TokenBucket(max_otpm / 60.0, max_otpm * OUTPUT_BURST_S / 60.0, clock)
+                       if max_otpm else None)
+        self.learn_rpm = learn_rpm
+        self.learn_tpm = learn_tpm
+        self.rpm, self.tpm, self.otpm = max_rpm, max_tpm, max_otpm
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
         self.waited_s = 0.0
         self.pauses = 0
+        self.learned: dict[str, int] = {}  # what the headers said, for the run's record
 
     def pause(self, seconds: float) -> None:
         """Hold every request for ``seconds`` (a 429's retry-after, a window running out)."""
@@ -71,28 +88,82 @@ class RateLimiter:
             self.pauses += 1
 
     def observe(self, info: RateLimitInfo | None) -> None:
-        """Slow down on our own when the provider says the window is nearly used up."""
+        """Slow down on our own when the provider says the window is nearly used up.
+
+        A response that reports no output limit drops the output bucket (unless an earlier
+        one reported it): that server does not count output apart, and the tier-1 start
+        would otherwise hold a proxy or a compatible server to 10,000 output tokens a minute.
+        """
+        if (info is None or not info.output_tokens_limit) and "otpm" not in self.learned:
+            self.output = None
         if info is None:
             return
+        self.learn(info)
         for limit, remaining, reset in (
                 (info.requests_limit, info.requests_remaining, info.reset_requests_s),
-                (info.tokens_limit, info.tokens_remaining, info.reset_tokens_s)):
+                (info.tokens_limit, info.tokens_remaining, info.reset_tokens_s),
+                (info.output_tokens_limit, info.output_tokens_remaining,
+                 info.reset_output_tokens_s)):
             if limit and remaining is not None and remaining <= max(1, limit * LOW_REMAINING):
                 self.pause(reset if reset is not None else 1.0)
 
-    async def acquire(self, tokens: int) -> None:
-        """Wait for a request slot and ``tokens``; callers are served in arrival order."""
+    def learn(self, info: RateLimitInfo) -> None:
+        """Take the key's real limits from the headers, for the limits the config left unset
+        (the output limit is never in the config)."""
+        if self.learn_rpm and info.requests_limit:
+            self.learned["rpm"] = info.requests_limit
+            if info.requests_limit != self.rpm:
+                self.rpm = info.requests_limit
+                self._resize(self.requests, self.rpm)
+        if self.learn_tpm and info.tokens_limit:
+            self.learned["tpm"] = info.tokens_limit
+            if info.tokens_limit != self.tpm:
+                self.tpm = info.tokens_limit
+                self._resize(self.tokens, self.tpm)
+        if info.output_tokens_limit:
+            self.learned["otpm"] = info.output_tokens_limit
+            if info.output_tokens_limit != self.otpm:
+                self.otpm = info.output_tokens_limit
+                if self.output is None:
+                    self.output = TokenBucket(self.otpm / 60.0,
+                                              self.otpm * OUTPUT_BURST_S / 60.0, self._clock)
+                else:
+                    self._resize(self.output, self.otpm, OUTPUT_BURST_S)
+
+    @staticmethod
+    def _resize(bucket: TokenBucket, per_minute: int, burst_s: float = 1.0) -> None:
+        bucket._refill()
+        bucket.rate = per_minute / 60.0
+        bucket.capacity = max(1.0, per_minute * burst_s / 60.0)
+        bucket._level = min(bucket._level, bucket.capacity)
+
+    async def acquire(self, tokens: int, output: int = 0) -> None:
+        """Wait for a request slot, ``tokens`` and (with an output bucket) ``output``
+        tokens; callers are served in arrival order."""
         async with self._lock:
             while True:
                 now = self._clock()
+                out_wait = self.output.wait_for(output) if self.output and output else 0.0
                 wait = max(self._paused_until - now, self.requests.wait_for(1),
-                           self.tokens.wait_for(tokens))
+                           self.tokens.wait_for(tokens), out_wait)
                 if wait <= 1e-6:  # float rounding must not leave us spinning on 1e-16 s
                     self.requests.take(1)
                     self.tokens.take(tokens)
+                    if self.output is not None and output:
+                        self.output.take(output)
                     return
                 self.waited_s += wait
                 await self._sleep(wait)
+
+    def settle_output(self, reserved: int, produced: int) -> None:
+        """The answer is in: charge the output bucket what was produced, not what was
+        reserved (a bucket that went below zero makes the next requests wait)."""
+        if self.output is None:
+            return
+        self.output._refill()
+        charged = min(reserved, self.output.capacity)
+        self.output._level = min(self.output.capacity,
+                                 self.output._level + charged - produced)
 
 
 def retry_delay(attempt: int, retry_after: float | None = None, *, base_s: float = 2.0,

@@ -67,9 +67,16 @@ def record_answer(settings: Settings, *, source_id: str, snapshot: dict[str, Any
     draft = DraftRecord(
         fields=fields, template_name=template_name, template_hash=template_hash,
         provider=result.provider, model=result.model,
-        params={"temperature": llm.temperature, "max_output_tokens": llm.max_output_tokens,
+        params={"temperature": llm.temperature,
+                # What this request asked for (right-sized per template), and what the answer
+                # used: enrich.ledger.usage learns the next requests' limit from them.
+                "max_output_tokens": getattr(result, "max_output_tokens",
+                                             llm.max_output_tokens),
                 "mode": mode, "repaired": result.repaired,
                 "cache_write_tokens": usage.cache_write_tokens,
+                "fields": list(expected),
+                "answer_tokens": getattr(result, "answer_tokens", usage.output_tokens),
+                "estimated_in": getattr(result, "prompt_estimate", None),
                 **({"source": snapshot.get("text_source") or "text_layer"}
                    if kind == "invoice" else {})},
         flags=flags)

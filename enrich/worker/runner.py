@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from enrich.errors import (
     ConfigError,
     EnrichError,
     FatalProviderError,
+    OutputTruncated,
     PermanentProviderError,
     ProviderError,
     RateLimited,
@@ -42,16 +45,24 @@ from enrich.guards.duplicates import DuplicateIndex
 from enrich.invoices import jobs as invoice_jobs
 from enrich.ledger import Attempt, DraftRecord, Job, LeaseLost, Ledger, owner_id
 from enrich.ledger.inputs import product_input_flags
+from enrich.ledger.usage import recent_output_tokens
 from enrich.prompts import PromptBook, RenderedPrompt
 from enrich.providers import (
     LLMRequest,
     Provider,
     estimate_output_tokens,
     estimate_prompt_tokens,
-    rate_limit_tokens,
 )
+from enrich.worker.estimating import QueueFigures, estimate_waiting
 from enrich.worker.limits import Breaker, Budget, RateLimiter, consecutive_limit, retry_delay
 from enrich.worker.record import draft_rules, record_answer, remember
+from enrich.worker.sizing import OutputSizer
+
+#: Prompts rendered for the estimate a run records when it starts (``enrich report``).
+RUN_ESTIMATE_SAMPLE = 100
+#: Characters of a request's framing beyond its messages and schema (the response_format or
+#: tool wrapper, role markers), counted against TPM like the rest of the prompt.
+REQUEST_CHARS = 120
 
 #: Stops after which in-flight requests are still worth finishing (they are paid for).
 _GRACEFUL = {"limit", "until", "signal", "budget", "breaker"}
@@ -141,7 +152,16 @@ class Worker:
         self.on_progress = on_progress
         self.handle_signals = handle_signals
         self.owner = owner_id()
-        self.limiter = RateLimiter(self.llm.max_rpm, self.llm.max_tpm)
+        start = provider.limit_model
+        self.limiter = RateLimiter(
+            self.llm.max_rpm or start.rpm, self.llm.max_tpm or start.tpm, max_otpm=start.otpm,
+            learn_rpm=self.llm.max_rpm is None, learn_tpm=self.llm.max_tpm is None)
+        self.sizer = OutputSizer(self.llm.max_output_tokens, recent_output_tokens(
+            ledger, provider.name, provider.model))
+        #: System prompts the provider has cached (Anthropic's ITPM does not count reads).
+        self._cached_systems: set[str] = set()
+        #: The run's cost estimate, recorded with the run for ``enrich report``.
+        self.estimate: QueueFigures | None = None
         self.breaker = Breaker(self.llm.breaker_window, self.llm.breaker_threshold,
                                consecutive=consecutive_limit(self.concurrency))
         self.budget = Budget(self.llm.budget_usd)
@@ -190,6 +210,15 @@ class Worker:
                   "limit": self.limit, "until": self.until, "concurrency": self.concurrency,
                   "max_rpm": self.llm.max_rpm, "max_tpm": self.llm.max_tpm,
                   "budget_usd": self.llm.budget_usd, "owner": self.owner, "kind": self.kind}
+        if self.estimate is None and self.kind == "product":
+            self.estimate = self._ledger(
+                estimate_waiting, self.ledger, self.provider, self.prompts,
+                list(self.settings.sync.fields), self.llm.max_output_tokens, jobs=self.limit,
+                sample=RUN_ESTIMATE_SAMPLE)
+        if self.estimate is not None:
+            params.update(estimate_usd=self.estimate.cost_usd,
+                          estimate_jobs=self.estimate.jobs,
+                          estimate_basis=self.estimate.basis)
         self.run_id = self._ledger(self.ledger.start_run, "run", params)
         self._ledger(self.ledger.reclaim_dead_owners)
         counts = self._ledger(self.ledger.counts)[self.kind]
@@ -210,8 +239,11 @@ class Worker:
                 loop.remove_signal_handler(sig)
             self._ledger(self.ledger.release_all, self.owner)
             reason, message, hint = self._stop or ("completed", "queue empty", "")
+            counts = self.stats.as_dict()
+            if self.limiter.learned:  # the key's limits, as the headers said
+                counts["limits_learned"] = dict(self.limiter.learned)
             self._ledger(self.ledger.finish_run, self.run_id, exit_reason=reason,
-                         counts=self.stats.as_dict())
+                         counts=counts)
             self._progress()
         return RunResult(self.run_id, reason, message, hint, self.stats)
 
@@ -357,10 +389,11 @@ class Worker:
                 f"job {job.id}: {exc.message}", hint=exc.hint, error_class=type(exc).__name__))
             return
         schema = rendered.output_model.model_json_schema()
-        max_out = self.llm.max_output_tokens
-        estimate = self.provider.estimate_cost(
-            estimate_prompt_tokens(rendered.system, rendered.user, schema),
-            estimate_output_tokens(schema, max_out))
+        key = (rendered.template_name, rendered.fields)
+        max_out = self.sizer.limit(key, schema)
+        prompt_tokens = estimate_prompt_tokens(rendered.system, rendered.user, schema)
+        estimate = self.provider.estimate_cost(prompt_tokens,
+                                               estimate_output_tokens(schema, max_out))
         if not self.budget.reserve(estimate):
             self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
             self.stop("budget", f"stopped before spending past the budget of "
@@ -368,9 +401,7 @@ class Worker:
                       "Raise [llm] budget_usd, or run again to continue under a new budget.")
             return
         try:
-            if self.provider.paced:
-                await self.limiter.acquire(rate_limit_tokens(rendered.system, rendered.user,
-                                                             max_out))
+            reserved = await self._pace(rendered, schema, max_out)
             if self._stop is not None and self._stop[0] not in _GRACEFUL:
                 self.budget.settle(estimate, 0.0)
                 self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
@@ -378,15 +409,9 @@ class Worker:
             request = LLMRequest(system=rendered.system, user=rendered.user,
                                  schema=rendered.output_model, job_id=job.id,
                                  temperature=self.llm.temperature, max_output_tokens=max_out,
-                                 source=snapshot)
-            self.stats.requests += 1
-            try:
-                result = await asyncio.wait_for(self.provider.generate(request),
-                                                timeout=self.llm.timeout_s * 2 + 5)
-            except TimeoutError:
-                raise RetryableProviderError(
-                    f"job {job.id}: no answer within {self.llm.timeout_s * 2 + 5:.0f} s",
-                    error_class="Timeout") from None
+                                 source=snapshot,
+                                 retry_output_tokens=self.sizer.grow(key, schema, max_out))
+            result = await self._generate(job, request, rendered, schema, reserved)
         except RateLimited as exc:
             self.budget.settle(estimate, 0.0)
             self._rate_limited(job, started, exc)
@@ -411,11 +436,73 @@ class Worker:
             self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True,
                          reason="the run stopped before the answer came")
             raise
+        result.prompt_estimate = prompt_tokens  # type: ignore[attr-defined]
         self.budget.settle(estimate, result.cost_usd)
         self.limiter.observe(result.rate_limits)
         self.breaker.record("ok")
         self.stats.requests += result.requests - 1
         self._record_draft(job, started, rendered, snapshot, result)
+
+    async def _pace(self, rendered: RenderedPrompt, schema: dict[str, Any],
+                    max_out: int) -> int:
+        """Wait until the provider's limits have room for this request, counted the way the
+        provider counts it (``LimitModel``); the output tokens reserved, if any."""
+        if not self.provider.paced:
+            return 0
+        model = self.provider.limit_model
+        schema_chars = len(json.dumps(schema, separators=(",", ":")))
+        prompt_chars = len(rendered.system) + len(rendered.user) + schema_chars + REQUEST_CHARS
+        cached = (len(rendered.system) + schema_chars
+                  if rendered.system_hash in self._cached_systems else 0)
+        output = max_out if self.limiter.output is not None else 0
+        await self.limiter.acquire(model.request_tokens(prompt_chars, cached, max_out),
+                                   output=output)
+        return output
+
+    async def _generate(self, job: Job, request: LLMRequest, rendered: RenderedPrompt,
+                        schema: dict[str, Any], reserved: int) -> Any:
+        """The provider's answer, asked once more with a larger ``max_tokens`` (same attempt,
+        paced again) when the first was cut off; both requests' usage and cost are kept."""
+        key = (rendered.template_name, rendered.fields)
+        cut: OutputTruncated | None = None
+        self.stats.requests += 1  # a cut-off answer's second request is in result.requests
+        while True:
+            try:
+                result = await asyncio.wait_for(self.provider.generate(request),
+                                                timeout=self.llm.timeout_s * 2 + 5)
+            except TimeoutError:
+                raise RetryableProviderError(
+                    f"job {job.id}: no answer within {self.llm.timeout_s * 2 + 5:.0f} s",
+                    error_class="Timeout") from None
+            except OutputTruncated as exc:
+                self.limiter.settle_output(reserved, getattr(exc.usage, "output_tokens", 0))
+                if cut is not None or request.retry_output_tokens is None:
+                    raise  # pragma: no cover - generate raises it only with a larger limit
+                cut = exc
+                self.sizer.grown += 1
+                bigger = request.retry_output_tokens
+                request = dataclasses.replace(request, max_output_tokens=bigger,
+                                              retry_output_tokens=None)
+                reserved = await self._pace(rendered, schema, bigger)
+                continue
+            except UnusableOutput as exc:
+                if cut is not None:  # the cut-off answer was billed too
+                    exc.usage = cut.usage + exc.usage if exc.usage is not None else cut.usage
+                    exc.cost_usd += cut.cost_usd
+                raise
+            self.limiter.settle_output(reserved, result.usage.output_tokens)
+            answer_tokens = result.usage.output_tokens
+            if not result.repaired:
+                self.sizer.record(key, answer_tokens)
+            if result.usage.cached_tokens or result.usage.cache_write_tokens:
+                self._cached_systems.add(rendered.system_hash)
+            result.answer_tokens = answer_tokens  # type: ignore[attr-defined]
+            result.max_output_tokens = request.max_output_tokens  # type: ignore[attr-defined]
+            if cut is not None:
+                result.usage = cut.usage + result.usage
+                result.cost_usd += cut.cost_usd
+                result.requests += 1
+            return result
 
     def _embedded_invoice(self, job: Job, started: float) -> bool:
         """An invoice whose PDF carries its own CII XML: drafted from it, no call, no cost."""
