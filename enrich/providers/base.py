@@ -34,6 +34,7 @@ from enrich.errors import (
     RetryableProviderError,
     UnusableOutput,
 )
+from enrich.providers.images import PageImage
 from enrich.providers.prices import ModelPrice
 from enrich.providers.tokens import estimate_tokens
 
@@ -49,6 +50,8 @@ class LLMRequest:
     temperature: float = 0.4
     max_output_tokens: int = 1200
     source: dict[str, Any] | None = None  # the structured record; the offline provider uses it
+    #: Rendered pages of a scan, for a model that takes images (never stored).
+    images: tuple[PageImage, ...] = ()
 
 
 @dataclass

@@ -50,6 +50,7 @@ from enrich.providers import (
     estimate_prompt_tokens,
     rate_limit_tokens,
 )
+from enrich.providers.images import images_tokens
 from enrich.worker.limits import Breaker, Budget, RateLimiter, consecutive_limit, retry_delay
 from enrich.worker.record import draft_rules, record_answer, remember
 
@@ -345,6 +346,8 @@ class Worker:
             return
         try:
             rendered, snapshot = self._render(job)
+            images = (invoice_jobs.page_images(job, self.settings) if job.kind == "invoice"
+                      else ())
         except ConfigError as exc:  # a template or field-list problem: every job would fail
             self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
             self.stop("fatal", f"job {job.id}: {exc.message}", exc.hint)
@@ -358,8 +361,10 @@ class Worker:
             return
         schema = rendered.output_model.model_json_schema()
         max_out = self.llm.max_output_tokens
+        pictured = images_tokens(self.llm.provider, self.llm.model,
+                                 [(i.width, i.height) for i in images])
         estimate = self.provider.estimate_cost(
-            estimate_prompt_tokens(rendered.system, rendered.user, schema),
+            estimate_prompt_tokens(rendered.system, rendered.user, schema) + pictured,
             estimate_output_tokens(schema, max_out))
         if not self.budget.reserve(estimate):
             self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
@@ -370,7 +375,7 @@ class Worker:
         try:
             if self.provider.paced:
                 await self.limiter.acquire(rate_limit_tokens(rendered.system, rendered.user,
-                                                             max_out))
+                                                             max_out) + pictured)
             if self._stop is not None and self._stop[0] not in _GRACEFUL:
                 self.budget.settle(estimate, 0.0)
                 self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
@@ -378,7 +383,7 @@ class Worker:
             request = LLMRequest(system=rendered.system, user=rendered.user,
                                  schema=rendered.output_model, job_id=job.id,
                                  temperature=self.llm.temperature, max_output_tokens=max_out,
-                                 source=snapshot)
+                                 source=snapshot, images=images)
             self.stats.requests += 1
             try:
                 result = await asyncio.wait_for(self.provider.generate(request),
