@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from enrich.config import Settings
 from enrich.errors import ConfigError, EnrichError, PermanentProviderError
-from enrich.invoices.checks import check_invoice
+from enrich.invoices.checks import check_invoice, vision_flag
 from enrich.invoices.cii import parse_cii
 from enrich.invoices.pdf import PDFProblem, render_pages
 from enrich.invoices.schema import Invoice
@@ -150,6 +150,10 @@ def check(fields: dict[str, Any], job_payload: dict[str, Any]) -> tuple[dict[str
                                                                         list[dict[str, str]]]:
     """The invoice as stored (validated, JSON) and its named flags."""
     invoice = Invoice.model_validate(fields)
+    if job_payload.get("text_source") == "vision":  # no text to ground the amounts in
+        flags = [*check_invoice(invoice, None),
+                 vision_flag(len(job_payload.get("vision_pages") or []))]
+        return invoice.model_dump(mode="json"), flags
     return invoice.model_dump(mode="json"), check_invoice(invoice, job_payload.get("text"))
 
 
