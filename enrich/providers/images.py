@@ -94,13 +94,19 @@ def render_scale(width_pt: float, height_pt: float, max_px: int) -> float:
     it (1568 px → 1.15 MP: an A4 page at about 109 dpi, 902 × 1276 px)."""
     long_edge = max(width_pt, height_pt, 1.0)
     pixels = ANTHROPIC_MAX_PIXELS * (max_px / ANTHROPIC_LONG_EDGE) ** 2
-    scale = min(max_px / long_edge, math.sqrt(pixels / max(width_pt * height_pt, 1.0)))
-    return min(scale, (MAX_IMAGE_PX - 1) / long_edge)
+    scale = min(max_px / long_edge, math.sqrt(pixels / max(width_pt * height_pt, 1.0)),
+                (MAX_IMAGE_PX - 1) / long_edge)
+    for _ in range(50):  # PDFium rounds each side up: step back until the result fits
+        w, h = pixel_size(width_pt, height_pt, scale)
+        if max(w, h) <= max_px and w * h <= pixels:
+            break
+        scale *= 0.999
+    return scale
 
 
 def pixel_size(width_pt: float, height_pt: float, scale: float) -> tuple[int, int]:
-    """The size PDFium renders a page at ``scale`` (it rounds each side)."""
-    return max(1, round(width_pt * scale)), max(1, round(height_pt * scale))
+    """The size PDFium renders a page at ``scale`` (it rounds each side up)."""
+    return max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
 
 
 # -- tokens ------------------------------------------------------------------------------

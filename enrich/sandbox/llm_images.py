@@ -75,6 +75,8 @@ def decode(route: str, media_type: str, data: object, where: str) -> SeenImage:
         raise _refuse(route, f"{where}: Field required" if route == "anthropic" else
                       "You uploaded an unsupported image. Please make sure your image is "
                       "valid.", where, "invalid_image_format")
+    if route == "gemini":  # proto3 JSON takes bytes in either alphabet; the SDK sends URL-safe
+        data = data.replace("-", "+").replace("_", "/")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
