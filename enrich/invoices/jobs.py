@@ -106,7 +106,9 @@ def page_images(job: Job, settings: Settings) -> tuple[PageImage, ...]:
     if isinstance(rendered, PDFProblem):
         raise PermanentProviderError(f"job {job.id}: {rendered.reason}",
                                      "Then `enrich jobs retry`, or reject the job.",
-                                     error_class=f"Vision_{rendered.code}")
+                                     error_class={"unreadable": "FileGone",
+                                                  "changed": "FileChanged"}.get(
+                                                      rendered.code, "PagesNotRendered"))
     return tuple(rendered)
 
 
