@@ -23,14 +23,17 @@ from pathlib import Path
 
 import httpx
 
-from enrich.config import LLMConfig, Secrets, Settings, SyncConfig
-from enrich.ledger import EnqueueItem, Ledger
-from enrich.sandbox.catalog import synthetic_catalog
-from enrich.worker.batch import BatchMode
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FIELDS = ["description", "short_description"]
-SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench"})
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+from enrich.config import LLMConfig, Secrets, Settings, SyncConfig
+from enrich.ledger import Ledger
+from enrich.worker.batch import BatchMode
+from tests.batch_helpers import FIELDS, fill
+
+SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-bench",
+                   "GEMINI_API_KEY": "AIza-bench"})
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
+          "gemini": "gemini-2.5-flash"}
 
 
 def _free_port() -> int:
@@ -53,28 +56,6 @@ def _start_llm() -> tuple[subprocess.Popen[bytes], str]:
             if time.time() > deadline or proc.poll() is not None:
                 raise SystemExit("the sandbox LLM did not start") from None
             time.sleep(0.1)
-
-
-def _fill(ledger: Ledger, n: int) -> None:
-    """Snapshots and jobs as a sync leaves them, written in slices to keep memory flat."""
-    products, items = [], []
-    for p in synthetic_catalog(n, seed=1):
-        snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
-                                         "attributes", "weight", "dimensions", "regular_price",
-                                         "description", "short_description", "meta_data")}
-        if not snapshot["name"]:
-            snapshot["name"] = f"Supplier item {p['sku']}"
-        products.append({"source_id": str(p["id"]), "snapshot": snapshot,
-                         "content_hash": f"h{p['id']}", "name": snapshot["name"],
-                         "state": "needs_work", "missing": FIELDS})
-        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
-        if len(products) >= 5000:
-            ledger.upsert_products(products)
-            ledger.enqueue_many(items)
-            products, items = [], []
-    if products:
-        ledger.upsert_products(products)
-        ledger.enqueue_many(items)
 
 
 def _rss_mb() -> float:
@@ -131,7 +112,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             ledger = Ledger(Path(folder) / "bench.db")
             t0 = time.perf_counter()
-            _fill(ledger, args.jobs)
+            fill(ledger, args.jobs)
             print(f"filled {args.jobs:,} jobs in {time.perf_counter() - t0:.1f} s "
                   f"(not counted); peak RSS {_rss_mb():.0f} MB")
             base = f"{url}/v1" if args.provider == "openai" else url

@@ -14,12 +14,18 @@ from enrich.sandbox.catalog import synthetic_catalog
 from enrich.worker.batch import PollSummary, SubmitSummary, poll_batches, submit_batches
 
 FIELDS = ["description", "short_description"]
-SECRETS = Secrets({"OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-ant-batch"})
-MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
+#: The three providers with a batch API, each through its official SDK.
+PROVIDERS = ["openai", "anthropic", "gemini"]
+KEYS = {"OPENAI_API_KEY": "sk-test-batch", "ANTHROPIC_API_KEY": "sk-ant-batch",
+        "GEMINI_API_KEY": "AIza-test-batch"}
+SECRETS = Secrets(KEYS)
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
+          "gemini": "gemini-2.5-flash"}
 
 
-def fill(ledger: Ledger, n: int, seed: int = 1) -> None:
-    """``n`` synthetic products snapshotted and queued, as a sync would leave them."""
+def fill(ledger: Ledger, n: int, seed: int = 1, *, chunk: int = 5000) -> None:
+    """``n`` synthetic products snapshotted and queued, as a sync would leave them (written
+    ``chunk`` at a time, so a benchmark's 50,000 never sit in memory at once)."""
     products, items = [], []
     for p in synthetic_catalog(n, seed=seed):
         snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
@@ -31,11 +37,18 @@ def fill(ledger: Ledger, n: int, seed: int = 1) -> None:
                          "content_hash": f"h{p['id']}", "name": snapshot["name"],
                          "state": "needs_work", "missing": FIELDS})
         items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
-    ledger.upsert_products(products)
-    ledger.enqueue_many(items)
+        if len(products) >= chunk:
+            ledger.upsert_products(products)
+            ledger.enqueue_many(items)
+            products, items = [], []
+    if products:
+        ledger.upsert_products(products)
+        ledger.enqueue_many(items)
 
 
 def base_url(provider: str, url: str) -> str:
+    """OpenAI's SDK takes the ``/v1`` prefix in its base URL; Anthropic's and Gemini's add
+    their own (``/v1/messages``, ``/v1beta/...``) to the host."""
     return f"{url}/v1" if provider == "openai" else url
 
 

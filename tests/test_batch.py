@@ -1,13 +1,15 @@
-"""Batch mode end to end, through the official openai and anthropic SDKs against the sandbox:
-splitting under a configured limit, every result ingested once, expired / errored / canceled
-lines requeued by live mode's error classes, half the live cost, and the sandbox's batches
-surviving its restart."""
+"""Batch mode end to end, through the official openai, anthropic and google-genai SDKs against
+the sandbox: splitting under a configured limit, every result ingested once, expired / errored /
+canceled lines requeued by live mode's error classes, half the live cost, and the sandbox's
+batches surviving its restart."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,11 +18,15 @@ from enrich.cli.main import cli
 from enrich.ledger import Ledger
 from enrich.ledger import batches as B
 from enrich.providers import make_provider
-from enrich.providers.batches import BATCH_LIMITS, batch_api
+from enrich.providers.batches import BATCH_LIMITS, NO_REQUEST_LIMIT, MethodsBatchApi, batch_api
 from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
 from enrich.worker import run_jobs
 from tests.batch_helpers import (
+    KEYS,
+    MODELS,
+    PROVIDERS,
     SECRETS,
+    base_url,
     batch_settings,
     fill,
     poll,
@@ -28,12 +34,20 @@ from tests.batch_helpers import (
     submit,
 )
 
-PROVIDERS = ["openai", "anthropic"]
+
+def _store(llm: object, provider: str) -> Any:
+    """The sandbox's batch store of ``provider`` (Gemini's is apart, under its own routes)."""
+    return llm.gemini.batches if provider == "gemini" else llm.batches  # type: ignore[attr-defined]
 
 
-def _sizes(llm: object) -> list[int]:
-    store = llm.batches  # type: ignore[attr-defined]
-    return sorted((b["total"] for b in store.batches.values()), reverse=True)
+def _sizes(llm: object, provider: str) -> list[int]:
+    """How many requests each batch the provider received holds."""
+    def size(batch: dict[str, Any]) -> int:
+        if provider != "gemini":
+            return int(batch["total"])
+        stats = batch["stats"]  # Gemini's items are let go once answered; its stats stay
+        return int(stats["requestCount"]) if stats else len(batch["items"])
+    return sorted((size(b) for b in _store(llm, provider).batches.values()), reverse=True)
 
 
 def _one_draft_each(ledger: Ledger) -> None:
@@ -55,7 +69,7 @@ def test_2500_jobs_split_under_the_configured_limit_all_ingested_once(
         sent = submit(ledger, settings)
         assert sent.jobs == 2500 and sent.dead == 0
         assert [b["jobs"] for b in sent.batches] == [700, 700, 700, 400]
-        assert _sizes(llm.llm) == [700, 700, 700, 400]  # what the provider received
+        assert _sizes(llm.llm, provider) == [700, 700, 700, 400]  # what the provider got
         assert statuses(ledger) == {"submitted": 2500}
         assert {b["model"] for b in sent.batches} == {settings.llm.model}
 
@@ -66,7 +80,7 @@ def test_2500_jobs_split_under_the_configured_limit_all_ingested_once(
         again = poll(ledger, settings)  # nothing is ingested twice
         assert again.drafted == again.collected == again.checked == 0
         assert submit(ledger, settings).jobs == 0  # and nothing is sent twice
-        assert len(_sizes(llm.llm)) == 4
+        assert len(_sizes(llm.llm, provider)) == 4
         draft = ledger.draft_for(1)
         assert draft is not None and draft["params"]["mode"] == "batch"
         assert all(b.state == "collected" for b in B.list_batches(ledger))
@@ -94,10 +108,18 @@ def test_configured_limits_never_exceed_the_providers() -> None:
         assert api.limits.max_bytes == BATCH_LIMITS["openai"].max_bytes
         assert batch_api(provider, max_requests=5).limits.max_requests == 5
         asyncio.run(provider.aclose())
+        gemini = make_provider(batch_settings("gemini", llm.url).llm, SECRETS)
+        api = batch_api(gemini, max_requests=700, max_bytes=10**12)
+        assert isinstance(api, MethodsBatchApi)
+        assert (api.limits.max_requests, api.limits.max_bytes) == (700, 2_000_000_000)
+        asyncio.run(gemini.aclose())
     assert BATCH_LIMITS["anthropic"].max_requests == 100_000
+    # Gemini documents no request count per batch, only bytes (and the source says so).
+    assert BATCH_LIMITS["gemini"].max_requests == NO_REQUEST_LIMIT
+    assert "no request count per batch" in BATCH_LIMITS["gemini"].source
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_expired_and_errored_lines_are_requeued_then_drafted(provider: str,
                                                              db_path: Path) -> None:
     options = LLMSandboxOptions(batch_error_rate=0.2, batch_expire_rate=0.2, seed=4)
@@ -126,6 +148,44 @@ def test_expired_and_errored_lines_are_requeued_then_drafted(provider: str,
         _one_draft_each(ledger)
 
 
+def test_gemini_expired_batch_and_errored_lines_are_requeued_then_drafted(
+        db_path: Path) -> None:
+    """Gemini expires a whole batch (no line of it is answered), and answers an errored line
+    with a google.rpc.Status: the first goes back to pending with its attempt refunded, the
+    second is a retryable server error, as a live 500 is."""
+    with Ledger(db_path) as ledger:
+        fill(ledger, 200)
+        with serve_llm(LLMSandboxOptions(batch_delay_s=60, batch_expire_s=0.05)) as llm:
+            settings = batch_settings("gemini", llm.url, max_attempts=10,
+                                      batch_max_requests=120)
+            assert submit(ledger, settings).jobs == 200
+            time.sleep(0.1)
+            polled = poll(ledger, settings)
+            assert (polled.collected, polled.requeued, polled.drafted) == (2, 200, 0)
+            assert {r.provider_status for r in B.list_batches(ledger)} == {"expired"}
+        pending = ledger.list_jobs(status="pending")
+        assert len(pending) == 200 and all(j.attempts == 0 for j in pending)
+        attempt = ledger.attempts_for(pending[0].id)[-1]
+        assert attempt["error_class"] == "batch_expired" and attempt["cost_usd"] == 0
+        with serve_llm(LLMSandboxOptions(batch_error_rate=0.2, seed=4)) as llm:
+            settings = batch_settings("gemini", llm.url, max_attempts=10)
+            submit(ledger, settings)
+            polled = poll(ledger, settings)
+            assert polled.failed > 10 and polled.dead == polled.requeued == 0
+            assert polled.drafted + polled.failed == 200
+            failed = ledger.list_jobs(status="failed")
+            assert len(failed) == polled.failed
+            assert all(j.attempts == 1 and "server error (HTTP 500)" in (j.last_error or "")
+                       for j in failed)
+            for _ in range(10):
+                if statuses(ledger) == {"drafted": 200}:
+                    break
+                submit(ledger, settings)
+                poll(ledger, settings)
+            assert statuses(ledger) == {"drafted": 200}
+            _one_draft_each(ledger)
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_batch_cost_is_exactly_half_the_live_cost(provider: str, tmp_path: Path) -> None:
     costs: dict[str, dict[int, tuple[float, int, int, int]]] = {}
@@ -152,20 +212,20 @@ def test_batch_cost_is_exactly_half_the_live_cost(provider: str, tmp_path: Path)
 
 
 def _cli(config: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["--config", str(config), *args],
-                                env={"OPENAI_API_KEY": "sk-test-batch"})
+    result = CliRunner().invoke(cli, ["--config", str(config), *args], env=KEYS)
     return result.exit_code, result.stdout if "--json" in args else result.output
 
 
-def _config(tmp_path: Path, db: Path, url: str, extra: str = "") -> Path:
+def _config(tmp_path: Path, db: Path, url: str, extra: str = "", *,
+            provider: str = "openai") -> Path:
     config = tmp_path / "config.toml"
     config.write_text(f"""
 [sync]
 fields = ["description", "short_description"]
 [llm]
-provider = "openai"
-model = "gpt-4o-mini"
-base_url = "{url}/v1"
+provider = "{provider}"
+model = "{MODELS[provider]}"
+base_url = "{base_url(provider, url)}"
 mode = "batch"
 batch_max_requests = 30
 max_output_tokens = 2000
@@ -176,11 +236,12 @@ path = "{db}"
     return config
 
 
-def test_cli_run_list_cancel_poll_report(db_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cli_run_list_cancel_poll_report(provider: str, db_path: Path, tmp_path: Path) -> None:
     with Ledger(db_path) as ledger:
         fill(ledger, 50)
     with serve_llm(LLMSandboxOptions(batch_delay_s=60)) as llm:
-        config = _config(tmp_path, db_path, llm.url)
+        config = _config(tmp_path, db_path, llm.url, provider=provider)
         code, out = _cli(config, "run")
         assert code == 0, out
         assert "submitted 50 job(s) in 2 batch(es)" in out
@@ -206,17 +267,19 @@ def test_cli_run_list_cancel_poll_report(db_path: Path, tmp_path: Path) -> None:
     assert code == 2 and "no batch '999'" in out
 
 
-def test_sandbox_batches_survive_its_restart(db_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_sandbox_batches_survive_its_restart(provider: str, db_path: Path,
+                                             tmp_path: Path) -> None:
     state = tmp_path / "llm-state.json"
     options = LLMSandboxOptions(state_path=state, batch_delay_s=0.2)
     with Ledger(db_path) as ledger:
         fill(ledger, 20)
         with serve_llm(options) as llm:
-            settings = batch_settings("anthropic", llm.url)
+            settings = batch_settings(provider, llm.url)
             submit(ledger, settings)
         with serve_llm(options) as llm:  # a new process would read the same file
-            settings = batch_settings("anthropic", llm.url)
-            assert len(llm.llm.batches.batches) == 1
+            settings = batch_settings(provider, llm.url)
+            assert len(_store(llm.llm, provider).batches) == 1
             for _ in range(50):
                 if poll(ledger, settings).collected:
                     break
@@ -225,7 +288,9 @@ def test_sandbox_batches_survive_its_restart(db_path: Path, tmp_path: Path) -> N
 
 
 
-def test_nightly_in_batch_mode_collects_monday_s_batch_on_tuesday(tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_nightly_in_batch_mode_collects_monday_s_batch_on_tuesday(provider: str,
+                                                                   tmp_path: Path) -> None:
     from enrich.sandbox.catalog import synthetic_catalog
     from enrich.sandbox.store import serve_store
     from tests.woo_helpers import KEY, SECRET, options
@@ -239,14 +304,13 @@ url = "{srv.url}"
 [sync]
 fields = ["description", "short_description"]
 [llm]
-provider = "anthropic"
-model = "claude-haiku-4-5"
-base_url = "{llm.url}"
+provider = "{provider}"
+model = "{MODELS[provider]}"
+base_url = "{base_url(provider, llm.url)}"
 mode = "batch"
 max_output_tokens = 2000
 """)
-        env = {"WOO_CONSUMER_KEY": KEY, "WOO_CONSUMER_SECRET": SECRET,
-               "ANTHROPIC_API_KEY": "sk-ant-batch"}
+        env = {"WOO_CONSUMER_KEY": KEY, "WOO_CONSUMER_SECRET": SECRET, **KEYS}
         monday = CliRunner().invoke(cli, ["--config", str(config), "nightly"], env=env)
         assert monday.exit_code == 0, monday.output
         assert "in flight now: 1 batch(es)" in monday.output

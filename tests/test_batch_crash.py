@@ -1,8 +1,9 @@
 """A batch command killed with SIGKILL at the worst moments, then run again, loses nothing and
 sends nothing twice: after the intent is recorded but before the provider is asked, after the
 provider accepted a batch but before the ledger recorded it (reconciled by listing the
-provider's batches: OpenAI by metadata, Anthropic by custom ids), and half-way through a
-poll's ingest. The pause points are ``ENRICH_BATCH_PAUSE`` (enrich/worker/batch.py)."""
+provider's batches: OpenAI by metadata, Anthropic by custom ids, Gemini by display name), and
+half-way through a poll's ingest. Each through its provider's official SDK. The pause points
+are ``ENRICH_BATCH_PAUSE`` (enrich/worker/batch.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,17 @@ from enrich.ledger import Ledger, locks
 from enrich.ledger import batches as B
 from enrich.sandbox.llm import serve_llm
 from enrich.worker.batch import PAUSE_ENV
-from tests.batch_helpers import MODELS, base_url, batch_settings, fill, poll, statuses, submit
+from tests.batch_helpers import (
+    KEYS,
+    MODELS,
+    PROVIDERS,
+    base_url,
+    batch_settings,
+    fill,
+    poll,
+    statuses,
+    submit,
+)
 from tests.process_helpers import kill_leaving_zombie, reap
 
 
@@ -43,8 +54,7 @@ path = "{db}"
 
 def _paused(config: Path, point: str, *args: str) -> subprocess.Popen[str]:
     """``enrich ARGS`` in a child process, returned once it waits at ``point``."""
-    env = {**os.environ, PAUSE_ENV: point, "OPENAI_API_KEY": "sk-test-batch",
-           "ANTHROPIC_API_KEY": "sk-ant-batch"}
+    env = {**os.environ, PAUSE_ENV: point, **KEYS}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from enrich.cli import main; main()", "--config", str(config),
          *args], cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -73,11 +83,13 @@ def _killed(proc: subprocess.Popen[str], db: Path) -> None:
                 time.sleep(0.05)
 
 
-def _provider_batches(llm: object) -> int:
-    return len(llm.batches.batches)  # type: ignore[attr-defined]
+def _provider_batches(llm: object, provider: str) -> int:
+    """The batches the provider holds (Gemini's store is apart, under its own routes)."""
+    store = llm.gemini.batches if provider == "gemini" else llm.batches  # type: ignore[attr-defined]
+    return len(store.batches)
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_sigkill_between_provider_accept_and_record_submits_nothing_twice(
         provider: str, db_path: Path, tmp_path: Path) -> None:
     with Ledger(db_path) as ledger:
@@ -86,7 +98,7 @@ def test_sigkill_between_provider_accept_and_record_submits_nothing_twice(
         config = _config(tmp_path, db_path, provider, llm.url)
         proc = _paused(config, "after-create", "run")
         _killed(proc, db_path)
-        assert _provider_batches(llm.llm) == 1  # the provider has it...
+        assert _provider_batches(llm.llm, provider) == 1  # the provider has it...
         with Ledger(db_path) as ledger:
             intents = B.list_batches(ledger, states=("intent",))
             assert len(intents) == 1 and intents[0].provider_batch_id is None  # ...we don't
@@ -95,7 +107,7 @@ def test_sigkill_between_provider_accept_and_record_submits_nothing_twice(
             sent = submit(ledger, settings)  # reconcile first, then the 50 left
             assert sent.reconciled == {"recorded": 1, "abandoned": 0, "waiting": 0}
             assert sent.jobs == 50
-            assert _provider_batches(llm.llm) == 2  # 100 + 50: nothing sent twice
+            assert _provider_batches(llm.llm, provider) == 2  # 100 + 50: nothing sent twice
             assert poll(ledger, settings).drafted == 150
             assert statuses(ledger) == {"drafted": 150}
         reap(proc)
@@ -109,12 +121,12 @@ def test_sigkill_before_the_provider_is_asked_puts_the_jobs_back(db_path: Path,
         config = _config(tmp_path, db_path, "openai", llm.url)
         proc = _paused(config, "after-intent", "run")
         _killed(proc, db_path)
-        assert _provider_batches(llm.llm) == 0
+        assert _provider_batches(llm.llm, "openai") == 0
         with Ledger(db_path) as ledger:
             settings = batch_settings("openai", llm.url)
             sent = submit(ledger, settings)
             assert sent.reconciled["abandoned"] == 1 and sent.jobs == 60
-            assert _provider_batches(llm.llm) == 1
+            assert _provider_batches(llm.llm, "openai") == 1
             abandoned = B.list_batches(ledger, states=("abandoned",))
             assert len(abandoned) == 1
             poll(ledger, settings)
@@ -124,13 +136,14 @@ def test_sigkill_before_the_provider_is_asked_puts_the_jobs_back(db_path: Path,
         reap(proc)
 
 
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
 def test_sigkill_mid_ingest_then_poll_again_ingests_each_result_once(
-        db_path: Path, tmp_path: Path) -> None:
+        provider: str, db_path: Path, tmp_path: Path) -> None:
     with Ledger(db_path) as ledger, serve_llm() as llm:
         fill(ledger, 500)
-        settings = batch_settings("openai", llm.url, batch_max_requests=500)
+        settings = batch_settings(provider, llm.url, batch_max_requests=500)
         submit(ledger, settings)
-        config = _config(tmp_path, db_path, "openai", llm.url)
+        config = _config(tmp_path, db_path, provider, llm.url)
         proc = _paused(config, "mid-ingest", "batches", "poll")
         _killed(proc, db_path)
         done = statuses(ledger)
@@ -142,5 +155,5 @@ def test_sigkill_mid_ingest_then_poll_again_ingests_each_result_once(
             "SELECT job_id, COUNT(*) FROM attempts GROUP BY job_id").fetchall()
         assert len(counts) == 500 and {n for _, n in counts} == {1}
         assert ledger.conn.execute("SELECT COUNT(*) FROM drafts").fetchone()[0] == 500
-        assert _provider_batches(llm.llm) == 1
+        assert _provider_batches(llm.llm, provider) == 1
         reap(proc)

@@ -29,7 +29,16 @@ from enrich.errors import (
     UnusableOutput,
 )
 from enrich.providers import LLMRequest, LLMResult, make_provider
-from enrich.providers.gemini_provider import BatchResult, BatchStatus, GeminiProvider
+from enrich.providers.batches import (
+    BATCH_LIMITS,
+    BatchApi,
+    MethodsBatchApi,
+    RawResult,
+    RemoteBatch,
+    batch_api,
+    settle,
+)
+from enrich.providers.gemini_provider import GeminiProvider, inline_requests, raw_result
 from enrich.providers.prices import price_for
 from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
 
@@ -213,35 +222,65 @@ def test_batch_cost_is_exactly_half_the_live_cost(sandbox: Any) -> None:
 
 
 # -- batch --------------------------------------------------------------------------------
+#
+# The provider's batch methods, as batch mode calls them: through ``batch_api`` (the
+# ``MethodsBatchApi`` adapter), each result settled by ``settle`` as the worker does.
+
+TAG = "t3st"
+
+
+def _lines(api: BatchApi, items: list[tuple[str, LLMRequest]]) -> list[bytes]:
+    """The lines as the worker serialises them (compact UTF-8)."""
+    return [json.dumps(api.line(cid, req), ensure_ascii=False, separators=(",", ":")).encode()
+            for cid, req in items]
+
 
 def _submit_and_collect(provider: GeminiProvider, items: list[tuple[str, LLMRequest]],
-                        local_id: str, *, inline: bool | None = None,
-                        wait_s: float = 0.0) -> tuple[BatchStatus, list[BatchResult]]:
-    async def work(p: GeminiProvider) -> tuple[BatchStatus, list[BatchResult]]:
-        batch_id = await p.batch_submit(items, local_id=local_id, inline=inline)
-        first = await p.batch_get(batch_id)
-        assert first.id == batch_id and first.display_name == local_id
-        deadline = time.monotonic() + wait_s + 5.0
-        status = first
-        while not status.done and time.monotonic() < deadline:
+                        local_id: int, *, inline: bool | None = None,
+                        ) -> tuple[RemoteBatch, list[RawResult]]:
+    api = batch_api(provider)
+
+    async def work(p: GeminiProvider) -> tuple[RemoteBatch, list[RawResult]]:
+        sent = await p.batch_submit(local_id, TAG, _lines(api, items), inline=inline)
+        assert sent.local_id == local_id and not sent.ended
+        deadline = time.monotonic() + 5.0
+        status = await api.get(sent.id)
+        while not status.ended and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            status = await p.batch_get(batch_id)
-        return status, [r async for r in p.batch_results(batch_id, ProductCopy)]
+            status = await api.get(sent.id)
+        return status, [r async for r in api.results(sent.id)]
 
     return _run(provider, work)
 
 
+def test_batch_api_is_the_provider_s_methods() -> None:
+    with serve_llm(port=0) as served:
+        provider = _provider(served.url)
+        api = batch_api(provider)
+        assert isinstance(api, MethodsBatchApi)
+        assert api.limits == BATCH_LIMITS["gemini"]
+        line = api.line("c-1", _request())
+        assert line == {"key": "c-1", "request": provider.batch_body(_request())}
+        assert line["request"]["generationConfig"]["responseMimeType"] == "application/json"
+        asyncio.run(provider.aclose())
+
+
 @pytest.mark.parametrize("inline", [True, False])
-def test_batch_inline_and_file_join_on_custom_id(sandbox: Any, inline: bool) -> None:
-    items = [(f"job-{n}-a1", _request(n, f"B-{n}")) for n in range(5)]
-    status, results = _submit_and_collect(_provider(sandbox.url), items,
-                                          f"local-{inline}", inline=inline)
-    assert status.state == "succeeded" and status.provider_state == "JOB_STATE_SUCCEEDED"
-    assert (status.output_file is None) == inline
-    assert sorted(r.custom_id for r in results) == sorted(cid for cid, _ in items)
-    for result in results:
-        assert result.error is None and result.fields is not None
-        sku = result.custom_id.split("-")[1]
+def test_batch_inline_and_file_join_on_custom_id(inline: bool) -> None:
+    with serve_llm(LLMSandboxOptions(seed=0), port=0) as served:
+        provider = _provider(served.url)
+        requests = {f"job-{n}-a1": _request(n, f"B-{n}") for n in range(5)}
+        status, results = _submit_and_collect(provider, list(requests.items()), 7,
+                                              inline=inline)
+        (batch,) = served.llm.gemini.batches.batches.values()
+    assert batch["source"] == ("inline" if inline else "file")
+    assert batch["display_name"] == f"enrich-{TAG}-e7"
+    assert status.status == "succeeded" and status.ended and status.local_id == 7
+    assert sorted(r.custom_id for r in results) == sorted(requests)
+    for raw in results:
+        assert raw.kind == "succeeded"
+        result = settle(provider, requests[raw.custom_id], raw)
+        sku = raw.custom_id.split("-")[1]
         assert f"B-{sku}" in json.dumps(result.fields) or "Trail Hoodie" in json.dumps(
             result.fields)
         assert result.cost_usd == pytest.approx(
@@ -249,77 +288,165 @@ def test_batch_inline_and_file_join_on_custom_id(sandbox: Any, inline: bool) -> 
                                             result.usage.output_tokens,
                                             cached_tokens=result.usage.cached_tokens,
                                             batch=True))
+        assert result.usage.input_tokens > 0 and not result.usage_estimated
+
+
+def test_inline_requests_measured_as_the_sdk_sends_them() -> None:
+    """The create request is measured as the SDK serialises it: non-ASCII text escaped
+    (``\\u00e9``, six bytes for two) and spaced separators, so a batch whose UTF-8 lines fit
+    may still have to go as a file."""
+    with serve_llm(port=0) as served:
+        provider = _provider(served.url)
+        api = batch_api(provider)
+        plain = _lines(api, [("a", _request(1, "A" * 300))])
+        accented = _lines(api, [("a", _request(1, "é" * 300))])
+        asyncio.run(provider.aclose())
+    assert len(accented[0]) < len(plain[0]) + 310  # about the same in UTF-8...
+    fits = len(json.dumps({"request": json.loads(plain[0])["request"],
+                           "metadata": {"key": "a"}})) + 202
+    inline = inline_requests(plain, limit=fits)
+    assert inline is not None and inline[0].metadata == {"key": "a"}
+    assert inline[0].config is not None and inline[0].config.system_instruction is not None
+    assert inline_requests(accented, limit=fits) is None  # ...but not as sent
+    assert inline_requests(plain, limit=len(plain[0])) is None  # lines alone too big
 
 
 def test_batch_errored_items_map_to_the_live_error_classes() -> None:
     with serve_llm(LLMSandboxOptions(seed=3, batch_error_rate=0.5), port=0) as served:
-        items = [(f"e-{n}", _request(n, f"E-{n}")) for n in range(20)]
-        _, results = _submit_and_collect(_provider(served.url), items, "errors")
-    failed = [r for r in results if r.error is not None]
+        provider = _provider(served.url)
+        requests = {f"e-{n}": _request(n, f"E-{n}") for n in range(20)}
+        _, results = _submit_and_collect(provider, list(requests.items()), 1)
+    failed = [r for r in results if r.kind == "errored"]
     assert len(results) == 20 and 3 <= len(failed) <= 17
-    assert all(type(r.error) is RetryableProviderError and r.fields is None for r in failed)
-    assert all(r.fields is not None for r in results if r.error is None)
+    for raw in failed:  # code 13 INTERNAL: a server error, retried as a live 500 is
+        assert raw.status == 500
+        with pytest.raises(RetryableProviderError, match=r"server error \(HTTP 500\)"):
+            settle(provider, requests[raw.custom_id], raw)
+    assert all(r.kind == "succeeded" for r in results if r not in failed)
+
+
+def test_an_invalid_request_in_a_file_is_refused_like_a_live_400() -> None:
+    with serve_llm(port=0) as served:
+        provider = _provider(served.url)
+        api = batch_api(provider)
+        lines = [*_lines(api, [("good", _request())]),
+                 json.dumps({"key": "bad", "request": {"contents": []}}).encode()]
+
+        async def work(p: GeminiProvider) -> list[RawResult]:
+            sent = await p.batch_submit(3, TAG, lines, inline=False)
+            return [r async for r in p.batch_results(sent.id)]
+
+        results = {r.custom_id: r for r in _run(provider, work)}
+        assert results["good"].kind == "succeeded"
+        bad = results["bad"]
+        assert (bad.kind, bad.status) == ("errored", 400)
+        with pytest.raises(PermanentProviderError, match="refused"):
+            settle(provider, _request(), bad)
+
+
+def test_per_request_rpc_codes_follow_the_live_classes() -> None:
+    """google.rpc codes as google/rpc/code.proto maps them to HTTP: a quota or a key problem
+    inside one line is not the job's fault (back to pending), a cancelled line is requeued."""
+    provider = _provider("http://127.0.0.1:9")
+    request = _request()
+    cases = {8: RateLimited, 16: RateLimited, 7: RateLimited, 14: RetryableProviderError,
+             4: RetryableProviderError, 3: PermanentProviderError}
+    for code, kind in cases.items():
+        raw = raw_result("k", None, {"code": code, "message": "m", "status": "X"})
+        with pytest.raises(kind):
+            settle(provider, request, raw)
+    assert raw_result("k", None, {"code": 1, "message": "cancelled"}).kind == "canceled"
+    with pytest.raises(RateLimited) as info:
+        settle(provider, request, raw_result("k", None, {"code": 1}))
+    assert info.value.error_class == "batch_canceled"
+    asyncio.run(provider.aclose())
 
 
 def test_batch_delay_then_pending_running_succeeded() -> None:
     with serve_llm(LLMSandboxOptions(batch_delay_s=0.6), port=0) as served:
-        async def work(p: GeminiProvider) -> list[str]:
-            batch_id = await p.batch_submit([("d-1", _request())], local_id="delay")
-            states = [(await p.batch_get(batch_id)).state]
-            empty = [r async for r in p.batch_results(batch_id, ProductCopy)]
+        async def work(p: GeminiProvider) -> list[tuple[str, bool]]:
+            lines = _lines(batch_api(p), [("d-1", _request())])
+            sent = await p.batch_submit(1, TAG, lines)
+            states = [((await p.batch_get(sent.id)).status, sent.ended)]
+            empty = [r async for r in p.batch_results(sent.id)]
             assert empty == []  # nothing before it is done
             await asyncio.sleep(0.35)
-            states.append((await p.batch_get(batch_id)).state)
+            running = await p.batch_get(sent.id)
+            states.append((running.status, running.ended))
             await asyncio.sleep(0.4)
-            states.append((await p.batch_get(batch_id)).state)
+            done = await p.batch_get(sent.id)
+            states.append((done.status, done.ended))
             return states
 
-        assert _run(_provider(served.url), work) == ["pending", "running", "succeeded"]
+        assert _run(_provider(served.url), work) == [
+            ("pending", False), ("running", False), ("succeeded", True)]
 
 
 def test_batch_expiry_and_cancellation_yield_no_results() -> None:
     options = LLMSandboxOptions(batch_delay_s=30.0, batch_expire_s=0.3)
     with serve_llm(options, port=0) as served:
-        async def work(p: GeminiProvider) -> tuple[str, str, int]:
-            expiring = await p.batch_submit([("x-1", _request())], local_id="expire")
-            cancelled = await p.batch_submit([("c-1", _request())], local_id="cancel")
-            after_cancel = await p.batch_cancel(cancelled)
+        async def work(p: GeminiProvider) -> tuple[str, str, bool, int]:
+            api = batch_api(p)
+            expiring = await p.batch_submit(1, TAG, _lines(api, [("x-1", _request())]))
+            cancelled = await p.batch_submit(2, TAG, _lines(api, [("c-1", _request())]))
+            after_cancel = await api.cancel(cancelled.id)
             await asyncio.sleep(0.4)
-            expired = await p.batch_get(expiring)
-            results = [r async for r in p.batch_results(expiring, ProductCopy)]
-            results += [r async for r in p.batch_results(cancelled, ProductCopy)]
-            return expired.state, after_cancel.state, len(results)
+            expired = await api.get(expiring.id)
+            results = [r async for r in api.results(expiring.id)]
+            results += [r async for r in api.results(cancelled.id)]
+            return (expired.status, after_cancel.status,
+                    expired.ended and after_cancel.ended, len(results))
 
-        expired, cancelled, count = _run(_provider(served.url), work)
-    assert (expired, cancelled, count) == ("expired", "cancelled", 0)
+        assert _run(_provider(served.url), work) == ("expired", "cancelled", True, 0)
 
 
 def test_batches_survive_a_sandbox_restart_and_are_found_by_local_id(tmp_path: Path) -> None:
     state = tmp_path / "llm-state.json"
     options = LLMSandboxOptions(batch_delay_s=0.5, state_path=state)
+    items = [("r-1", _request(1, "R-1")), ("r-2", _request(2, "R-2"))]
+    since = time.time()
     with serve_llm(options, port=0) as served:
-        batch_id = _run(_provider(served.url), lambda p: p.batch_submit(
-            [("r-1", _request(1, "R-1")), ("r-2", _request(2, "R-2"))], local_id="night-42",
-            inline=False))
+        async def send(p: GeminiProvider) -> RemoteBatch:
+            await p.batch_submit(41, TAG, _lines(batch_api(p), items[:1]))  # a neighbour
+            return await p.batch_submit(42, TAG, _lines(batch_api(p), items), inline=False)
+
+        sent = _run(_provider(served.url), send)
     assert (tmp_path / "llm-state.json.gemini").exists()  # beside the OpenAI/Anthropic file
     time.sleep(0.6)
     with serve_llm(options, port=0) as served:  # a new process would read the same file
-        async def work(p: GeminiProvider) -> tuple[list[BatchStatus], list[BatchResult]]:
-            found = await p.batch_find("night-42")
-            return found, [r async for r in p.batch_results(batch_id, ProductCopy)]
+        async def work(p: GeminiProvider) -> tuple[Any, Any, Any, list[RawResult]]:
+            api = batch_api(p)
+            found = await api.find(42, TAG, {"r-1", "r-2"}, since, set())
+            other_ledger = await api.find(42, "0ther", {"r-1", "r-2"}, since, set())
+            recorded = await api.find(42, TAG, {"r-1", "r-2"}, since, {sent.id})
+            return found, other_ledger, recorded, [r async for r in api.results(sent.id)]
 
-        found, results = _run(_provider(served.url), work)
-        assert [f.id for f in found] == [batch_id] and found[0].state == "succeeded"
+        found, other_ledger, recorded, results = _run(_provider(served.url), work)
+        assert isinstance(found, RemoteBatch) and found.id == sent.id
+        assert found.status == "succeeded" and found.local_id == 42
+        assert found.created_at is not None and found.created_at >= since - 1
+        assert other_ledger is None and recorded is None
         assert sorted(r.custom_id for r in results) == ["r-1", "r-2"]
-        assert all(r.fields is not None for r in results)
+        assert all(r.kind == "succeeded" for r in results)
     with serve_llm(options, port=0) as served:  # the finished results are kept as they were
-        again = _run(_provider(served.url), lambda p: _collect(p, batch_id))
-    assert [(r.custom_id, r.fields) for r in again] == [(r.custom_id, r.fields)
-                                                        for r in results]
+        again = _run(_provider(served.url), lambda p: _collect(p, sent.id))
+    assert [(r.custom_id, r.body) for r in again] == [(r.custom_id, r.body) for r in results]
 
 
-async def _collect(p: GeminiProvider, batch_id: str) -> list[BatchResult]:
-    return [r async for r in p.batch_results(batch_id, ProductCopy)]
+async def _collect(p: GeminiProvider, batch_id: str) -> list[RawResult]:
+    return [r async for r in p.batch_results(batch_id)]
+
+
+def test_a_batch_call_failure_is_one_clear_provider_error() -> None:
+    with serve_llm(port=0) as served:
+        async def work(p: GeminiProvider) -> None:
+            await p.batch_get("batches/nope")
+
+        with pytest.raises(FatalProviderError, match=r"batch batches/nope get.*HTTP 404"):
+            _run(_provider(served.url), work)
+        with pytest.raises(FatalProviderError, match=r"batch list: the API key was rejected"):
+            _run(_provider(served.url, key="invalid"), lambda p: batch_api(p).find(
+                1, TAG, set(), 0.0, set()))
 
 
 def test_unreadable_state_file_is_one_clear_error(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from enrich.guards.grounding import CONVERSION_TOLERANCE, Quantity, quantities
-from enrich.guards.injection import find_instructions
+from enrich.guards.injection import find_instructions, may_hold_instructions
 from enrich.guards.text import plain_text, walk
 
 INPUT_FLAGS: tuple[str, ...] = ("instruction", "source_conflict", "bad_value", "markup",
@@ -51,6 +51,12 @@ _QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "capacity", "fassungsvermögen", "contenance", "capacidad"),
 }
 _TEXT_KEYS = frozenset({"description", "short_description", "name"})
+#: Attribute name -> the family it names (the first family listing it, as ``_QUANTITY_NAMES``
+#: is read in order).
+_FAMILY_OF: dict[str, str] = {}
+for _family, _words in _QUANTITY_NAMES.items():
+    for _word in _words:
+        _FAMILY_OF.setdefault(_word, _family)
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,7 @@ def _attribute_quantities(product: Mapping[str, Any]) -> Iterator[tuple[str, str
         if not isinstance(attr, Mapping):
             continue
         name = str(attr.get("name") or "")
-        family = next((f for f, words in _QUANTITY_NAMES.items()
-                       if name.lower().strip() in words), None)
+        family = _FAMILY_OF.get(name.lower().strip())
         if family is None:
             continue
         options = attr.get("options") if isinstance(attr.get("options"), list) else []
@@ -169,11 +174,15 @@ def input_flags(product: Mapping[str, Any]) -> list[InputFlag]:
     """Every problem of one product's own data (the duplicate SKU is found across products)."""
     found: list[InputFlag] = []
     seen: set[tuple[str, str]] = set()
-    for key, parent, value in walk(product):
-        if not isinstance(value, str) or len(value) < 12:
-            continue
+    fields = [(key, parent, plain_text(value) if "<" in value else value)
+              for key, parent, value in walk(product)
+              if isinstance(value, str) and len(value) >= 12]
+    # One cheap test for all of them first: almost no product holds an instruction.
+    if not may_hold_instructions([text for _k, _p, text in fields]):
+        fields = []
+    for key, parent, text in fields:
         where = f"{parent}.{key}" if parent and parent != key else key
-        for inst in find_instructions(plain_text(value) if "<" in value else value):
+        for inst in find_instructions(text):
             if (where, inst.text) in seen:
                 continue
             seen.add((where, inst.text))

@@ -121,18 +121,47 @@ def without_contacts(text: str) -> str:
 
 
 def walk(value: Any, key: str = "", parent: str = "") -> Iterator[tuple[str, str, Any]]:
-    """(key, parent key, scalar) for every scalar of a product, skipping bookkeeping keys."""
-    if isinstance(value, Mapping):
+    """(key, parent key, scalar) for every scalar of a product, skipping bookkeeping keys.
+
+    Collected into a list by plain recursion (nested generators cost several times more,
+    and sync walks every product's snapshot)."""
+    out: list[tuple[str, str, Any]] = []
+    _walk_into(value, key, parent, out)
+    return iter(out)
+
+
+#: key -> its lower-case name, or None when it is skipped (keys repeat on every product).
+_KEY_NAMES: dict[Any, str | None] = {}
+
+
+def _key_name(k: Any) -> str | None:
+    name = _KEY_NAMES.get(k, "") if type(k) is str else ""  # 1 == True: only str keys
+    if name == "":
+        text = str(k)
+        name = None if text in _SKIP_KEYS or text.lower().startswith("date") else text.lower()
+        if type(k) is str and len(_KEY_NAMES) < 4096:
+            _KEY_NAMES[k] = name
+    return name
+
+
+def _walk_into(value: Any, key: str, parent: str, out: list[tuple[str, str, Any]]) -> None:
+    kind = type(value)
+    if kind is str:  # the common leaf first: the Mapping check is an ABC lookup
+        if value:
+            out.append((key, parent, value))
+    elif kind is list or kind is tuple:
+        for item in value:
+            _walk_into(item, key, parent, out)
+    elif kind is dict or isinstance(value, Mapping):
         for k, v in value.items():
-            name = str(k)
-            if name in _SKIP_KEYS or name.lower().startswith("date"):
-                continue
-            yield from walk(v, name.lower(), key)
+            name = _key_name(k)
+            if name is not None:
+                _walk_into(v, name, key, out)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from walk(item, key, parent)
+            _walk_into(item, key, parent, out)
     elif value is not None and value != "":
-        yield key, parent, value
+        out.append((key, parent, value))
 
 
 class Source:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,9 +39,14 @@ class BatchLimits:
     source: str
 
 
-#: Per-batch limits from the providers' documentation (checked 2026-11-23). MB are taken as
-#: 10^6 bytes, the smaller reading. One model per batch for both (OpenAI requires it; enrich
-#: keeps it for every provider so a batch's price is one model's).
+#: No per-batch request count is documented (Gemini): the bytes bind first, and enrich claims
+#: at most ``enrich.worker.batch.SUBMIT_CHUNK`` jobs at a time anyway.
+NO_REQUEST_LIMIT = sys.maxsize
+
+#: Per-batch limits from the providers' documentation (checked 2026-11-23). MB and GB are
+#: taken as 10^6 and 10^9 bytes, the smaller reading. One model per batch for every provider
+#: (OpenAI and Gemini require it; enrich keeps it everywhere so a batch's price is one
+#: model's).
 BATCH_LIMITS: dict[str, BatchLimits] = {
     "openai": BatchLimits(
         50_000, 200_000_000,
@@ -51,6 +57,15 @@ BATCH_LIMITS: dict[str, BatchLimits] = {
         "https://platform.claude.com/docs/en/build-with-claude/batch-processing: \"A Message "
         "Batch is limited to either 100,000 Message requests or 256 MB in size, whichever is "
         "reached first.\""),
+    "gemini": BatchLimits(
+        NO_REQUEST_LIMIT, 2_000_000_000,
+        "https://ai.google.dev/gemini-api/docs/rate-limits, Batch API section: input "
+        "file size limit 2 GB, 100 concurrent batch requests and 20 GB of file storage per "
+        "project (as also summarised at rate-limits.apis.io/rate-limits/google-gemini); "
+        "https://ai.google.dev/gemini-api/docs/batch-mode: inline requests suit batches "
+        "whose total request size stays under 20 MB, larger ones go as a JSONL input file; "
+        "no request count per batch is documented. enrich sends a batch inline when it "
+        "fits (enrich.providers.gemini_provider.BATCH_INLINE_MAX_BYTES), else as a file."),
 }
 
 #: Metadata keys (OpenAI keeps up to 16 string pairs on a batch).
@@ -426,6 +441,7 @@ class MethodsBatchApi:
 ADAPTERS: dict[str, type[OpenAIBatchApi] | type[AnthropicBatchApi] | type[MethodsBatchApi]] = {
     "openai": OpenAIBatchApi,
     "anthropic": AnthropicBatchApi,
+    "gemini": MethodsBatchApi,  # enrich.providers.gemini_provider's batch_* methods
 }
 
 

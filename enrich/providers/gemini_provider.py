@@ -11,18 +11,19 @@ Gemini sends no rate-limit headers; a 429 says how long to wait in its ``RetryIn
 and which quota ran out in ``QuotaFailure``: a per-minute limit is ``RateLimited``, a daily
 quota is fatal for the run (the next night starts afresh).
 
-The Batch API (half price) is reachable through plain methods, ``batch_submit``,
-``batch_get``, ``batch_results``, ``batch_cancel`` and ``batch_find``, documented below; they
-are the Gemini half of the batch machinery, to be adapted to its final interface.
+The Batch API (half price) is the batch machinery's ``MethodsBatchApi`` contract, as plain
+methods: ``batch_line``, ``batch_submit``, ``batch_get``, ``batch_results``, ``batch_cancel``
+and ``batch_find`` (see ``enrich.providers.batches``; its ``BATCH_LIMITS`` has Gemini's limits).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
+import re
 import tempfile
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,13 +36,11 @@ from google.genai import types
 from enrich.config import ENV_GEMINI_KEY, LLMConfig, Secrets
 from enrich.errors import (
     FatalProviderError,
-    PermanentProviderError,
     ProviderError,
     RateLimited,
     RetryableProviderError,
 )
 from enrich.providers.base import (
-    InvalidOutput,
     LLMRequest,
     RateLimitInfo,
     SdkProvider,
@@ -53,10 +52,9 @@ from enrich.providers.base import (
     redact,
     repair_message,
     strict_json_schema,
-    unusable,
-    validate_fields,
     where,
 )
+from enrich.providers.batches import RawResult, RemoteBatch
 from enrich.providers.images import gemini_parts
 from enrich.providers.prices import price_for
 from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
@@ -72,21 +70,10 @@ API_VERSION = "v1beta"
 _REFUSALS = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
                        "IMAGE_SAFETY", "LANGUAGE"})
 
-#: The Batch API's limits (https://ai.google.dev/gemini-api/docs/batch-mode): inline requests
-#: while the whole create request stays under 20 MB, else an uploaded JSONL file (up to 2 GB).
+#: Inline requests suit batches whose total request size stays under 20 MB
+#: (https://ai.google.dev/gemini-api/docs/batch-mode; MB read as 10^6 bytes); a bigger batch
+#: goes up as a JSONL file, whose own limit (2 GB) is in ``batches.BATCH_LIMITS``.
 BATCH_INLINE_MAX_BYTES = 20_000_000
-BATCH_FILE_MAX_BYTES = 2_000_000_000
-
-#: ``JOB_STATE_*`` (what the SDK reports; the wire says ``BATCH_STATE_*``) to one word.
-_STATES = {"JOB_STATE_PENDING": "pending", "JOB_STATE_QUEUED": "pending",
-           "JOB_STATE_RUNNING": "running", "JOB_STATE_SUCCEEDED": "succeeded",
-           "JOB_STATE_FAILED": "failed", "JOB_STATE_CANCELLING": "cancelling",
-           "JOB_STATE_CANCELLED": "cancelled", "JOB_STATE_EXPIRED": "expired",
-           "JOB_STATE_PARTIALLY_SUCCEEDED": "succeeded"}
-
-#: google.rpc.Code numbers a per-request batch error carries, by what enrich does next.
-_RPC_RETRYABLE = frozenset({1, 2, 4, 8, 10, 13, 14})  # cancelled, unknown, deadline, ...
-_RPC_FATAL = frozenset({5, 7, 16})  # not found (model), permission denied, unauthenticated
 
 
 class GeminiClient:
@@ -253,39 +240,6 @@ def _no_rate_limits(headers: Mapping[str, str]) -> RateLimitInfo:
     return RateLimitInfo()
 
 
-@dataclass(frozen=True)
-class BatchStatus:
-    """Where a provider batch stands. ``state`` is one of pending, running, succeeded,
-    failed, cancelling, cancelled, expired; ``provider_state`` is the SDK's ``JOB_STATE_*``."""
-
-    id: str  # "batches/..."
-    state: str
-    provider_state: str
-    display_name: str | None
-    model: str | None
-    created_at: datetime | None
-    ended_at: datetime | None
-    output_file: str | None = None  # "files/..." when the results are in a file
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("succeeded", "failed", "cancelled", "expired")
-
-
-@dataclass
-class BatchResult:
-    """One request's outcome. Exactly one of ``fields`` and ``error`` is set; ``usage`` and
-    ``cost_usd`` (at the batch price) count what the request spent, also when it failed."""
-
-    custom_id: str
-    fields: dict[str, Any] | None
-    error: ProviderError | None
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
-    raw_text: str = ""
-    usage_estimated: bool = False
-
-
 class GeminiProvider(SdkProvider):
     name = "gemini"
     sdk = genai_errors
@@ -376,191 +330,206 @@ class GeminiProvider(SdkProvider):
 
     # -- batch ----------------------------------------------------------------------------
     #
-    # Every item carries its custom id in the request's metadata ("key"), so results are
-    # joined on it, never on order; the batch carries the caller's local id as its display
-    # name, so ``batch_find`` can tell, after a crash between submit and record, whether
-    # the provider accepted it. Errors are the same ProviderError classes as in live mode.
+    # The methods ``enrich.providers.batches.MethodsBatchApi`` calls. A line is the JSONL
+    # file's ``{"key": custom id, "request": GenerateContentRequest}``; inline, the custom id
+    # rides in the request's ``metadata.key``. Results are joined on that key, never on order.
+    # The batch's display name (required by the API) names the ledger and the local batch id,
+    # so ``batch_find`` can tell, after a crash between submit and record, whether the
+    # provider accepted a batch.
 
-    async def batch_submit(self, items: Sequence[tuple[str, LLMRequest]], *, local_id: str,
-                           inline: bool | None = None) -> str:
-        """Submit ``items`` (custom id, request) as one batch; the provider's batch id.
+    def batch_body(self, request: LLMRequest) -> dict[str, Any]:
+        return rest_request(request)
 
-        Inline requests while the body stays under the 20 MB limit, else a JSONL file is
-        uploaded first (``inline`` forces either). Raises a ProviderError like ``generate``.
-        """
-        if not items:
+    def response_model(self, body: Mapping[str, Any]) -> Any:
+        return types.GenerateContentResponse.model_validate(dict(body))
+
+    def batch_line(self, custom_id: str, request: LLMRequest) -> dict[str, Any]:
+        return {"key": custom_id, "request": self.batch_body(request)}
+
+    async def batch_submit(self, local_id: int, ledger_tag: str, lines: Sequence[bytes], *,
+                           inline: bool | None = None) -> RemoteBatch:
+        """Create the batch: its requests inline while the create request stays under the
+        API's 20 MB, else uploaded first as a JSONL file (``inline`` forces either)."""
+        if not lines:
             raise ValueError("a batch needs at least one request")
-        lines = [json.dumps({"key": cid, "request": rest_request(req)}, ensure_ascii=False)
-                 for cid, req in items]
-        size = sum(len(line.encode("utf-8")) + 1 for line in lines)
-        if inline is None:
-            inline = size < BATCH_INLINE_MAX_BYTES
-        if size > BATCH_FILE_MAX_BYTES:
-            raise ValueError(f"batch of {len(items)} requests is {size} bytes; Gemini takes "
-                             f"at most {BATCH_FILE_MAX_BYTES} per input file: split it")
-        config = types.CreateBatchJobConfig(display_name=local_id)
-        first = items[0][1]
-        try:
-            if inline:
-                src: Any = [types.InlinedRequest(
-                    contents=[types.Content(role="user", parts=[types.Part(text=req.user)])],
-                    config=request_config(req), metadata={"key": cid}) for cid, req in items]
-            else:
-                src = await self._upload_jsonl(lines, local_id)
-            job = await self._client.aio.batches.create(model=self.model, src=src,
-                                                        config=config)
-        except genai_errors.APIError as exc:
-            raise self._status_error(first, exc) from None
-        except httpx2.TimeoutException:
-            raise self._timeout_error(first) from None
-        except httpx2.TransportError as exc:
-            raise self._connection_error(first, exc) from None
-        return str(job.name)
+        name = batch_display_name(ledger_tag, local_id)
+        src: Any = None
+        if inline is not False:
+            src = inline_requests(lines, limit=None if inline else BATCH_INLINE_MAX_BYTES)
+        if src is None:
+            src = await self._batch_call("upload", self._client.aio.files.upload(
+                file=io.BytesIO(b"\n".join(lines) + b"\n"),
+                config=types.UploadFileConfig(display_name=name, mime_type="jsonl")))
+            src = str(src.name)
+        job = await self._batch_call("submit", self._client.aio.batches.create(
+            model=self.model, src=src, config=types.CreateBatchJobConfig(display_name=name)))
+        return _remote(job)
 
-    async def _upload_jsonl(self, lines: list[str], local_id: str) -> str:
-        handle, path = tempfile.mkstemp(prefix="enrich-gemini-", suffix=".jsonl")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                for line in lines:
-                    out.write(line + "\n")
-            uploaded = await self._client.aio.files.upload(
-                file=path, config=types.UploadFileConfig(display_name=local_id,
-                                                         mime_type="jsonl"))
-        finally:
-            os.unlink(path)
-        return str(uploaded.name)
+    async def batch_get(self, remote_id: str) -> RemoteBatch:
+        return _remote(await self._batch_call(
+            f"{remote_id} get", self._client.aio.batches.get(name=remote_id)))
 
-    async def batch_get(self, batch_id: str) -> BatchStatus:
-        """The batch's state now."""
-        return _status(await self._batch_call(self._client.aio.batches.get(name=batch_id)))
+    async def batch_cancel(self, remote_id: str) -> RemoteBatch:
+        """Ask for the cancel; the state afterwards (cancelled, or already ended)."""
+        await self._batch_call(f"{remote_id} cancel",
+                               self._client.aio.batches.cancel(name=remote_id))
+        return await self.batch_get(remote_id)
 
-    async def batch_cancel(self, batch_id: str) -> BatchStatus:
-        """Ask the provider to cancel; the state afterwards (cancelled, or already done)."""
-        await self._batch_call(self._client.aio.batches.cancel(name=batch_id))
-        return await self.batch_get(batch_id)
-
-    async def batch_find(self, local_id: str) -> list[BatchStatus]:
-        """Every batch of this key whose display name is ``local_id``, newest first: after
-        a crash, whether (and as what) the provider accepted a batch enrich did not record."""
-        found: list[BatchStatus] = []
-        pager = await self._batch_call(self._client.aio.batches.list(
-            config=types.ListBatchJobsConfig(page_size=100)))
-        async for job in pager:
-            if job.display_name == local_id:
-                found.append(_status(job))
-        found.sort(key=lambda s: s.created_at.timestamp() if s.created_at else 0.0,
-                   reverse=True)
+    async def batch_find(self, local_id: int, ledger_tag: str, custom_ids: set[str],
+                         since: float, known: set[str]) -> RemoteBatch | None:
+        """The batch whose display name names this ledger and local id (the newest, should
+        there be two). The listing's order is not documented, so every page is read; this
+        runs only for an intent a crash left behind."""
+        wanted = batch_display_name(ledger_tag, local_id)
+        found: RemoteBatch | None = None
+        with self._batch_errors("list"):  # every page is a request
+            pager = await self._client.aio.batches.list(
+                config=types.ListBatchJobsConfig(page_size=100))
+            async for job in pager:
+                if job.display_name != wanted or str(job.name) in known:
+                    continue
+                remote = _remote(job)
+                if found is None or (remote.created_at or 0.0) > (found.created_at or 0.0):
+                    found = remote
         return found
 
-    async def batch_results(
-        self, batch_id: str,
-        schemas: type[pydantic.BaseModel] | Mapping[str, type[pydantic.BaseModel]],
-    ) -> AsyncIterator[BatchResult]:
-        """The outcome of every request the batch answered, validated against its schema
-        (one for all, or by custom id), costed at the batch price.
-
-        A batch that expired, failed or was cancelled yields nothing: its custom ids that
-        have no result were not done and go back to the queue. No repair request is sent in
-        batch mode; an invalid answer is an ``UnusableOutput`` with its cost.
-        """
-        status_job = await self._batch_call(self._client.aio.batches.get(name=batch_id))
-        dest = getattr(status_job, "dest", None)
+    async def batch_results(self, remote_id: str) -> AsyncIterator[RawResult]:
+        """Every answered request of an ended batch: from ``dest.inlined_responses``, or
+        from the results file, downloaded to a temporary file and read a line at a time. A
+        batch that expired, failed or was cancelled has no results: the worker puts its
+        lines back in the queue."""
+        job = await self._batch_call(f"{remote_id} get",
+                                     self._client.aio.batches.get(name=remote_id))
+        dest = getattr(job, "dest", None)
         if dest is None:
             return
         if dest.inlined_responses:
             for item in dest.inlined_responses:
-                key = (item.metadata or {}).get("key", "")
-                error = item.error.model_dump(mode="json") if item.error else None
-                yield self._batch_item(key, item.response, error, schemas)
+                key = str((item.metadata or {}).get("key", ""))
+                error = item.error.model_dump(mode="json", exclude_none=True) \
+                    if item.error else None
+                yield raw_result(key, item.response, error)
             return
         if dest.file_name:
-            handle, path = tempfile.mkstemp(prefix="enrich-gemini-out-", suffix=".jsonl")
-            os.close(handle)
-            try:
-                await self._batch_call(self._client.aio.files.download(
-                    file=dest.file_name, destination=path))
-                with open(path, encoding="utf-8") as lines:
-                    for line in lines:
-                        if not line.strip():
-                            continue
-                        row = json.loads(line)
-                        response = (types.GenerateContentResponse._from_response(
-                            response=row["response"], kwargs={})
-                            if isinstance(row.get("response"), dict) else None)
-                        yield self._batch_item(str(row.get("key", "")), response,
-                                               row.get("error"), schemas)
-            finally:
-                os.unlink(path)
+            with tempfile.TemporaryFile() as out:
+                await self._batch_call(f"{remote_id} results", self._client.aio.files.download(
+                    file=dest.file_name, destination=out))
+                out.seek(0)
+                for text in out:
+                    if text.strip():
+                        row = json.loads(text)
+                        yield raw_result(str(row.get("key", "")), row.get("response"),
+                                         row.get("error"))
 
-    async def _batch_call(self, awaitable: Any) -> Any:
+    async def _batch_call(self, what: str, awaitable: Any) -> Any:
         """A batch-management call, with the SDK's failures mapped like a request's."""
-        probe = LLMRequest(system="", user="", schema=pydantic.BaseModel)
-        try:
+        with self._batch_errors(what):
             return await awaitable
-        except genai_errors.APIError as exc:
-            raise self._status_error(probe, exc) from None
-        except httpx2.TimeoutException:
-            raise self._timeout_error(probe) from None
-        except httpx2.TransportError as exc:
-            raise self._connection_error(probe, exc) from None
 
-    def _batch_item(self, key: str, response: Any, error: dict[str, Any] | None,
-                    schemas: type[pydantic.BaseModel] | Mapping[str, type[pydantic.BaseModel]],
-                    ) -> BatchResult:
-        at = f"gemini {self.model} (batch item {key})"
-        if error is not None or response is None:
-            return BatchResult(key, None, _item_error(at, error or {}))
-        usage, estimated = self._usage(response, [])
-        cost = self.cost(usage, batch=True)
-        refused = self._refusal(response)
-        if refused is not None:
-            return BatchResult(key, None, unusable(
-                f"{at}: {refused}", "Write this one by hand or reject it.", status=None,
-                error_class="refusal", usage=usage, cost_usd=cost), usage, cost)
-        schema = schemas if isinstance(schemas, type) else schemas.get(key)
-        if schema is None:
-            return BatchResult(key, None, PermanentProviderError(
-                f"{at}: no schema for this custom id", "A result enrich did not ask for; "
-                "check the batch's custom ids.", error_class="unknown_item"), usage, cost)
-        text = _text(response)
+    @contextlib.contextmanager
+    def _batch_errors(self, what: str) -> Iterator[None]:
+        """The SDK's failures inside as the ProviderErrors a request's would be, naming the
+        batch call (``gemini MODEL batch batches/x get: ...``)."""
         try:
-            fields = validate_fields(schema, text)
-        except InvalidOutput as exc:
-            detail = exc.detail + (" (cut off at max_output_tokens)"
-                                   if self._truncated(response) else "")
-            return BatchResult(key, None, unusable(
-                f"{at}: invalid output: {detail}", "Retry it live (one repair) or fix the "
-                "template's limits.", status=None, error_class="invalid_output",
-                usage=usage, cost_usd=cost), usage, cost, text, estimated)
-        return BatchResult(key, fields, None, usage, cost, text, estimated)
+            yield
+        except genai_errors.APIError as exc:
+            raise self._batch_error(what, exc) from None
+        except httpx2.TimeoutException:
+            raise RetryableProviderError(
+                f"gemini {self.model} batch {what}: no answer within the timeout",
+                "Transient; run the command again.", error_class="timeout") from None
+        except httpx2.TransportError as exc:
+            raise RetryableProviderError(
+                f"gemini {self.model} batch {what}: connection to "
+                f"{endpoint(self._client.base_url)} failed ({type(exc).__name__})",
+                "Transient; run the command again. Check llm.base_url and that the server "
+                "is up if it persists.", error_class="connection") from None
+
+    def _batch_error(self, what: str, exc: Any) -> ProviderError:
+        """Classified as a live response would be (a rejected key is still ``auth``), with
+        the call named, since no job is."""
+        response = getattr(exc, "response", None)
+        headers = dict(getattr(response, "headers", None) or {})
+        error = classify_error(int(exc.code or 0), exc.details, headers, model=self.model,
+                               job_id=None, secrets=[self._api_key])
+        error.message = error.message.replace(f"gemini {self.model}",
+                                              f"gemini {self.model} batch {what}", 1)
+        return error
 
 
-def _item_error(at: str, error: dict[str, Any]) -> ProviderError:
-    """A per-request batch error (a google.rpc.Status) as the live error classes."""
+#: ``JOB_STATE_*`` (what the SDK reports; the wire says ``BATCH_STATE_*``) that end a batch.
+_ENDED = frozenset({"JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED",
+                    "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"})
+_DISPLAY_NAME = re.compile(r"^enrich-([0-9a-zA-Z]+)-e(\d+)$")
+
+#: google.rpc.Code to its HTTP status, as google/rpc/code.proto maps them ("HTTP Mapping"),
+#: so a per-request error is classified by the same rules as a live response's.
+_RPC_HTTP = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400,
+             10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
+_RPC_CANCELLED = 1
+
+
+def batch_display_name(ledger_tag: str, local_id: int) -> str:
+    """``enrich-<ledger tag>-e<local id>``: two ledgers on one key never take each other's
+    batches for their own."""
+    return f"enrich-{ledger_tag}-e{local_id}"
+
+
+def inline_requests(lines: Sequence[bytes], *, limit: int | None,
+                    ) -> list[types.InlinedRequest] | None:
+    """The lines as the SDK's inline requests (custom id in ``metadata.key``), or None when
+    the create request would exceed ``limit`` bytes. Measured as the SDK serialises it
+    (``json.dumps``: non-ASCII escaped, ``", "`` separators), which can be three times the
+    UTF-8 lines; a batch whose lines alone pass the limit is not parsed at all."""
+    if limit is not None and sum(len(line) + 2 for line in lines) > limit:
+        return None
+    size = 200  # the wrapper: {"batch": {"displayName": ..., "inputConfig": {...}}}
+    out = []
+    for line in lines:
+        row = json.loads(line)
+        request = row["request"]
+        wire = {"request": request, "metadata": {"key": row["key"]}}
+        size += len(json.dumps(wire)) + 2
+        if limit is not None and size > limit:
+            return None
+        config = dict(request.get("generationConfig") or {})
+        if request.get("systemInstruction"):
+            config["systemInstruction"] = request["systemInstruction"]
+        out.append(types.InlinedRequest(
+            contents=request["contents"],
+            config=types.GenerateContentConfig.model_validate(config),
+            metadata={"key": str(row["key"])}))
+    return out
+
+
+def raw_result(key: str, response: Any, error: Mapping[str, Any] | None) -> RawResult:
+    """One answered request in the batch machinery's words. An error is a google.rpc.Status;
+    its code becomes the HTTP status a live request would have had, so the line is retried,
+    refused or requeued by the live error classes."""
+    if error is None and response is not None:
+        return RawResult(key, "succeeded", body=response, status=200)
+    error = dict(error or {})
     code = error.get("code")
+    if code == _RPC_CANCELLED:
+        return RawResult(key, "canceled")
+    status = code if isinstance(code, int) and code >= 100 else _RPC_HTTP.get(code, 500)
     message = str(error.get("message") or "no answer")[:300]
-    if isinstance(code, int) and code >= 100:  # an HTTP status rather than an RPC code
-        return classify_error(code, {"error": error}, {}, model=at, job_id=None)
-    if code in _RPC_FATAL:
-        return FatalProviderError(f"{at}: {message} (code {code})",
-                                  "Check the key, the model and the project's access.",
-                                  error_class="permission" if code != 5 else "model_not_found")
-    if code in _RPC_RETRYABLE or code is None:
-        return RetryableProviderError(f"{at}: {message} (code {code})",
-                                      "Transient; the job goes back to the queue.",
-                                      error_class="server_error")
-    return PermanentProviderError(f"{at}: the request was refused: {message} (code {code})",
-                                  "Fix the template or the product data, then `enrich jobs "
-                                  "retry`.", error_class="invalid_request")
+    return RawResult(key, "errored", status=status, error={"error": {
+        "code": str(error.get("status") or code), "message": message}})
 
 
-def _status(job: Any) -> BatchStatus:
-    state = getattr(job.state, "value", job.state) or "JOB_STATE_UNSPECIFIED"
-    dest = getattr(job, "dest", None)
-    return BatchStatus(id=str(job.name), state=_STATES.get(str(state), "pending"),
-                       provider_state=str(state), display_name=job.display_name,
-                       model=job.model, created_at=job.create_time, ended_at=job.end_time,
-                       output_file=getattr(dest, "file_name", None) if dest else None)
+def _timestamp(value: Any) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def _remote(job: Any) -> RemoteBatch:
+    state = str(getattr(job.state, "value", job.state) or "JOB_STATE_UNSPECIFIED")
+    match = _DISPLAY_NAME.match(job.display_name or "")
+    error = getattr(job, "error", None)
+    return RemoteBatch(id=str(job.name), status=state.removeprefix("JOB_STATE_").lower(),
+                       ended=state in _ENDED, created_at=_timestamp(job.create_time),
+                       local_id=int(match.group(2)) if match else None,
+                       error=str(error.message)[:300] if error and error.message else None)
 
 
 def build(llm: LLMConfig, secrets: Secrets, *, http_client: Any = None,
