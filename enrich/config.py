@@ -283,6 +283,13 @@ class InvoicesConfig(_Section):
     ocr: bool = True
     ocr_languages: str = "eng+deu+fra"
     vision: bool = False
+    #: Pages of a scan sent to the model (the first N); the rest are not read.
+    vision_max_pages: int = Field(default=5, ge=1, le=20)
+    #: Longest edge of a page image in pixels (Anthropic scales down anything over 1568).
+    vision_max_px: int = Field(default=1568, ge=384, le=4096)
+    #: True when llm.model takes images though enrich's table does not list it (a local
+    #: vision model behind an OpenAI-compatible llm.base_url).
+    model_takes_images: bool = False
     use_embedded_xml: bool = True
     template: str = "invoice.j2"
 

@@ -135,9 +135,3 @@ def test_token_estimates_match_published_counts() -> None:
     assert estimate_output_tokens(schema, 1200) == pytest.approx((2 + 15 + 60 + 17 + 600) / 4,
                                                                  abs=1)
     assert estimate_output_tokens(schema, 50) == 50
-
-
-def test_rate_limit_tokens_count_characters_and_the_output_budget() -> None:
-    from enrich.providers import rate_limit_tokens
-
-    assert rate_limit_tokens("a" * 400, "b" * 401, 1200) == 100 + 101 + 1200

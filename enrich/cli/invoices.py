@@ -37,7 +37,9 @@ def add_command(app: App, paths: tuple[Path, ...], recursive: bool, as_json: boo
         echo_json(report.as_dict())
     else:
         console.print(f"{report.files} file(s): {report.queued} queued "
-                      f"({report.embedded_xml} with embedded e-invoice XML), "
+                      f"({report.embedded_xml} with embedded e-invoice XML"
+                      + (f", {report.vision} scan(s) to read from page images"
+                         if report.vision else "") + "), "
                       f"{report.unchanged} unchanged, {len(report.duplicates)} duplicate(s), "
                       f"{report.superseded} superseded, {len(report.problems)} problem(s)")
         for p in report.problems:

@@ -20,7 +20,7 @@ from enrich.invoices.numbers import grounded_amount
 from enrich.invoices.schema import Invoice
 
 CHECKS = ("lines_sum", "tax_rate", "tax_sum", "total_sum", "dates", "currency", "vat_id",
-          "iban", "grounding")
+          "iban", "grounding", "vision")
 
 
 def _tolerance(currency: str | None, terms: int = 1) -> Decimal:
@@ -34,6 +34,13 @@ def _tolerance(currency: str | None, terms: int = 1) -> Decimal:
 
 def _flag(name: str, detail: str) -> dict[str, str]:
     return {"guard": f"invoice_{name}", "detail": detail}
+
+
+def vision_flag(pages: int) -> dict[str, str]:
+    """Why a draft read from page images is never clean: no text to ground it in."""
+    return _flag("vision", f"read by the model from {pages} page image(s) of a scan with no "
+                           "text layer: no amount could be checked against the document's "
+                           "text")
 
 
 def check_invoice(invoice: Invoice, text: str | None) -> list[dict[str, str]]:

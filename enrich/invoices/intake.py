@@ -3,8 +3,10 @@
 A job's source id is the file's absolute path and its input hash the sha256 of its bytes, so
 the ledger's idempotent enqueue gives the rules the issue asks for: the same file again
 queues nothing, a changed file under the same name supersedes the old job with a new one.
-The same bytes under a second name are a duplicate and queue nothing either. A file that
-cannot be read is still recorded (status ``invalid``, or ``needs_data`` for a scan that
+The same bytes under a second name are a duplicate and queue nothing either. A scan with no
+text layer that Tesseract cannot read is queued for a model that reads images when
+``[invoices] vision = true`` and ``llm.model`` takes them (``text_source = "vision"``). A file
+that cannot be read is still recorded (status ``invalid``, or ``needs_data`` for a scan that
 needs OCR) with its reason, so a folder of 8,000 invoices is never stopped by one, and
 `enrich jobs list --status invalid` shows what to fix. The ledger keeps the path, the hash and
 the extracted text, never the PDF's bytes.
@@ -23,6 +25,7 @@ from enrich.errors import UsageError
 from enrich.invoices.pdf import PDFDocument, PDFProblem, read_pdf
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
 from enrich.ledger.invoices import known_hashes
+from enrich.providers.images import image_support, pixel_size, render_scale
 
 
 @dataclass
@@ -34,11 +37,26 @@ class AddReport:
     duplicates: list[dict[str, str]] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     embedded_xml: int = 0
+    vision: int = 0  # scans queued to be read from their page images
 
     def as_dict(self) -> dict[str, Any]:
         return {"files": self.files, "queued": self.queued, "unchanged": self.unchanged,
                 "superseded": self.superseded, "embedded_xml": self.embedded_xml,
+                "vision": self.vision,
                 "duplicates": self.duplicates, "problems": self.problems}
+
+
+def vision_payload(doc: PDFProblem, digest: str, max_pages: int,
+                   max_px: int) -> dict[str, Any]:
+    """What the ledger keeps of a scan for the vision path: no text, no image, only the
+    hash (the file is rendered again at run time and must still match it) and the pixel
+    size of each page that will be sent, so `enrich estimate` counts image tokens without
+    opening the file."""
+    sizes = [pixel_size(w, h, render_scale(w, h, max_px))
+             for w, h in doc.page_sizes[:max_pages]]
+    return {"sha256": digest, "pages": doc.pages, "text": "", "tables": [],
+            "text_source": "vision", "embedded_xml": None, "embedded_xml_name": None,
+            "vision_pages": [list(size) for size in sizes]}
 
 
 def _walk(paths: Iterable[Path], recursive: bool) -> Iterator[Path]:
@@ -92,12 +110,20 @@ def add_invoices(ledger: Ledger, settings: Settings, paths: Iterable[Path], *,
                            ocr_languages=cfg.ocr_languages)
         seen[digest] = source_id
         payload: dict[str, Any] = {"path": source_id, "name": path.name}
+        if isinstance(doc, PDFProblem) and doc.code == "needs_ocr" and cfg.vision:
+            refused = image_support(settings.llm.provider, settings.llm.model,
+                                    declared=cfg.model_takes_images)
+            if refused is None:
+                payload.update(vision_payload(doc, digest, cfg.vision_max_pages,
+                                              cfg.vision_max_px))
+                items.append(EnqueueItem("invoice", source_id, digest, payload))
+                report.vision += 1
+                continue
+            doc = PDFProblem("needs_ocr", f"{path.name} has no text layer (a scan), OCR is not "
+                                          f"available, and [invoices] vision = true cannot "
+                                          f"send its pages: {refused}")
         if isinstance(doc, PDFProblem):
             reason = doc.reason
-            if doc.code == "needs_ocr" and cfg.vision:
-                reason = (f"{path.name} has no text layer; [invoices] vision = true is set, "
-                          "but sending page images to a model is not in this version: install "
-                          "tesseract-ocr and keep [invoices] ocr = true")
             payload["problem"] = doc.code
             status = JobStatus.NEEDS_DATA if doc.code == "needs_ocr" else JobStatus.INVALID
             items.append(EnqueueItem("invoice", source_id, digest, payload, status=status,

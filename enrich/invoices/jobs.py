@@ -5,7 +5,9 @@ is the invoice half of its two kind-specific steps. An invoice with a CII XML in
 mapped directly (``source = "embedded_xml"``, no model call, no cost) unless
 ``[invoices] use_embedded_xml = false``; anything else becomes a prompt whose user part holds
 the document's text between ``<untrusted_document_text>`` fence lines (the sandbox
-model reads the same tag).
+model reads the same tag). A scan queued for a model that reads images
+(``text_source = "vision"``) has no text: its pages are rendered from the file at run time
+(``page_images``) and go with the prompt, whose fence then holds an empty document.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -21,12 +24,17 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from enrich.config import Settings
 from enrich.errors import ConfigError, EnrichError, PermanentProviderError
-from enrich.invoices.checks import check_invoice
+from enrich.invoices.checks import check_invoice, vision_flag
 from enrich.invoices.cii import parse_cii
+from enrich.invoices.pdf import PDFProblem, render_pages
 from enrich.invoices.schema import Invoice
 from enrich.ledger import Job
 from enrich.prompts import RenderedPrompt, shipped_prompts_dir
+from enrich.providers.images import PageImage, image_support
 
+#: How the prompt describes where the document's text came from.
+_TEXT_SOURCES = {"ocr": "from OCR", "text_layer": "from the PDF",
+                 "vision": "none: a scan, read it from the attached page images"}
 FENCE_OPEN = "<untrusted_document_text>"
 FENCE_CLOSE = "</untrusted_document_text>"
 _FENCE_TAG_RE = re.compile(r"<(?=[\s/\\]*untrusted)", re.IGNORECASE)
@@ -66,13 +74,42 @@ def embedded_invoice(job: Job, settings: Settings) -> Invoice | None:
 def document(job: Job) -> dict[str, Any]:
     """What the provider gets as ``source``: the text and tables (never the file's bytes)."""
     text = str(job.payload.get("text") or "")
-    if not text.strip():
+    if not text.strip() and job.payload.get("text_source") != "vision":
         raise PermanentProviderError(
             f"job {job.id}: invoice {job.source_id} has no text to extract from",
             "Add the file again with OCR available (apt-get install tesseract-ocr).",
             error_class="NoText")
     return {"text": text, "tables": job.payload.get("tables") or [],
             "pages": job.payload.get("pages"), "text_source": job.payload.get("text_source")}
+
+
+def page_images(job: Job, settings: Settings) -> tuple[PageImage, ...]:
+    """The page images a vision job sends (none for a job with text), rendered now from
+    the file: the ledger keeps neither the PDF nor its images.
+
+    PermanentProviderError, naming the file or the setting, when the model in ``[llm]``
+    takes no images (the job was queued under another one) or the file is gone or changed.
+    """
+    if job.payload.get("text_source") != "vision":
+        return ()
+    cfg = settings.invoices
+    refused = image_support(settings.llm.provider, settings.llm.model,
+                            declared=cfg.model_takes_images)
+    if refused is not None:
+        raise PermanentProviderError(
+            f"job {job.id}: invoice {job.source_id} is a scan to read from its page images, "
+            f"but {refused}", "Fix [llm] or [invoices], then `enrich jobs retry`.",
+            error_class="NoVision")
+    wanted = len(job.payload.get("vision_pages") or []) or cfg.vision_max_pages
+    rendered = render_pages(Path(job.source_id), str(job.payload.get("sha256") or ""),
+                            max_pages=wanted, max_px=cfg.vision_max_px)
+    if isinstance(rendered, PDFProblem):
+        raise PermanentProviderError(f"job {job.id}: {rendered.reason}",
+                                     "Then `enrich jobs retry`, or reject the job.",
+                                     error_class={"unreadable": "FileGone",
+                                                  "changed": "FileChanged"}.get(
+                                                      rendered.code, "PagesNotRendered"))
+    return tuple(rendered)
 
 
 def render_invoice(job: Job, settings: Settings) -> tuple[RenderedPrompt, dict[str, Any]]:
@@ -86,9 +123,10 @@ def render_invoice(job: Job, settings: Settings) -> tuple[RenderedPrompt, dict[s
         source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
         system = "".join(template.blocks["system"](template.new_context({}))).strip()
         text = doc["text"][:MAX_TEXT_CHARS]
+        images = len(job.payload.get("vision_pages") or [])
         user = "".join(template.blocks["user"](template.new_context({
-            "document": text, "pages": doc["pages"] or "?",
-            "text_source": "from OCR" if doc["text_source"] == "ocr" else "from the PDF"})))
+            "document": text, "pages": doc["pages"] or "?", "images": images,
+            "text_source": _TEXT_SOURCES.get(str(doc["text_source"]), "from the PDF")})))
     except (jinja2.TemplateError, KeyError) as exc:
         raise ConfigError(f"invoice prompt template {name}: {exc}",
                           "Fix the template ([invoices] template, [prompts] dir); it needs a "
@@ -105,10 +143,19 @@ def render_invoice(job: Job, settings: Settings) -> tuple[RenderedPrompt, dict[s
     return rendered, doc
 
 
+def vision_sizes(job: Job) -> list[tuple[int, int]]:
+    """Pixel sizes of the page images a job sends (recorded when it was added)."""
+    return [(int(w), int(h)) for w, h in job.payload.get("vision_pages") or []]
+
+
 def check(fields: dict[str, Any], job_payload: dict[str, Any]) -> tuple[dict[str, Any],
                                                                         list[dict[str, str]]]:
     """The invoice as stored (validated, JSON) and its named flags."""
     invoice = Invoice.model_validate(fields)
+    if job_payload.get("text_source") == "vision":  # no text to ground the amounts in
+        flags = [*check_invoice(invoice, None),
+                 vision_flag(len(job_payload.get("vision_pages") or []))]
+        return invoice.model_dump(mode="json"), flags
     return invoice.model_dump(mode="json"), check_invoice(invoice, job_payload.get("text"))
 
 
@@ -119,6 +166,7 @@ def estimate_tokens(jobs: list[Job], settings: Settings) -> tuple[int, int, int,
     job's prompt is rendered from its stored text and counted, rather than a per-job guess.
     """
     from enrich.providers import estimate_output_tokens, estimate_prompt_tokens
+    from enrich.providers.images import images_tokens
 
     schema = Invoice.model_json_schema()
     calls = embedded = tokens_in = tokens_out = 0
@@ -132,5 +180,7 @@ def estimate_tokens(jobs: list[Job], settings: Settings) -> tuple[int, int, int,
             continue  # it would fail, not cost
         calls += 1
         tokens_in += estimate_prompt_tokens(rendered.system, rendered.user, schema)
+        tokens_in += images_tokens(settings.llm.provider, settings.llm.model,
+                                   vision_sizes(job))
         tokens_out += estimate_output_tokens(schema, settings.llm.max_output_tokens)
     return calls, embedded, tokens_in, tokens_out

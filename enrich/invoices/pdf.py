@@ -24,6 +24,13 @@ from typing import Any
 import pdfplumber
 import pypdfium2 as pdfium
 
+from enrich.providers.images import (
+    MAX_IMAGE_BYTES,
+    MAX_REQUEST_IMAGE_BYTES,
+    PageImage,
+    render_scale,
+)
+
 #: Characters of text per page under which a page counts as having no text layer.
 MIN_TEXT_CHARS = 20
 #: PDFs are read whole; a scanned catalogue of 500 MB is not an invoice.
@@ -31,13 +38,17 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PAGES = 50
 
 PROBLEMS = ("not_pdf", "corrupt", "encrypted", "no_pages", "too_large", "unreadable",
-            "needs_ocr")
+            "needs_ocr", "changed")
 
 
 @dataclass
 class PDFProblem:
     code: str  # one of PROBLEMS
     reason: str
+    #: For a scan (``needs_ocr``): its page count and page sizes in points, so the vision
+    #: path can queue it without opening the file again.
+    pages: int | None = None
+    page_sizes: list[tuple[float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -119,6 +130,11 @@ def _embedded_xml(data: bytes) -> tuple[str | None, str | None]:
     return xml.decode("utf-8", "replace"), name
 
 
+def _usable(texts: list[str]) -> bool:
+    """Enough characters per page to count as a text layer (or as a useful OCR reading)."""
+    return sum(len(t.strip()) for t in texts) >= MIN_TEXT_CHARS * max(1, len(texts))
+
+
 def _ocr(doc: pdfium.PdfDocument, languages: str, scale: float = 300 / 72) -> str:
     import pytesseract
 
@@ -167,15 +183,20 @@ def read_pdf(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
                                          f": {exc})")
         xml, xml_name = _embedded_xml(data)
         source = "text_layer"
-        if sum(len(t.strip()) for t in texts) < MIN_TEXT_CHARS * len(texts):
-            if not (ocr and tesseract_available()):
-                why = ("Tesseract is not installed (apt-get install tesseract-ocr)" if ocr
-                       else "[invoices] ocr = false")
+        if not _usable(texts):
+            why = ("Tesseract is not installed (apt-get install tesseract-ocr)" if ocr
+                   else "[invoices] ocr = false")
+            if ocr and tesseract_available():
+                texts = _ocr(opened, ocr_languages).split("\f")
+                source = "ocr"
+                why = "Tesseract read no usable text from it"
+            if not _usable(texts):
+                sizes = [(float(w), float(h)) for w, h in
+                         (opened.get_page_size(i) for i in range(len(opened)))]
                 return PDFProblem("needs_ocr", f"{name} has no text layer (a scan) and {why}; "
                                                "or set [invoices] vision = true with a model "
-                                               "that reads images")
-            texts = _ocr(opened, ocr_languages).split("\f")
-            source = "ocr"
+                                               "that reads images",
+                                  pages=len(opened), page_sizes=sizes)
         return PDFDocument(sha256=digest, pages=len(opened), text="\f".join(texts),
                            tables=tables, text_source=source, embedded_xml=xml,
                            embedded_xml_name=xml_name)
@@ -217,3 +238,64 @@ def first_page_png(path: Path, sha256: str | None = None, *, max_bytes: int = 80
             page.close()
     finally:
         doc.close()
+
+
+def render_pages(path: Path, sha256: str, *, max_pages: int,
+                 max_px: int) -> list[PageImage] | PDFProblem:
+    """The first ``max_pages`` pages of a scan as greyscale PNGs for a model that reads
+    images, each within ``max_px`` on its long edge and the services' per-image limits.
+
+    Rendered at run time from the file, because the ledger keeps no PDF bytes and no images:
+    a file that is gone or changed since it was added (``sha256`` differs) is a problem that
+    names it, never a reading of some other document.
+    """
+    name = path.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return PDFProblem("unreadable", f"{path} cannot be read since it was added "
+                                        f"({exc.strerror}): put it back, or add it again")
+    if sha256_bytes(data) != sha256:
+        return PDFProblem("changed", f"{path} has changed since it was added (its sha256 "
+                                     "differs): run `enrich invoices add` on it again")
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        return PDFProblem("corrupt", f"{name} cannot be rendered ({exc})")
+    images: list[PageImage] = []
+    try:
+        for index in range(min(len(doc), max_pages)):
+            page = doc[index]
+            try:
+                width, height = page.get_size()
+                scale = render_scale(width, height, max_px)
+                image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+            finally:
+                page.close()
+            encoded = _encode(image)
+            if encoded is None:
+                return PDFProblem("too_large", f"{name} page {index + 1} is over "
+                                               f"{MAX_IMAGE_BYTES // (1024 * 1024)} MB as an "
+                                               "image: lower [invoices] vision_max_px")
+            media_type, body = encoded
+            images.append(PageImage(index + 1, media_type, body, image.width, image.height))
+    finally:
+        doc.close()
+    if sum(len(i.data) for i in images) > MAX_REQUEST_IMAGE_BYTES * 3 // 4:  # base64 grows 4/3
+        return PDFProblem("too_large", f"{name}: {len(images)} page images are over the "
+                                       f"{MAX_REQUEST_IMAGE_BYTES // 1_000_000} MB a request "
+                                       "may carry: lower [invoices] vision_max_pages or "
+                                       "vision_max_px")
+    return images
+
+
+def _encode(image: Any) -> tuple[str, bytes] | None:
+    """PNG (lossless: small print stays sharp), else JPEG when a busy scan makes the PNG
+    too big for the per-image limit; None when neither fits."""
+    for kind, media_type, options in (("PNG", "image/png", {}),
+                                      ("JPEG", "image/jpeg", {"quality": 85})):
+        out = io.BytesIO()
+        image.save(out, kind, **options)
+        if out.tell() <= MAX_IMAGE_BYTES:
+            return media_type, out.getvalue()
+    return None

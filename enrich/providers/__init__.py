@@ -28,7 +28,6 @@ from enrich.providers.tokens import (
     estimate_output_tokens,
     estimate_prompt_tokens,
     estimate_tokens,
-    rate_limit_tokens,
 )
 
 #: Every provider ``llm.provider`` can name: "module:function" of its ``ProviderFactory``.
@@ -79,7 +78,6 @@ __all__ = [
     "estimate_tokens",
     "make_provider",
     "price_for",
-    "rate_limit_tokens",
     "strict_json_schema",
     "tool_input_schema",
 ]

@@ -32,6 +32,7 @@ from enrich.providers.base import (
     schema_name,
     tool_input_schema,
 )
+from enrich.providers.images import anthropic_content
 from enrich.providers.limit_model import ANTHROPIC
 from enrich.providers.prices import price_for
 
@@ -47,6 +48,9 @@ class AnthropicProvider(SdkProvider):
     limit_model = ANTHROPIC
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
+        if request.images:
+            return [{"role": "user", "content": anthropic_content(request.user,
+                                                                  request.images)}]
         return [{"role": "user", "content": request.user}]  # the system prefix goes apart
 
     def _kwargs(self, request: LLMRequest, messages: list[dict[str, Any]]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from enrich.errors import (
     RetryableProviderError,
     UnusableOutput,
 )
+from enrich.providers.images import PageImage
 from enrich.providers.limit_model import OPENAI, LimitModel
 from enrich.providers.prices import ModelPrice
 from enrich.providers.tokens import estimate_tokens
@@ -55,6 +56,8 @@ class LLMRequest:
     #: ``max_output_tokens``: then ``generate`` raises ``OutputTruncated`` instead of sending
     #: the repair request (a repair cannot fit more into the same limit).
     retry_output_tokens: int | None = None
+    #: Rendered pages of a scan, for a model that takes images (never stored).
+    images: tuple[PageImage, ...] = ()
 
 
 @dataclass

@@ -55,6 +55,7 @@ from enrich.providers.base import (
     where,
 )
 from enrich.providers.batches import RawResult, RemoteBatch
+from enrich.providers.images import gemini_parts
 from enrich.providers.limit_model import gemini_limits
 from enrich.providers.prices import price_for
 from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
@@ -278,6 +279,8 @@ class GeminiProvider(SdkProvider):
             "persists.", error_class="connection")
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
+        if request.images:
+            return [{"role": "user", "parts": gemini_parts(request.user, request.images)}]
         return [{"role": "user", "parts": [{"text": request.user}]}]  # system goes apart
 
     async def _send(self, request: LLMRequest, messages: list[dict[str, Any]],
@@ -292,7 +295,7 @@ class GeminiProvider(SdkProvider):
         are billed as output, so they are added to the candidates' tokens."""
         meta = getattr(response, "usage_metadata", None)
         if meta is None or meta.prompt_token_count is None:
-            prompt = sum(estimate_tokens(p.get("text", "")) + MESSAGE_OVERHEAD
+            prompt = sum(estimate_tokens(p.get("text") or "") + MESSAGE_OVERHEAD
                          for m in messages for p in m["parts"])
             return Usage(input_tokens=prompt + REQUEST_OVERHEAD,
                          output_tokens=estimate_tokens(_text(response))), True

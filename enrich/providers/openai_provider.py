@@ -25,12 +25,20 @@ from enrich.providers.base import (
     schema_name,
     strict_json_schema,
 )
+from enrich.providers.images import openai_content
 from enrich.providers.prices import price_for
 from enrich.providers.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_tokens
 
 ENV_VAR = ENV_OPENAI_KEY
 #: Used as the key for an OpenAI-compatible local server that needs none (Ollama, vLLM).
 NO_KEY = "no-key-needed"
+
+
+def _text(content: Any) -> str:
+    """A message's text, whether a string or content parts (images are not text)."""
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
 
 
 def _choice(completion: Any) -> Any:
@@ -76,8 +84,10 @@ class OpenAIProvider(SdkProvider):
         return ChatCompletion.model_validate(body)
 
     def _first_messages(self, request: LLMRequest) -> list[dict[str, Any]]:
+        user: Any = (openai_content(request.user, request.images) if request.images
+                     else request.user)
         return [{"role": "system", "content": request.system},
-                {"role": "user", "content": request.user}]
+                {"role": "user", "content": user}]
 
     async def _send(self, request: LLMRequest, messages: list[dict[str, Any]],
                     ) -> tuple[Any, Mapping[str, str], int]:
@@ -112,7 +122,8 @@ class OpenAIProvider(SdkProvider):
         if raw is None:
             choice = _choice(completion)
             answer = (choice.message.content or "") if choice is not None else ""
-            prompt = sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in messages)
+            prompt = sum(estimate_tokens(_text(m["content"])) + MESSAGE_OVERHEAD
+                         for m in messages)
             return Usage(input_tokens=prompt + REQUEST_OVERHEAD,
                          output_tokens=estimate_tokens(answer)), True
         details = getattr(raw, "prompt_tokens_details", None)

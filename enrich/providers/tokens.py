@@ -75,13 +75,3 @@ def estimate_output_tokens(schema: dict[str, Any], max_output_tokens: int) -> in
         else:
             chars += int(limit) if limit is not None else 600
     return min(max_output_tokens, max(1, math.ceil(chars / 4.0)))
-
-
-def rate_limit_tokens(system: str, user: str, max_output_tokens: int) -> int:
-    """What a request counts against a tokens-per-minute limit, as the providers count it.
-
-    OpenAI's limiter (and the sandbox's) does not tokenize: it charges about one token per 4
-    characters of input plus the request's ``max_tokens`` up front. Pacing by this number
-    rather than ``estimate_tokens`` keeps enrich under the limit the server enforces.
-    """
-    return math.ceil((len(system) + len(user)) / 4) + max_output_tokens

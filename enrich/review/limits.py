@@ -44,6 +44,9 @@ INVOICE_EXPLANATIONS: dict[str, str] = {
     "invoice_iban": "The IBAN fails its check digits: do not pay to it before checking.",
     "invoice_grounding": "An amount or the invoice number is not printed in the document's "
                          "text: it may be computed or invented. Compare with the PDF.",
+    "invoice_vision": "A scan with no text layer, read by the model from its page images: "
+                      "nothing could be checked against printed text. Compare every field "
+                      "with the page image.",
 }
 GUARD_EXPLANATIONS.update(INVOICE_EXPLANATIONS)
 

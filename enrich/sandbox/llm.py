@@ -64,6 +64,7 @@ from enrich.sandbox.llm_answers import (
     fill_schema,
     read_grounding,
 )
+from enrich.sandbox.llm_images import SeenImage
 from enrich.sandbox.llm_limits import LimitState, PromptCache, RateLimiter, Refusal, estimate_tokens
 from enrich.sandbox.llm_wire import Answer, Ask, BadRequest, Usage
 
@@ -146,6 +147,7 @@ class SeenPrompt:
     model: str
     system: str
     user: str
+    images: tuple[SeenImage, ...] = ()  # what each image part carried (never its pixels)
 
 
 @dataclass
@@ -305,10 +307,11 @@ class SandboxLLM:
             ask = (llm_openai if call.route == "openai" else llm_anthropic).parse(body)
         except BadRequest as exc:
             self._record(call, "bad_request")
-            return self._error(call, 400, exc.message, param=exc.param)
+            return self._error(call, 400, exc.message, param=exc.param, code=exc.code)
         call.ask = ask
         with self._lock:
-            self._prompts.append(SeenPrompt(call.route, ask.model, ask.system, ask.user))
+            self._prompts.append(SeenPrompt(call.route, ask.model, ask.system, ask.user,
+                                            tuple(ask.images)))
         if fault == "400":
             self._record(call, "bad_request")
             return self._error(call, 400, f"Invalid request (forced by {FAULT_HEADER}: 400).")
@@ -496,7 +499,8 @@ class SandboxLLM:
     def _answer(self, call: _Call, ask: Ask) -> tuple[Answer, str]:
         if call.fault == "refusal":
             return Answer(refusal=REFUSAL_TEXT, finish="refusal"), "refusal"
-        grounding = read_grounding(ask.user or ask.system, gullible=self.options.gullible)
+        grounding = read_grounding(ask.user or ask.system, gullible=self.options.gullible,
+                                   images=len(ask.images))
         broken: str | None = None
         if call.fault in ("malformed", "missing"):
             broken = call.fault

@@ -117,6 +117,7 @@ class Grounding:
     document: str = ""
     text: str = ""  # every fenced character (or the whole prompt when nothing is fenced)
     injection: str | None = None
+    images: int = 0  # images the request carried: a scan's pages, which it cannot read
 
     @cached_property
     def name(self) -> str:
@@ -193,8 +194,9 @@ class Grounding:
                 if (value := parse_number(raw)) is not None]
 
 
-def read_grounding(prompt: str, *, gullible: bool = True) -> Grounding:
-    """Collect the fenced record data of a prompt (all of it, if nothing is fenced)."""
+def read_grounding(prompt: str, *, gullible: bool = True, images: int = 0) -> Grounding:
+    """Collect the fenced record data of a prompt (all of it, if nothing is fenced);
+    ``images`` counts the images the request carried (the sandbox reads none of them)."""
     products = PRODUCT_FENCE.findall(prompt)
     documents = [document_text(chunk) for chunk in DOCUMENT_FENCE.findall(prompt)]
     product: dict[str, Any] = {}
@@ -215,7 +217,7 @@ def read_grounding(prompt: str, *, gullible: bool = True) -> Grounding:
     document = "\n".join(chunk.strip("\n") for chunk in documents)
     fenced = products + documents
     text = "\n".join(fenced) if fenced else prompt
-    grounding = Grounding(product=product, document=document, text=text)
+    grounding = Grounding(product=product, document=document, text=text, images=images)
     if gullible:
         readable.extend(documents)
         grounding.injection = find_injection("\n".join(readable) if fenced else prompt)
@@ -268,7 +270,7 @@ def fill_schema(schema: dict[str, Any], grounding: Grounding) -> Any:
     """An instance of ``schema`` built from ``grounding``; deterministic. An invoice
     request is answered by the offline invoice extractor (``llm_invoice``)."""
     filler = _Filler(schema, grounding)
-    if is_invoice_request(filler.resolve(schema), grounding.document):
+    if is_invoice_request(filler.resolve(schema), grounding.document, grounding.images):
         value = answer_invoice(schema, grounding.document, filler.resolve,
                                lambda node, name: filler.fill(node, name, ""))
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from enrich.httpserver import Response
+from enrich.sandbox.llm_images import SeenImage, anthropic_image
 from enrich.sandbox.llm_limits import LimitState, rfc3339_after
 from enrich.sandbox.llm_wire import (
     Answer,
@@ -89,11 +90,16 @@ def parse(raw: Any) -> Ask:
         flagged, ttl = _ttl(block)
         pieces.append((_strip_control(block), flagged, ttl))
 
-    for message in messages:
+    images: list[SeenImage] = []
+    for index, message in enumerate(messages):
         content = message.get("content")
         blocks = content if isinstance(content, list) else [content]
-        for block in blocks:
+        for number, block in enumerate(blocks):
             flagged, ttl = _ttl(block)
+            if isinstance(block, dict) and block.get("type") == "image":
+                seen = anthropic_image(block, f"messages.{index}.content.{number}.image")
+                images.append(seen)
+                block = f"[image {seen.sha256}]"  # its tokens are the image's, added below
             pieces.append(({"role": message["role"], "block": _strip_control(block)}, flagged,
                            ttl))
 
@@ -113,7 +119,8 @@ def parse(raw: Any) -> Ask:
     ask = Ask(route="anthropic", model=model, system=system_text, user=user, prompt_tokens=0,
               max_tokens=max_tokens)
     ask.segments = segments_of(model, [(_piece_text(p), f, t) for p, f, t in pieces])
-    ask.prompt_tokens = sum(s.tokens for s in ask.segments)
+    ask.images = images
+    ask.prompt_tokens = sum(s.tokens for s in ask.segments) + sum(i.tokens for i in images)
     _read_output(body, tools, ask)
     return ask
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from enrich.httpserver import DropConnection, Request, Response
 from enrich.sandbox.llm_gemini_batch import GeminiBatches
+from enrich.sandbox.llm_images import gemini_image
 from enrich.sandbox.llm_wire import (
     Answer,
     Ask,
@@ -172,7 +173,11 @@ def parse(model: str, raw: Any) -> Ask:
         pieces.append(({"role": content.get("role", "user"), "content": _parts_text(content)},
                        index < last, CACHE_TTL))
     ask.segments = segments_of(model, pieces)
-    ask.prompt_tokens = sum(s.tokens for s in ask.segments)
+    ask.images = [gemini_image(part, f"contents[{index}].parts[{number}]")
+                  for index, content in enumerate(contents)
+                  for number, part in enumerate(content["parts"])
+                  if isinstance(part, dict) and ("inlineData" in part or "inline_data" in part)]
+    ask.prompt_tokens = sum(s.tokens for s in ask.segments) + sum(i.tokens for i in ask.images)
     return ask
 
 
@@ -284,7 +289,8 @@ class GeminiAPI:
         call.ask = ask
         from enrich.sandbox.llm import SeenPrompt
         with core._lock:
-            core._prompts.append(SeenPrompt(ROUTE, ask.model, ask.system, ask.user))
+            core._prompts.append(SeenPrompt(ROUTE, ask.model, ask.system, ask.user,
+                                            tuple(ask.images)))
         if fault == "400":
             core._record(call, "bad_request")
             return error(400, f"Invalid request (forced by {FAULT_HEADER}: 400).")

@@ -15,6 +15,12 @@ An invoice request is one whose fence is ``<untrusted_document_text>`` and whose
 the ``Invoice`` record's parts (``supplier``, ``buyer``, ``lines``, ``tax_breakdown``); a
 hand-made invoice schema with other field names still goes to the generic filler, which reads
 labels. Faults, latency, limits and ``max_tokens`` apply afterwards, as to any answer.
+
+A scan sent as page images (``[invoices] vision = true``) arrives with an empty fence and the
+images beside it. The sandbox checks the images (``llm_images``) but cannot read pixels, so it
+answers what it can read, the empty text: an invoice whose every field is null. It does not
+OCR the image: an answer that depended on whether Tesseract is installed where the sandbox
+runs would make the tests' expectations depend on the machine.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ Resolve = Callable[[Any], dict[str, Any]]
 Fallback = Callable[[dict[str, Any], str], Any]
 
 
-def is_invoice_request(schema: dict[str, Any], document: str) -> bool:
-    """Whether a request is the project's invoice extraction (see the module docstring)."""
+def is_invoice_request(schema: dict[str, Any], document: str, images: int = 0) -> bool:
+    """Whether a request is the project's invoice extraction (see the module docstring):
+    a fenced document, or page images of a scan whose fence is empty."""
     properties = schema.get("properties") or {}
-    return bool(document.strip()) and set(properties) >= INVOICE_PARTS
+    return bool(document.strip() or images) and set(properties) >= INVOICE_PARTS
 
 
 def document_text(document: str) -> str:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from enrich.httpserver import Response
+from enrich.sandbox.llm_images import SeenImage, openai_image
 from enrich.sandbox.llm_limits import LimitState, go_duration
 from enrich.sandbox.llm_wire import (
     Answer,
@@ -78,8 +79,32 @@ def parse(raw: Any) -> Ask:
         # Automatic prefix caching: every message boundary before the last turn.
         pieces.append(({"role": message["role"], "content": text}, index < last, CACHE_TTL))
     ask.segments = segments_of(model, pieces)
-    ask.prompt_tokens = sum(s.tokens for s in ask.segments)
+    ask.images = _images(messages)
+    ask.prompt_tokens = sum(s.tokens for s in ask.segments) + sum(i.tokens for i in ask.images)
     return ask
+
+
+def _images(messages: list[dict[str, Any]]) -> list[SeenImage]:
+    """The ``image_url`` parts of the user turns, each checked (see ``llm_images``)."""
+    found: list[SeenImage] = []
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for number, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            where = f"messages[{index}].content[{number}]"
+            if kind not in ("text", "image_url"):
+                raise BadRequest(f"Invalid value: '{kind}'. Supported values are: 'text', "
+                                 "'image_url', 'input_audio', 'refusal', and 'file'.",
+                                 f"{where}.type", "invalid_value")
+            if kind == "image_url":
+                if message["role"] != "user":
+                    raise BadRequest(f"Image URLs are only allowed for messages with role "
+                                     f"'user', but this message with role '{message['role']}'"
+                                     " contains an image URL.", where, "invalid_value")
+                found.append(openai_image(part, where))
+    return found
 
 
 def _read_response_format(value: Any, ask: Ask, messages: list[dict[str, Any]]) -> Any:

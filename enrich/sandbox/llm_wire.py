@@ -11,9 +11,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from enrich.sandbox.llm_limits import LimitState, estimate_tokens
+
+if TYPE_CHECKING:  # llm_images raises this module's BadRequest
+    from enrich.sandbox.llm_images import SeenImage
 
 Mode = Literal["text", "json_object", "json_schema", "tool"]
 
@@ -21,10 +24,12 @@ Mode = Literal["text", "json_object", "json_schema", "tool"]
 class BadRequest(Exception):
     """The request body is not something the real API would accept."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Ask:
     tool_name: str | None = None
     max_tokens: int | None = None
     segments: list[Segment] = field(default_factory=list)
+    images: list[SeenImage] = field(default_factory=list)  # counted in prompt_tokens
 
 
 @dataclass

@@ -53,6 +53,7 @@ from enrich.providers import (
     estimate_output_tokens,
     estimate_prompt_tokens,
 )
+from enrich.providers.images import images_tokens
 from enrich.worker.estimating import QueueFigures, estimate_waiting
 from enrich.worker.limits import Breaker, Budget, RateLimiter, consecutive_limit, retry_delay
 from enrich.worker.record import draft_rules, record_answer, remember
@@ -377,6 +378,8 @@ class Worker:
             return
         try:
             rendered, snapshot = self._render(job)
+            images = (invoice_jobs.page_images(job, self.settings) if job.kind == "invoice"
+                      else ())
         except ConfigError as exc:  # a template or field-list problem: every job would fail
             self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
             self.stop("fatal", f"job {job.id}: {exc.message}", exc.hint)
@@ -391,7 +394,9 @@ class Worker:
         schema = rendered.output_model.model_json_schema()
         key = (rendered.template_name, rendered.fields)
         max_out = self.sizer.limit(key, schema)
-        prompt_tokens = estimate_prompt_tokens(rendered.system, rendered.user, schema)
+        pictured = images_tokens(self.llm.provider, self.llm.model,
+                                 [(i.width, i.height) for i in images])
+        prompt_tokens = estimate_prompt_tokens(rendered.system, rendered.user, schema) + pictured
         estimate = self.provider.estimate_cost(prompt_tokens,
                                                estimate_output_tokens(schema, max_out))
         if not self.budget.reserve(estimate):
@@ -401,7 +406,7 @@ class Worker:
                       "Raise [llm] budget_usd, or run again to continue under a new budget.")
             return
         try:
-            reserved = await self._pace(rendered, schema, max_out)
+            reserved = await self._pace(rendered, schema, max_out, pictured)
             if self._stop is not None and self._stop[0] not in _GRACEFUL:
                 self.budget.settle(estimate, 0.0)
                 self._ledger(self.ledger.release, job.id, self.owner, refund_attempt=True)
@@ -409,9 +414,9 @@ class Worker:
             request = LLMRequest(system=rendered.system, user=rendered.user,
                                  schema=rendered.output_model, job_id=job.id,
                                  temperature=self.llm.temperature, max_output_tokens=max_out,
-                                 source=snapshot,
+                                 source=snapshot, images=images,
                                  retry_output_tokens=self.sizer.grow(key, schema, max_out))
-            result = await self._generate(job, request, rendered, schema, reserved)
+            result = await self._generate(job, request, rendered, schema, reserved, pictured)
         except RateLimited as exc:
             self.budget.settle(estimate, 0.0)
             self._rate_limited(job, started, exc)
@@ -444,9 +449,10 @@ class Worker:
         self._record_draft(job, started, rendered, snapshot, result)
 
     async def _pace(self, rendered: RenderedPrompt, schema: dict[str, Any],
-                    max_out: int) -> int:
+                    max_out: int, pictured: int = 0) -> int:
         """Wait until the provider's limits have room for this request, counted the way the
-        provider counts it (``LimitModel``); the output tokens reserved, if any."""
+        provider counts it (``LimitModel``), page images (``pictured`` tokens) included; the
+        output tokens reserved, if any."""
         if not self.provider.paced:
             return 0
         model = self.provider.limit_model
@@ -455,12 +461,12 @@ class Worker:
         cached = (len(rendered.system) + schema_chars
                   if rendered.system_hash in self._cached_systems else 0)
         output = max_out if self.limiter.output is not None else 0
-        await self.limiter.acquire(model.request_tokens(prompt_chars, cached, max_out),
-                                   output=output)
+        await self.limiter.acquire(model.request_tokens(prompt_chars, cached, max_out)
+                                   + pictured, output=output)
         return output
 
     async def _generate(self, job: Job, request: LLMRequest, rendered: RenderedPrompt,
-                        schema: dict[str, Any], reserved: int) -> Any:
+                        schema: dict[str, Any], reserved: int, pictured: int = 0) -> Any:
         """The provider's answer, asked once more with a larger ``max_tokens`` (same attempt,
         paced again) when the first was cut off; both requests' usage and cost are kept."""
         key = (rendered.template_name, rendered.fields)
@@ -483,7 +489,7 @@ class Worker:
                 bigger = request.retry_output_tokens
                 request = dataclasses.replace(request, max_output_tokens=bigger,
                                               retry_output_tokens=None)
-                reserved = await self._pace(rendered, schema, bigger)
+                reserved = await self._pace(rendered, schema, bigger, pictured)
                 continue
             except UnusableOutput as exc:
                 if cut is not None:  # the cut-off answer was billed too
