@@ -14,17 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.sandbox_process import start_sandbox_llm
 from enrich.config import LLMConfig, Secrets, Settings, SyncConfig
 from enrich.ledger import Ledger
 from enrich.worker.batch import BatchMode
@@ -34,28 +31,6 @@ SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench", "ANTHROPIC_API_KEY": "sk-ant-be
                    "GEMINI_API_KEY": "AIza-bench"})
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
           "gemini": "gemini-2.5-flash"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_llm() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "enrich.cli", "sandbox", "llm", "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            httpx.get(url + "/health", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit("the sandbox LLM did not start") from None
-            time.sleep(0.1)
 
 
 def _rss_mb() -> float:
@@ -107,7 +82,7 @@ def main() -> None:
                         help="llm.batch_max_requests (the sandbox takes uploads <= 64 MB)")
     parser.add_argument("--provider", choices=sorted(MODELS), default="openai")
     args = parser.parse_args()
-    proc, url = _start_llm()
+    proc, url = start_sandbox_llm()
     try:
         with tempfile.TemporaryDirectory() as folder:
             ledger = Ledger(Path(folder) / "bench.db")

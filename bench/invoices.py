@@ -36,6 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 INVOICES = ROOT / "fixtures" / "invoices"
+sys.path.insert(0, str(ROOT))  # bench.sandbox_process
 
 
 def build_pdf(pages: int, dest: Path) -> Path:
@@ -109,42 +110,19 @@ def _texts() -> list[dict[str, Any]]:
     return payloads
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _rate_run(n: int, rpm: int, latency_ms: int, max_s: float) -> dict[str, Any]:
     """N invoices through the worker and the OpenAI SDK against the sandbox at ``rpm``."""
     import asyncio
-    import subprocess
 
-    import httpx
-
+    from bench.sandbox_process import start_sandbox_llm
     from enrich.config import InvoicesConfig, LLMConfig, Secrets, Settings
     from enrich.ledger import EnqueueItem, Ledger
     from enrich.worker import run_jobs
 
     payloads = _texts()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    llm = subprocess.Popen([sys.executable, "-m", "enrich.cli", "sandbox", "llm", "--port",
-                            str(port), "--rpm", str(rpm), "--latency-ms", str(latency_ms),
-                            "--seed", "12"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    llm, url = start_sandbox_llm("--rpm", str(rpm), "--latency-ms", str(latency_ms),
+                                 "--seed", "12")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or llm.poll() is not None:
-                    raise SystemExit("the sandbox LLM did not start") from None
-                time.sleep(0.1)
         settings = Settings(
             llm=LLMConfig(provider="openai", model="gpt-4o-mini", base_url=url + "/v1",
                           max_rpm=rpm, max_tpm=100_000_000, concurrency=32, timeout_s=30,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,63 +30,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.sandbox_process import start_sandbox_llm
 from enrich.config import LLMConfig, Secrets, Settings, SyncConfig, load_settings
 from enrich.errors import ProviderError
 from enrich.guards.duplicates import DuplicateIndex
-from enrich.ledger import EnqueueItem, Ledger
+from enrich.ledger import Ledger
 from enrich.prompts import PromptBook
 from enrich.providers import LLMRequest, make_provider
-from enrich.sandbox.catalog import synthetic_catalog
 from enrich.scaffold import shipped_config_example
 from enrich.worker import Worker
+from tests.batch_helpers import fill
 
 FIELDS = ["description", "short_description"]
 SECRETS = Secrets({"OPENAI_API_KEY": "sk-bench"})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_llm(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
     fail = args.fault_rate * 0.6  # 500s
     overload = args.fault_rate * 0.4  # 503s on the OpenAI route
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "enrich.cli", "sandbox", "llm", "--port", str(port),
-         "--latency-ms", str(args.latency_ms), "--rpm", str(args.rpm),
-         "--fail-rate", str(fail), "--overload-rate", str(overload), "--seed", "7"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            httpx.get(url + "/", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit("the sandbox LLM did not start") from None
-            time.sleep(0.1)
-
-
-def _fill(ledger: Ledger, n: int) -> None:
-    products, items = [], []
-    for p in synthetic_catalog(n, seed=1):
-        snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
-                                         "attributes", "weight", "dimensions", "regular_price",
-                                         "description", "short_description", "meta_data")}
-        if not snapshot["name"]:
-            snapshot["name"] = f"Supplier item {p['sku']}"
-        products.append({"source_id": str(p["id"]), "snapshot": snapshot,
-                         "content_hash": f"h{p['id']}", "name": snapshot["name"],
-                         "state": "needs_work", "missing": FIELDS})
-        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
-    ledger.upsert_products(products)
-    ledger.enqueue_many(items)
+    return start_sandbox_llm("--latency-ms", str(args.latency_ms), "--rpm", str(args.rpm),
+                             "--fail-rate", str(fail), "--overload-rate", str(overload),
+                             "--seed", "7")
 
 
 def _settings(url: str, args: argparse.Namespace) -> Settings:
@@ -143,23 +108,11 @@ async def _naive(ledger: Ledger, settings: Settings, n: int) -> dict[str, Any]:
 
 def _start_limited_llm(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
     """The sandbox LLM in its own process, enforcing the --defaults limits."""
-    port = _free_port()
-    command = [sys.executable, "-m", "enrich.cli", "sandbox", "llm", "--port", str(port),
-               "--latency-ms", str(args.latency_ms), "--rpm", str(args.rpm),
+    options = ["--latency-ms", str(args.latency_ms), "--rpm", str(args.rpm),
                "--tpm", str(args.tpm), "--seed", "7"]
     if args.wire == "anthropic":
-        command += ["--otpm", str(args.otpm)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            httpx.get(url + "/health", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit("the sandbox LLM did not start") from None
-            time.sleep(0.1)
+        options += ["--otpm", str(args.otpm)]
+    return start_sandbox_llm(*options)
 
 
 def _shipped_settings(url: str, wire: str, folder: Path) -> Settings:
@@ -174,22 +127,6 @@ def _shipped_settings(url: str, wire: str, folder: Path) -> Settings:
     settings = load_settings(config, required=True)
     assert settings.llm.max_rpm is None and settings.llm.max_tpm is None, "not the defaults"
     return settings
-
-
-def _fill_fields(ledger: Ledger, n: int, fields: list[str]) -> None:
-    products, items = [], []
-    for p in synthetic_catalog(n, seed=1):
-        snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
-                                         "attributes", "weight", "dimensions", "regular_price",
-                                         "description", "short_description", "meta_data")}
-        if not snapshot["name"]:
-            snapshot["name"] = f"Supplier item {p['sku']}"
-        products.append({"source_id": str(p["id"]), "snapshot": snapshot,
-                         "content_hash": f"h{p['id']}", "name": snapshot["name"],
-                         "state": "needs_work", "missing": fields})
-        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": fields}))
-    ledger.upsert_products(products)
-    ledger.enqueue_many(items)
 
 
 def _charged(ledger: Ledger, run_id: int, wire: str) -> dict[str, int]:
@@ -223,7 +160,7 @@ def defaults(args: argparse.Namespace) -> None:
             settings = _shipped_settings(url, args.wire, Path(tmp))
             fields = list(settings.sync.fields)
             with Ledger(Path(tmp) / "bench.db") as ledger:
-                _fill_fields(ledger, args.jobs, fields)
+                fill(ledger, args.jobs, fields)
                 provider = make_provider(settings.llm, secrets)
                 prompts = PromptBook.from_settings(settings)
                 worker = Worker(ledger, settings, provider, prompts,
@@ -309,7 +246,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = _settings(url, args)
             with Ledger(Path(tmp) / "bench.db") as ledger:
-                _fill(ledger, args.jobs)
+                fill(ledger, args.jobs)
                 run = asyncio.run(_enrich(ledger, settings))
                 counts = ledger.counts()["product"]
             drafted, dead = counts["drafted"], counts["dead"]
@@ -326,7 +263,7 @@ def main() -> None:
                   f"({run['ledger_cpu']:.1f} of {run['cpu']:.1f} CPU s)")
             if not args.skip_naive:
                 with Ledger(Path(tmp) / "naive.db") as ledger:
-                    _fill(ledger, args.jobs)
+                    fill(ledger, args.jobs)
                     naive = asyncio.run(_naive(ledger, settings, args.jobs))
                 naive_rpm = naive["requests"] / (naive["elapsed"] / 60)
                 print(f"naive loop (50 + gather + sleep(1)): {naive['elapsed']:.1f} s, "

@@ -23,9 +23,11 @@ MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5",
           "gemini": "gemini-2.5-flash"}
 
 
-def fill(ledger: Ledger, n: int, seed: int = 1, *, chunk: int = 5000) -> None:
-    """``n`` synthetic products snapshotted and queued, as a sync would leave them (written
-    ``chunk`` at a time, so a benchmark's 50,000 never sit in memory at once)."""
+def fill(ledger: Ledger, n: int, fields: list[str] | None = None, *, seed: int = 1,
+         chunk: int = 5000) -> None:
+    """``n`` synthetic products snapshotted and queued for ``fields``, as a sync would leave
+    them (written ``chunk`` at a time, so a benchmark's 50,000 never sit in memory at once)."""
+    fields = list(fields or FIELDS)
     products, items = [], []
     for p in synthetic_catalog(n, seed=seed):
         snapshot = {k: p.get(k) for k in ("id", "name", "sku", "type", "status", "categories",
@@ -35,8 +37,8 @@ def fill(ledger: Ledger, n: int, seed: int = 1, *, chunk: int = 5000) -> None:
             snapshot["name"] = f"Supplier item {p['sku']}"
         products.append({"source_id": str(p["id"]), "snapshot": snapshot,
                          "content_hash": f"h{p['id']}", "name": snapshot["name"],
-                         "state": "needs_work", "missing": FIELDS})
-        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": FIELDS}))
+                         "state": "needs_work", "missing": fields})
+        items.append(EnqueueItem("product", str(p["id"]), f"h{p['id']}", {"fields": fields}))
         if len(products) >= chunk:
             ledger.upsert_products(products)
             ledger.enqueue_many(items)
