@@ -85,3 +85,22 @@ def read(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return []
     finally:
         conn.close()
+
+
+def write_batch_config(folder: Path, provider: str, llm_url: str, *, db: Path | None = None,
+                       store_url: str | None = None, extra: str = "") -> Path:
+    """A config.toml in ``folder`` for batch mode against the sandbox LLM (and store)."""
+    store = f'[store]\nurl = "{store_url}"\n' if store_url else ""
+    ledger = f'[ledger]\npath = "{db}"\n' if db else ""
+    config = folder / "config.toml"
+    config.write_text(f"""{store}[sync]
+fields = ["description", "short_description"]
+[llm]
+provider = "{provider}"
+model = "{MODELS[provider]}"
+base_url = "{base_url(provider, llm_url)}"
+mode = "batch"
+max_output_tokens = 2000
+{extra}
+{ledger}""", encoding="utf-8")
+    return config

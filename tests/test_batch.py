@@ -23,15 +23,14 @@ from enrich.sandbox.llm import LLMSandboxOptions, serve_llm
 from enrich.worker import run_jobs
 from tests.batch_helpers import (
     KEYS,
-    MODELS,
     PROVIDERS,
     SECRETS,
-    base_url,
     batch_settings,
     fill,
     poll,
     statuses,
     submit,
+    write_batch_config,
 )
 
 
@@ -218,22 +217,8 @@ def _cli(config: Path, *args: str) -> tuple[int, str]:
 
 def _config(tmp_path: Path, db: Path, url: str, extra: str = "", *,
             provider: str = "openai") -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[sync]
-fields = ["description", "short_description"]
-[llm]
-provider = "{provider}"
-model = "{MODELS[provider]}"
-base_url = "{base_url(provider, url)}"
-mode = "batch"
-batch_max_requests = 30
-max_output_tokens = 2000
-{extra}
-[ledger]
-path = "{db}"
-""")
-    return config
+    return write_batch_config(tmp_path, provider, url, db=db,
+                              extra=f"batch_max_requests = 30\n{extra}")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -297,19 +282,7 @@ def test_nightly_in_batch_mode_collects_monday_s_batch_on_tuesday(provider: str,
 
     with serve_store(list(synthetic_catalog(30, seed=9)), options=options()) as srv, \
             serve_llm(LLMSandboxOptions(batch_delay_s=0.5)) as llm:
-        config = tmp_path / "config.toml"
-        config.write_text(f"""
-[store]
-url = "{srv.url}"
-[sync]
-fields = ["description", "short_description"]
-[llm]
-provider = "{provider}"
-model = "{MODELS[provider]}"
-base_url = "{base_url(provider, llm.url)}"
-mode = "batch"
-max_output_tokens = 2000
-""")
+        config = write_batch_config(tmp_path, provider, llm.url, store_url=srv.url)
         env = {"WOO_CONSUMER_KEY": KEY, "WOO_CONSUMER_SECRET": SECRET, **KEYS}
         monday = CliRunner().invoke(cli, ["--config", str(config), "nightly"], env=env)
         assert monday.exit_code == 0, monday.output

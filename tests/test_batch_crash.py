@@ -21,35 +21,20 @@ from enrich.sandbox.llm import serve_llm
 from enrich.worker.batch import PAUSE_ENV
 from tests.batch_helpers import (
     KEYS,
-    MODELS,
     PROVIDERS,
-    base_url,
     batch_settings,
     fill,
     poll,
     statuses,
     submit,
+    write_batch_config,
 )
 from tests.process_helpers import kill_leaving_zombie, reap
 
 
 def _config(tmp_path: Path, db: Path, provider: str, url: str) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(f"""
-[sync]
-fields = ["description", "short_description"]
-[llm]
-provider = "{provider}"
-model = "{MODELS[provider]}"
-base_url = "{base_url(provider, url)}"
-mode = "batch"
-batch_max_requests = 100
-max_output_tokens = 2000
-timeout_s = 30
-[ledger]
-path = "{db}"
-""")
-    return config
+    return write_batch_config(tmp_path, provider, url, db=db,
+                              extra="batch_max_requests = 100\ntimeout_s = 30")
 
 
 def _paused(config: Path, point: str, *args: str) -> subprocess.Popen[str]:

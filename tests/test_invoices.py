@@ -11,6 +11,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from decimal import Decimal
@@ -217,8 +218,9 @@ def test_an_oversize_file_and_vision_are_named(tmp_path: Path) -> None:
     assert "vision = true" in reasons["scan.pdf"]["reason"]
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None and not __import__("os").environ.get(
-    "ENRICH_REQUIRE_BROWSER"), reason="tesseract-ocr is not installed (CI installs it)")
+@pytest.mark.skipif(shutil.which("tesseract") is None and not os.environ.get("CI"),
+                    reason="tesseract-ocr is not installed: `apt-get install tesseract-ocr` "
+                           "(CI installs it, and there a missing one is a failure)")
 def test_a_scan_is_read_with_tesseract(tmp_path: Path) -> None:
     files = _bad_files(tmp_path)
     with Ledger(tmp_path / "e.db") as ledger:

@@ -324,14 +324,18 @@ class BatchStore:
             "metadata": batch["metadata"],
         }
 
-    def _openai_list(self, request: Request) -> Response:
-        limit = int(request.arg("limit") or 20)
-        after = request.arg("after")
-        ordered = sorted((b for b in self.batches.values() if b["route"] == "openai"),
+    def _newest_after(self, route: str, after: str | None) -> list[dict[str, Any]]:
+        """One API's batches, newest first, after the cursor id (both APIs page this way)."""
+        ordered = sorted((b for b in self.batches.values() if b["route"] == route),
                          key=lambda b: b["created_at"], reverse=True)
         if after:
             ids = [b["id"] for b in ordered]
             ordered = ordered[ids.index(after) + 1:] if after in ids else []
+        return ordered
+
+    def _openai_list(self, request: Request) -> Response:
+        limit = int(request.arg("limit") or 20)
+        ordered = self._newest_after("openai", request.arg("after"))
         page = ordered[:limit]
         data = [self._openai_view(b) for b in page]
         return Response.json({"object": "list", "data": data,
@@ -419,12 +423,7 @@ class BatchStore:
 
     def _anthropic_list(self, request: Request) -> Response:
         limit = int(request.arg("limit") or 20)
-        after = request.arg("after_id")
-        ordered = sorted((b for b in self.batches.values() if b["route"] == "anthropic"),
-                         key=lambda b: b["created_at"], reverse=True)
-        if after:
-            ids = [b["id"] for b in ordered]
-            ordered = ordered[ids.index(after) + 1:] if after in ids else []
+        ordered = self._newest_after("anthropic", request.arg("after_id"))
         data = [self._anthropic_view(b, request) for b in ordered[:limit]]
         return Response.json({"data": data, "has_more": len(ordered) > limit,
                               "first_id": data[0]["id"] if data else None,
