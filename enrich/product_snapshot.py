@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from enrich.missing import (
     FINGERPRINT_MIN_CHARS,
     FINGERPRINTED,
@@ -33,9 +35,29 @@ from enrich.woo.seo import read_seo
 # -- hashing ------------------------------------------------------------------------------------
 
 def canonical_json(value: Any) -> str:
-    """The exact bytes ``content_hash`` is computed from (ASCII, sorted keys, no spaces)."""
+    """The exact bytes ``content_hash`` is computed from (ASCII, sorted keys, no spaces).
+
+    This spelling is what every ledger's hashes were made with, so it never changes.
+    """
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       default=repr)
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    """``canonical_json(value)`` as bytes, by orjson when that gives the same bytes.
+
+    Sync hashes every product, and orjson is about six times faster. The two agree on
+    every value without floats (the caller's promise: a snapshot holds none, see
+    ``_has_float``) whose text is printable ASCII; orjson writes other characters as
+    UTF-8 or raw (DEL), so any byte outside that range sends the value to ``json``.
+    """
+    try:
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a non-str key, an integer beyond 64 bits, a lone surrogate
+        return canonical_json(value).encode("ascii")
+    if out.isascii() and b"\x7f" not in out:
+        return out
+    return canonical_json(value).encode("ascii")
 
 
 #: Snapshot keys that are the store's settings, not the product's (sync adds them from
@@ -45,10 +67,20 @@ STORE_KEYS = frozenset({"weight_unit", "dimension_unit", "currency"})
 
 
 def content_hash(snapshot: Mapping[str, Any]) -> str:
-    if STORE_KEYS.isdisjoint(snapshot):
-        return hashlib.sha256(canonical_json(snapshot).encode("ascii")).hexdigest()
-    own = {k: v for k, v in snapshot.items() if k not in STORE_KEYS}
-    return hashlib.sha256(canonical_json(own).encode("ascii")).hexdigest()
+    own = snapshot if STORE_KEYS.isdisjoint(snapshot) else \
+        {k: v for k, v in snapshot.items() if k not in STORE_KEYS}
+    if _has_float(own):
+        return hashlib.sha256(canonical_json(own).encode("ascii")).hexdigest()
+    return hashlib.sha256(_canonical_bytes(own)).hexdigest()
+
+
+def _has_float(snapshot: Mapping[str, Any]) -> bool:
+    """Whether a snapshot holds a float (Python and orjson spell some differently: 1e+16 /
+    1e16, NaN / null). Only an image id is copied from the store as it came; every other
+    value of a snapshot is text, a validated integer, or built from those."""
+    return any(type(image.get("id")) is float for image in snapshot.get("images") or ()
+               if isinstance(image, Mapping)) or any(
+        type(v) is float for v in snapshot.values())
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -134,8 +166,9 @@ class Record:
     why: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
     texts: dict[str, str] | None = field(default=None, repr=False, compare=False)
-    #: Problems of the product's own data (``enrich.guards.inputs``), set by sync.
-    input_flags: list[dict[str, str]] = field(default_factory=list, compare=False)
+    #: Problems of the product's own data (``enrich.guards.inputs``), set by sync; None
+    #: when they were not looked at (the row then keeps the stored ones).
+    input_flags: list[dict[str, str]] | None = field(default=None, compare=False)
     # Priority signals (enrich.priority): stored beside the snapshot, never hashed.
     stock_status: str | None = None
     total_sales: int | None = None
@@ -146,7 +179,8 @@ class Record:
                 "snapshot": self.snapshot, "content_hash": self.content_hash,
                 "date_modified_gmt": self.date_modified_gmt, "state": self.state,
                 "missing": self.missing, "reason": self.reason,
-                "stock_status": self.stock_status, "total_sales": self.total_sales}
+                "stock_status": self.stock_status, "total_sales": self.total_sales,
+                "input_flags": self.input_flags}
 
 
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:

@@ -63,8 +63,8 @@ from enrich.ledger import EnqueueItem, JobStatus, Ledger
 from enrich.ledger.inputs import (
     count_input_flags,
     mark_duplicate_skus,
-    set_input_flags,
     set_store_units,
+    with_catalog_flags,
 )
 from enrich.ledger.priorities import set_priorities
 from enrich.ledger.products import (
@@ -267,6 +267,10 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: T
     renumbered: dict[str, int] = {}
     for r in records:
         p = prev.get(r.source_id)
+        flags_moved = False
+        if r.input_flags is not None:  # read this run: the row carries them
+            r.input_flags = with_catalog_flags(r.input_flags, p.input_flags if p else ())
+            flags_moved = p is None or list(p.input_flags) != r.input_flags
         same_input = p is not None and p.content_hash == r.content_hash
         same = same_input and p is not None and p.state == r.state and \
             p.missing == tuple(r.missing)
@@ -279,7 +283,7 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: T
         if same:
             assert p is not None
             moved = (p.stock_status, p.total_sales) != (r.stock_status, r.total_sales)
-            if moved or p.date_modified_gmt != r.date_modified_gmt:
+            if moved or flags_moved or p.date_modified_gmt != r.date_modified_gmt:
                 rows.append(r)  # same copy, newer date (a stock change): keep the date fresh
             if moved and r.state != "complete":
                 renumbered[r.source_id] = tiers.priority(r)
@@ -473,7 +477,6 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 else:
                     apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
             _write(ledger, records, summary, tiers, count=True, prev=prev)
-            set_input_flags(ledger, {r.source_id: r.input_flags for r in records})
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, page.total))
             if summary.limit_reached:
@@ -541,6 +544,8 @@ def _with_inputs(records: list[Record], units: dict[str, str]) -> list[Record]:
         if r.state != "invalid":
             r.snapshot.update(units)
             r.input_flags = input_flag_dicts(r.snapshot)
+        else:
+            r.input_flags = []
     return records
 
 

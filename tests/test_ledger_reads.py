@@ -30,8 +30,17 @@ def _drafted(ledger: Ledger, kind: str, source_id: str, fields: dict[str, str], 
 def test_codec_keeps_null_apart_from_empty_and_writes_real_utf8() -> None:
     assert dumps(None) is None and loads(None) is None
     assert dumps({}) == "{}" and loads("{}") == {}
-    assert dumps({"b": 1, "a": "Café"}) == '{"a": "Café", "b": 1}'
+    assert dumps({"b": 1, "a": "Café"}) == '{"a":"Café","b":1}'
     assert loads(dumps({"x": ["ü", 2.5]})) == {"x": ["ü", 2.5]}
+
+
+def test_codec_spells_what_orjson_refuses_the_same_way() -> None:
+    # Integer keys, integers beyond 64 bits and lone surrogates go through json, which
+    # must give the spelling orjson gives everything else (sorted, compact, real UTF-8).
+    assert dumps({2: "b", 1: "é"}) == '{"1":"é","2":"b"}'
+    assert dumps({"n": 2**70, "a": "é"}) == '{"a":"é","n":1180591620717411303424}'
+    assert loads(dumps({"s": "x\ud800"})) == {"s": "x\ud800"}
+    assert dumps({"x": float("nan")}) == '{"x":null}'  # SQLite's JSON functions refuse NaN
 
 
 def test_draft_view_is_job_draft_and_synced_product_in_one_record(ledger: Ledger) -> None:

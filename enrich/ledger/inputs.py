@@ -1,6 +1,6 @@
 """The ``products.input_flags`` column: problems of each product's own data, as sync found them.
 
-Sync writes a product's own flags with each page (``set_input_flags``), then finds duplicate
+Sync writes a product's own flags with its row (``with_catalog_flags``), then finds duplicate
 SKUs over the whole ledger in one SQL pass (``mark_duplicate_skus``): a SKU on two products
 only shows once both have been seen, and an incremental sync fetches only one of them. The
 worker reads a product's flags (``product_input_flags``) to copy them onto its draft.
@@ -8,29 +8,21 @@ worker reads a product's flags (``product_input_flags``) to copy them onto its d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from enrich.ledger.codec import dumps
 from enrich.ledger.ledger import Ledger, _loads
 
 DUPLICATE_SKU = "duplicate_sku"
 
 
-def set_input_flags(ledger: Ledger, flags: Mapping[str, Sequence[Mapping[str, str]]]) -> None:
-    """Replace each product's own flags; its ``duplicate_sku`` flag stays (a catalog fact)."""
-    if not flags:
-        return
-    ids = list(flags)
-    rows = ledger.conn.execute(
-        f"SELECT source_id, input_flags FROM products WHERE source_id IN "
-        f"({','.join('?' * len(ids))})", ids).fetchall()
-    kept = {r[0]: [f for f in (_loads(r[1]) or []) if f.get("flag") == DUPLICATE_SKU]
-            for r in rows}
-    updates = [(json.dumps([*map(dict, flags[sid]), *kept.get(sid, [])]), sid)
-               for sid in ids if sid in kept]
-    ledger._write(lambda c: c.executemany(
-        "UPDATE products SET input_flags = ? WHERE source_id = ?", updates))
+def with_catalog_flags(own: Sequence[Mapping[str, str]],
+                       stored: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """A product's own flags, as sync found them, plus the ``duplicate_sku`` flag it has in
+    the ledger (``stored``): that one is a catalog fact, found after the stream, and stays
+    until ``mark_duplicate_skus`` decides again."""
+    return [*map(dict, own), *(dict(f) for f in stored if f.get("flag") == DUPLICATE_SKU)]
 
 
 def mark_duplicate_skus(ledger: Ledger) -> list[tuple[str, list[str]]]:
@@ -62,8 +54,9 @@ def mark_duplicate_skus(ledger: Ledger) -> list[tuple[str, list[str]]]:
     for sid in touched:
         own = [f for f in (_loads(current.get(sid)) or []) if f.get("flag") != DUPLICATE_SKU]
         new = own + ([wanted[sid]] if sid in wanted else [])
-        if json.dumps(new) != current.get(sid):
-            updates.append((json.dumps(new), sid))
+        text = dumps(new)
+        if text != current.get(sid):
+            updates.append((text, sid))
     if updates:
         ledger._write(lambda c: c.executemany(
             "UPDATE products SET input_flags = ? WHERE source_id = ?", updates))

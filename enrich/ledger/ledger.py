@@ -54,6 +54,20 @@ class LeaseLost(LedgerError):
     """The job is no longer leased to this worker (its lease expired and it moved on)."""
 
 
+_UPSERT_PRODUCT = """INSERT INTO products (source_id, parent_id, type, sku, name, status, snapshot,
+       content_hash, date_modified_gmt, state, missing, reason, synced_at, stock_status,
+       total_sales{columns})
+   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})
+   ON CONFLICT (source_id) DO UPDATE SET
+       parent_id = excluded.parent_id, type = excluded.type, sku = excluded.sku,
+       name = excluded.name, status = excluded.status,
+       snapshot = excluded.snapshot, content_hash = excluded.content_hash,
+       date_modified_gmt = excluded.date_modified_gmt, state = excluded.state,
+       missing = excluded.missing, reason = excluded.reason,
+       synced_at = excluded.synced_at, stock_status = excluded.stock_status,
+       total_sales = excluded.total_sales{flags}"""
+
+
 def _now() -> float:
     return time.time()
 
@@ -279,7 +293,14 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A short write transaction; it takes the write lock up front (no upgrade deadlock)."""
+        """A short write transaction; it takes the write lock up front (no upgrade deadlock).
+
+        Inside another one it joins it: the writes commit (or roll back) together, which is
+        how sync writes a page's jobs and product rows with one commit.
+        """
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
         try:
             yield self.conn
@@ -357,30 +378,34 @@ class Ledger:
     # -- products ---------------------------------------------------------------------------
 
     def upsert_products(self, products: Iterable[dict[str, Any]]) -> None:
-        """Insert or replace product snapshots (one transaction for the whole page)."""
-        rows = [
-            (
-                str(p["source_id"]), p.get("parent_id"), p.get("type"), p.get("sku"),
-                p.get("name"), p.get("status"), _dumps(p["snapshot"]), p["content_hash"],
-                p.get("date_modified_gmt"), p.get("state", "complete"),
-                _dumps(p.get("missing")), p.get("reason"), _now(),
-                p.get("stock_status"), p.get("total_sales"),
-            )
-            for p in products
-        ]
-        self._write(lambda c: c.executemany(
-            """INSERT INTO products (source_id, parent_id, type, sku, name, status, snapshot,
-                   content_hash, date_modified_gmt, state, missing, reason, synced_at,
-                   stock_status, total_sales)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (source_id) DO UPDATE SET
-                   parent_id = excluded.parent_id, type = excluded.type, sku = excluded.sku,
-                   name = excluded.name, status = excluded.status,
-                   snapshot = excluded.snapshot, content_hash = excluded.content_hash,
-                   date_modified_gmt = excluded.date_modified_gmt, state = excluded.state,
-                   missing = excluded.missing, reason = excluded.reason,
-                   synced_at = excluded.synced_at, stock_status = excluded.stock_status,
-                   total_sales = excluded.total_sales""", rows))
+        """Insert or replace product snapshots (one transaction for the whole page).
+
+        A row with ``input_flags`` (the list to store) replaces the product's flags; a row
+        without keeps the ones stored. ``snapshot_json`` is the snapshot already spelled
+        for the ledger, so sync does not encode it twice.
+        """
+        now = _now()
+        flagged, kept = [], []
+        for p in products:
+            row = (str(p["source_id"]), p.get("parent_id"), p.get("type"), p.get("sku"),
+                   p.get("name"), p.get("status"),
+                   p.get("snapshot_json") or _dumps(p["snapshot"]), p["content_hash"],
+                   p.get("date_modified_gmt"), p.get("state", "complete"),
+                   _dumps(p.get("missing")), p.get("reason"), now,
+                   p.get("stock_status"), p.get("total_sales"))
+            if p.get("input_flags") is None:
+                kept.append(row)
+            else:
+                flagged.append((*row, _dumps(p["input_flags"])))
+
+        def go(c: sqlite3.Connection) -> None:
+            if kept:
+                c.executemany(_UPSERT_PRODUCT.format(columns="", values="", flags=""), kept)
+            if flagged:
+                c.executemany(_UPSERT_PRODUCT.format(
+                    columns=", input_flags", values=", ?",
+                    flags=", input_flags = excluded.input_flags"), flagged)
+        self._write(go)
 
     def get_product(self, source_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM products WHERE source_id = ?",

@@ -33,6 +33,8 @@ class ProductState:
     date_modified_gmt: str | None
     stock_status: str | None = None
     total_sales: int | None = None
+    #: The product's input problems as stored (``enrich.ledger.inputs``).
+    input_flags: tuple[dict[str, str], ...] = ()
 
 
 def product_states(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, ProductState]:
@@ -41,11 +43,11 @@ def product_states(ledger: Ledger, source_ids: Sequence[str]) -> dict[str, Produ
         return {}
     rows = ledger.conn.execute(
         f"SELECT source_id, content_hash, state, missing, reason, date_modified_gmt, "
-        f"stock_status, total_sales "
+        f"stock_status, total_sales, input_flags "
         f"FROM products WHERE source_id IN ({_placeholders(source_ids)})",
         list(source_ids)).fetchall()
     return {r[0]: ProductState(r[1], r[2], tuple(json.loads(r[3]) if r[3] else ()), r[4], r[5],
-                               r[6], r[7])
+                               r[6], r[7], tuple(_loads(r[8]) or ()) if r[8] != "[]" else ())
             for r in rows}
 
 

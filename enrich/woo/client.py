@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from enrich.errors import ConfigError, InputError, StoreAuthError, StoreError, StoreUnavailable
@@ -185,7 +186,16 @@ def _decode_json(raw: bytes) -> Any:
 
     One product with broken bytes must not cost the whole page: undecodable bytes become
     lone surrogates, which validation later reports as that product's input error.
+
+    orjson reads a page in half the time ``json`` takes. Where the two could differ it
+    refuses (invalid UTF-8, a lone surrogate escape, NaN, a byte order mark) and ``json``
+    reads the body as before. The one value orjson reads differently, an integer beyond
+    64 bits (a float to orjson), is one PHP cannot send: its integers are 64-bit.
     """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(raw)
     except UnicodeDecodeError:
