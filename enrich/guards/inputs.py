@@ -20,6 +20,7 @@ conflicting value, a bad value, escaped markup or a quarantined sentence is flag
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 
 from enrich.guards.grounding import CONVERSION_TOLERANCE, Quantity, quantities
 from enrich.guards.injection import find_instructions, may_hold_instructions
-from enrich.guards.text import plain_text, walk
+from enrich.guards.text import long_texts, plain_text, walk
 
 INPUT_FLAGS: tuple[str, ...] = ("instruction", "source_conflict", "bad_value", "markup",
                                 "duplicate_sku")
@@ -51,6 +52,8 @@ _QUANTITY_NAMES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "capacity", "fassungsvermögen", "contenance", "capacidad"),
 }
 _TEXT_KEYS = frozenset({"description", "short_description", "name"})
+#: Shorter text cannot hold an instruction the patterns would find.
+MIN_INSTRUCTION_CHARS = 12
 #: Attribute name -> the family it names (the first family listing it, as ``_QUANTITY_NAMES``
 #: is read in order).
 _FAMILY_OF: dict[str, str] = {}
@@ -105,17 +108,26 @@ def bad_values(product: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         text = str(value).strip()
         if not text:
             continue
-        if not _NUMERIC_RE.match(text):
-            found.append((name, text, "is not a number"))
-            continue
-        number = _decimal(text)
-        if number is None:
-            found.append((name, text, "is not a number"))
-        elif number < 0:
-            found.append((name, text, "is negative"))
-        elif number >= PLACEHOLDER or _NINES_RE.match(text):
-            found.append((name, text, "looks like a placeholder, not a real value"))
+        why = _why_no_measure(text)
+        if why:
+            found.append((name, text, why))
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _why_no_measure(text: str) -> str | None:
+    """Why a stripped weight, size or price is no measure, or None. Cached: a catalog
+    repeats the same few values ("0.5", "12.99") on thousands of products."""
+    if not _NUMERIC_RE.match(text):
+        return "is not a number"
+    number = _decimal(text)
+    if number is None:
+        return "is not a number"
+    if number < 0:
+        return "is negative"
+    if number >= PLACEHOLDER or _NINES_RE.match(text):
+        return "looks like a placeholder, not a real value"
+    return None
 
 
 def _attribute_quantities(product: Mapping[str, Any]) -> Iterator[tuple[str, str, Quantity]]:
@@ -174,9 +186,7 @@ def input_flags(product: Mapping[str, Any]) -> list[InputFlag]:
     """Every problem of one product's own data (the duplicate SKU is found across products)."""
     found: list[InputFlag] = []
     seen: set[tuple[str, str]] = set()
-    fields = [(key, parent, plain_text(value) if "<" in value else value)
-              for key, parent, value in walk(product)
-              if isinstance(value, str) and len(value) >= 12]
+    fields = long_texts(product, MIN_INSTRUCTION_CHARS)
     # One cheap test for all of them first: almost no product holds an instruction.
     if not may_hold_instructions([text for _k, _p, text in fields]):
         fields = []

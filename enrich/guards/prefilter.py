@@ -313,15 +313,24 @@ _ASCII_APART = str.maketrans({chr(i): " " for i in range(128) if not _word(chr(i
 class Marked:
     """A text as the clauses are tested on it: lower case (``lower``), its words, and the
     lower case with a marker at each word boundary (``text``, built only when a string
-    that needs it is in ``lower`` at all)."""
+    that needs it is in ``lower`` at all).
 
-    __slots__ = ("_text", "lower", "words")
+    An ASCII text also keeps ``spaced``: its non-word characters as spaces, between two
+    spaces. A string that is a word start or a word end (a marker at one end, word
+    characters otherwise) is in the marked text exactly when it is in ``spaced`` with a
+    space for its marker, one substring search instead of marking the whole text.
+    """
+
+    __slots__ = ("_text", "lower", "spaced", "words")
 
     def __init__(self, lower: str) -> None:
         self.lower = lower
         self._text: str | None = None
+        self.spaced: str | None = None
         if lower.isascii():
-            self.words = frozenset(lower.translate(_ASCII_APART).split())
+            apart = lower.translate(_ASCII_APART)
+            self.words = frozenset(apart.split())
+            self.spaced = f" {apart} "
         else:
             self.words = frozenset(self.text.split(MARK))
 
@@ -331,9 +340,23 @@ class Marked:
             self._text = _BOUNDARY_RE.sub(MARK, self.lower)
         return self._text
 
-    def has(self, string: str, plain: str) -> bool:
-        """Whether the marked text holds ``string`` (``plain`` is it without markers)."""
+    def has(self, string: str, plain: str, spaced: str | None = None) -> bool:
+        """Whether the marked text holds ``string`` (``plain`` is it without markers,
+        ``spaced`` it as found in ``spaced``, when it is a word start or end)."""
+        if spaced is not None and self.spaced is not None:
+            return spaced in self.spaced
         return plain in self.lower and string in self.text
+
+
+def _spaced(string: str) -> str | None:
+    """A word start or word end (``MARK`` + word characters, or the reverse) as it reads
+    in ``Marked.spaced``; None for any other string."""
+    if len(string) < 2 or (string[0] == MARK) == (string[-1] == MARK):
+        return None
+    body = string[1:] if string[0] == MARK else string[:-1]
+    if not all(_word(c) and c.isascii() for c in body):
+        return None
+    return f" {body}" if string[0] == MARK else f"{body} "
 
 
 def marked(text: str) -> Marked | None:
@@ -352,12 +375,12 @@ class _Clause:
 
     def __init__(self, strings: Clause) -> None:
         self.words = frozenset(s[1:-1] for s in strings if _is_word(s))
-        self.partial = tuple(sorted((s, s.replace(MARK, "")) for s in strings
+        self.partial = tuple(sorted((s, s.replace(MARK, ""), _spaced(s)) for s in strings
                                     if not _is_word(s)))
 
     def holds(self, text: Marked) -> bool:
         return not self.words.isdisjoint(text.words) or \
-            any(text.has(s, plain) for s, plain in self.partial)
+            any(text.has(s, plain, spaced) for s, plain, spaced in self.partial)
 
 
 def _is_word(s: str) -> bool:
@@ -390,8 +413,13 @@ class Prefilter:
                     target.setdefault(string[1:-1] if _is_word(string) else string,
                                       set()).add((alt, index))
         self.first_words = frozenset(self.by_word)
-        self.by_partial = tuple(sorted((string, string.replace(MARK, ""), branches)
-                                       for string, branches in by_partial.items()))
+        self.by_partial = tuple(sorted(
+            (string, string.replace(MARK, ""), _spaced(string), branches)
+            for string, branches in by_partial.items()))
+        self.by_spaced = tuple((spaced, branches) for _s, _p, spaced, branches
+                               in self.by_partial if spaced is not None)
+        self.by_marked = tuple((string, plain, branches) for string, plain, spaced, branches
+                               in self.by_partial if spaced is None)
 
     def _compile(self, which: tuple[int, ...]) -> re.Pattern[str]:
         return re.compile("|".join(f"(?:{self.alternatives[i]})" for i in which), self.flags)
@@ -401,9 +429,14 @@ class Prefilter:
         if self.unfiltered or text is None:
             return tuple(range(len(self.alternatives)))
         pointed = [self.by_word[w] for w in self.first_words.intersection(text.words)]
-        lower = text.lower
-        pointed += [branches for string, plain, branches in self.by_partial
-                    if plain in lower and string in text.text]
+        if text.spaced is not None:  # ASCII: word starts and ends by one search each
+            spaced, lower = text.spaced, text.lower
+            pointed += [branches for probe, branches in self.by_spaced if probe in spaced]
+            pointed += [branches for string, plain, branches in self.by_marked
+                        if plain in lower and string in text.text]
+        else:
+            pointed += [branches for string, plain, spaced, branches in self.by_partial
+                        if text.has(string, plain, spaced)]
         if not pointed:
             return ()
         return tuple(sorted({alt for alt, index in set().union(*pointed)

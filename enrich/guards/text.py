@@ -164,6 +164,39 @@ def _walk_into(value: Any, key: str, parent: str, out: list[tuple[str, str, Any]
         out.append((key, parent, value))
 
 
+def long_texts(value: Any, min_chars: int) -> list[tuple[str, str, str]]:
+    """(key, parent key, visible text) of each string of at least ``min_chars`` characters,
+    as ``walk`` names them; fingerprints (hashes sync adds to a snapshot) are no text.
+
+    What ``walk`` gives filtered to long strings, without building the rest: sync runs it
+    on every product."""
+    out: list[tuple[str, str, str]] = []
+    _long_into(value, "", "", out, min_chars)
+    return out
+
+
+def _long_into(value: Any, key: str, parent: str, out: list[tuple[str, str, str]],
+               min_chars: int) -> None:
+    kind = type(value)
+    if kind is str:
+        if len(value) >= min_chars:
+            out.append((key, parent, plain_text(value) if "<" in value else value))
+    elif kind is list or kind is tuple:
+        for item in value:
+            if type(item) is not str or len(item) >= min_chars:
+                _long_into(item, key, parent, out, min_chars)
+    elif kind is dict or isinstance(value, Mapping):
+        for k, v in value.items():
+            if type(v) is str and len(v) < min_chars:
+                continue
+            name = _key_name(k)
+            if name is not None and name != "fingerprints":
+                _long_into(v, name, key, out, min_chars)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _long_into(item, key, parent, out, min_chars)
+
+
 class Source:
     """The source product as the guards see it: its text, contacts and numbers, built once."""
 
