@@ -135,6 +135,9 @@ class _Problems:
 #: Copy a model reads and enrich may replace: literal ``\\n`` in it is the supplier's line
 #: break (``missing.literal_escapes``), so the snapshot, the prompt and the hash see that.
 _COPY = frozenset({"name", "description", "short_description"})
+#: The text fields of a product snapshot, and of a variation's (which has no short one).
+_PRODUCT_TEXT = ("sku", "name", "description", "short_description", "regular_price", "weight")
+_VARIATION_TEXT = tuple(f for f in _PRODUCT_TEXT if f != "short_description")
 
 
 def _unescaped(value: str | None) -> str | None:
@@ -172,6 +175,14 @@ class Record:
     # Priority signals (enrich.priority): stored beside the snapshot, never hashed.
     stock_status: str | None = None
     total_sales: int | None = None
+    #: The snapshot as the ledger stores it, when it came that way (``enrich.page_reader``):
+    #: written as is, and decoded into ``snapshot`` only when it is needed.
+    snapshot_json: str | None = field(default=None, repr=False, compare=False)
+
+    def load_snapshot(self) -> dict[str, Any]:
+        if not self.snapshot and self.snapshot_json is not None:
+            self.snapshot = orjson.loads(self.snapshot_json)
+        return self.snapshot
 
     def row(self) -> dict[str, Any]:
         return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
@@ -180,7 +191,7 @@ class Record:
                 "date_modified_gmt": self.date_modified_gmt, "state": self.state,
                 "missing": self.missing, "reason": self.reason,
                 "stock_status": self.stock_status, "total_sales": self.total_sales,
-                "input_flags": self.input_flags}
+                "input_flags": self.input_flags, "snapshot_json": self.snapshot_json}
 
 
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:
@@ -188,6 +199,9 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
 
     A malformed field never raises: it is recorded in the reason. Only a product without a
     usable id cannot be recorded at all; that raises ``ValueError``, which the caller counts.
+
+    Sync runs this on every product, so the common value (short ASCII text) is taken where
+    it stands and only anything else goes through ``_Problems``, which says what is wrong.
     """
     if not isinstance(raw, dict):
         raise ValueError(f"a product that is not an object ({_kind(raw)})")
@@ -197,30 +211,51 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
     is_variation = parent is not None or raw.get("type") == "variation"
     record = f"{'variation' if is_variation else 'product'} {pid}"
     chk = _Problems(record, rules.max_field_bytes)
+    most = rules.max_field_bytes
+    get = raw.get
     snap: dict[str, Any] = {"id": pid}
-    parent_id = raw.get("parent_id") or (parent.get("id") if parent else None)
+    parent_id = get("parent_id") or (parent.get("id") if parent else None)
     if parent_id is not None and (isinstance(parent_id, bool) or not isinstance(parent_id, int)):
         chk.found.append(f"field parent_id: expected an integer, got {_kind(parent_id)}")
         parent_id = None
     snap["parent_id"] = parent_id or None
-    snap["type"] = "variation" if is_variation else chk.text(raw.get("type"), "type")
-    snap["status"] = chk.text(raw.get("status"), "status")
-    for f in ("sku", "name", "description", "short_description", "regular_price", "weight"):
-        if is_variation and f == "short_description":
-            continue
-        snap[f] = chk.text(raw.get(f), f) or ""
-        if f in _COPY:
-            snap[f] = literal_escapes(snap[f])
+    if is_variation:
+        snap["type"] = "variation"
+    else:
+        v = get("type")
+        snap["type"] = v if type(v) is str and v.isascii() and len(v) <= most \
+            else chk.text(v, "type")
+    v = get("status")
+    snap["status"] = v if type(v) is str and v.isascii() and len(v) <= most \
+        else chk.text(v, "status")
+    for f in _VARIATION_TEXT if is_variation else _PRODUCT_TEXT:
+        v = get(f)
+        v = (v if type(v) is str and v.isascii() and len(v) <= most else chk.text(v, f)) or ""
+        snap[f] = literal_escapes(v) if f in _COPY and "\\" in v else v
     if parent is not None:
         snap["parent_name"] = chk.text(parent.get("name"), "parent name") or ""
-    for f in ("categories", "tags", "brands"):
-        if not is_variation:
-            snap[f] = chk.names(raw.get(f), f)
-    attrs = raw.get("attributes")
-    snap["attributes"] = []
+    if not is_variation:
+        for f in ("categories", "tags", "brands"):
+            terms = get(f)
+            names = []
+            if type(terms) is list:
+                for term in terms:
+                    v = term.get("name") if type(term) is dict else None
+                    if type(v) is str and v.isascii() and len(v) <= most:
+                        if v:
+                            names.append(v)
+                    else:
+                        names = chk.names(terms, f)  # says what is wrong, in order
+                        break
+            else:
+                names = chk.names(terms, f)
+            snap[f] = names
+    attrs = get("attributes")
+    attributes: list[dict[str, Any]] = []
+    snap["attributes"] = attributes
     if attrs is not None and not isinstance(attrs, list):
         chk.found.append(f"field attributes: expected an array, got {_kind(attrs)}")
-    for i, attr in enumerate(attrs if isinstance(attrs, list) else []):
+    for i, attr in enumerate(attrs if isinstance(attrs, list) else ()):
         if not isinstance(attr, dict):
             chk.found.append(f"field attributes[{i}]: expected an object, got {_kind(attr)}")
             continue
@@ -230,28 +265,35 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         if not isinstance(options, list):
             chk.found.append(f"field attributes[{i}].options: expected an array")
             options = []
-        snap["attributes"].append({
-            "name": chk.text(attr.get("name"), f"attributes[{i}].name") or "",
-            "options": [chk.text(o, f"attributes[{i}].options") or "" for o in options]})
-    dims = raw.get("dimensions")
+        v = attr.get("name")
+        name = (v if type(v) is str and v.isascii() and len(v) <= most
+                else chk.text(v, f"attributes[{i}].name")) or ""
+        attributes.append({"name": name, "options": [
+            o if type(o) is str and o.isascii() and len(o) <= most
+            else chk.text(o, f"attributes[{i}].options") or "" for o in options]})
+    dims = get("dimensions")
     if isinstance(dims, dict):
         snap["dimensions"] = {k: chk.text(dims.get(k), f"dimensions.{k}") or ""
                               for k in ("length", "width", "height")}
     elif dims is not None:
         chk.found.append(f"field dimensions: expected an object, got {_kind(dims)}")
-    images = raw.get("images")
+    images = get("images")
     if is_variation:
-        images = [raw["image"]] if isinstance(raw.get("image"), dict) else []
-    snap["images"] = []
+        images = [raw["image"]] if isinstance(get("image"), dict) else []
+    pictures: list[dict[str, Any]] = []
+    snap["images"] = pictures
     if images is not None and not isinstance(images, list):
         chk.found.append(f"field images: expected an array, got {_kind(images)}")
-    for i, image in enumerate(images if isinstance(images, list) else []):
+    float_ids = False
+    for i, image in enumerate(images if isinstance(images, list) else ()):
         if not isinstance(image, dict):
             chk.found.append(f"field images[{i}]: expected an object, got {_kind(image)}")
             continue
-        snap["images"].append({"id": image.get("id"),
-                               "alt": chk.text(image.get("alt"), f"images[{i}].alt") or ""})
-    meta = raw.get("meta_data")
+        image_id = image.get("id")
+        float_ids = float_ids or type(image_id) is float
+        pictures.append({"id": image_id,
+                         "alt": chk.text(image.get("alt"), f"images[{i}].alt") or ""})
+    meta = get("meta_data")
     if meta is not None and not isinstance(meta, list):
         chk.found.append(f"field meta_data: expected an array, got {_kind(meta)}")
         meta = []
@@ -262,7 +304,7 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
     texts = visible_texts(snap)
     snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
                             if len(texts[f]) >= FINGERPRINT_MIN_CHARS}
-    modified = raw.get("date_modified_gmt")
+    modified = get("date_modified_gmt")
     modified = modified if isinstance(modified, str) else None
     if chk.found:
         # The hash covers the store's raw values, so fixing the field in the store changes it
@@ -274,9 +316,13 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         return Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
                       snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
                       snap, digest, modified, state="invalid", reason=reason)
+    # Every value of the snapshot is text, a checked integer or built from those, but for
+    # image ids, copied as they came: a float among them is hashed by json (``_has_float``).
+    digest = hashlib.sha256(canonical_json(snap).encode("ascii") if float_ids
+                            else _canonical_bytes(snap)).hexdigest()
     out = Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
                  snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
-                 snap, content_hash(snap), modified)
+                 snap, digest, modified)
     out.texts = texts
     return out
 

@@ -58,7 +58,6 @@ from typing import Any
 
 from enrich.config import Settings
 from enrich.errors import EnrichError, LedgerError, StoreAuthError
-from enrich.guards.inputs import input_flag_dicts
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
 from enrich.ledger.inputs import (
     count_input_flags,
@@ -80,8 +79,9 @@ from enrich.ledger.products import (
 from enrich.ledger.publishes import published_values
 from enrich.ledger.scratch import scratch_copy
 from enrich.missing import BOILERPLATE_META, STATES, Rules, evaluate
-from enrich.priority import META_PRIORITY, Tiers, renumber, rules_digest, sales_signals
-from enrich.product_snapshot import STORE_KEYS, Record, build_record, canonical_json
+from enrich.page_reader import MIN_PAGES, BuiltPage, PageReader, build_page, cpus
+from enrich.priority import META_PRIORITY, Tiers, renumber, rules_digest
+from enrich.product_snapshot import STORE_KEYS, Record, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
 META_CURSOR = "sync.modified_after"
@@ -440,51 +440,81 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
             ) -> tuple[str | None, datetime | None]:
     """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
-    the boilerplate set it was decided with are the ones in force)."""
+    the boilerplate set it was decided with are the ones in force).
+
+    The first page is read here; for a large catalog the rest come from a page reader
+    (``enrich.page_reader``), built in a second process while this one writes.
+    """
     max_seen: str | None = None
     server_start: datetime | None = None
     read = 0
     listed: int | None = None
-    pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
-                                      fields=FETCH_FIELDS)
-    try:
-        for page in pages:
-            assert isinstance(page, ProductPage)
-            if server_start is None:
-                server_start = page.server_time or (datetime.now(UTC) - timedelta(minutes=5))
-                listed = page.total
-            summary.pages += 1
-            summary.skipped_status += page.skipped
-            read += len(page) + page.skipped
-            raws: list[dict[str, Any]] = list(page)
-            if limit is not None and summary.scanned + len(raws) >= limit:
-                raws = raws[:limit - summary.scanned]
-                summary.limit_reached = True
-            records: list[Record] = []
-            for raw in raws:
-                records.extend(_with_inputs(_records_for(client, raw, rules, summary),
-                                            summary.store_units))
-                modified = raw.get("date_modified_gmt") if isinstance(raw, dict) else None
-                if isinstance(modified, str) and (max_seen is None or modified > max_seen):
-                    max_seen = modified
-            prev = product_states(ledger, [r.source_id for r in records])
-            published = published_values(ledger, [r.source_id for r in records])
-            for r in records:
-                p = prev.get(r.source_id)
-                if reuse and p is not None and p.content_hash == r.content_hash \
-                        and r.state != "invalid" and p.state != "invalid":
-                    r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
-                else:
-                    apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
-            _write(ledger, records, summary, tiers, count=True, prev=prev)
-            if progress is not None:
-                progress(SyncProgress(summary.pages, read, page.total))
-            if summary.limit_reached:
-                break
-    finally:
-        close = getattr(pages, "close", None)
-        if close is not None:
-            close()
+
+    def handle(built: BuiltPage) -> None:
+        nonlocal read, max_seen
+        summary.pages += 1
+        summary.skipped_status += built.skipped
+        read += built.size + built.skipped
+        if built.newest is not None and (max_seen is None or built.newest > max_seen):
+            max_seen = built.newest
+        records: list[Record] = []
+        for item in built.items:
+            if isinstance(item, str):
+                _count_skipped(summary, item)
+            else:
+                records.append(item)
+        prev = product_states(ledger, [r.source_id for r in records])
+        published = published_values(ledger, [r.source_id for r in records])
+        for r in records:
+            p = prev.get(r.source_id)
+            if reuse and p is not None and p.content_hash == r.content_hash \
+                    and r.state != "invalid" and p.state != "invalid":
+                r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
+            else:
+                r.load_snapshot()
+                apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
+        _write(ledger, records, summary, tiers, count=True, prev=prev)
+        if progress is not None:
+            progress(SyncProgress(summary.pages, read, built.total))
+
+    reader: PageReader | None = None
+    next_page = 1
+    while True:
+        pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
+                                          fields=FETCH_FIELDS, first_page=next_page)
+        try:
+            for page in pages:
+                assert isinstance(page, ProductPage)
+                if server_start is None:
+                    server_start = page.server_time or (datetime.now(UTC) - timedelta(minutes=5))
+                    listed = page.total
+                raws: list[dict[str, Any]] = list(page)
+                if limit is not None and summary.scanned + len(raws) >= limit:
+                    raws = raws[:limit - summary.scanned]
+                    summary.limit_reached = True
+                handle(BuiltPage.of(page, raws,
+                                    build_page(client, raws, rules, summary.store_units)))
+                if summary.limit_reached:
+                    break
+                if next_page == 1 and limit is None and cpus() > 1 \
+                        and (page.total_pages or 0) >= MIN_PAGES:
+                    reader = PageReader.start(client, rules, summary.store_units,
+                                              modified_after=cursor, fields=FETCH_FIELDS,
+                                              first_page=page.number + 1)
+                    if reader is not None:
+                        break  # the rest comes from the reader
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+        if reader is None:
+            break
+        with reader:
+            for built in reader:
+                handle(built)
+        if reader.finished:
+            break
+        next_page, reader = reader.next_page, None  # it died: read the rest here
     if not summary.limit_reached and listed is not None and read < listed:
         # Products deleted while paging shift later ones onto pages already read; the ones
         # shifted were not received. Keep the cursor so the next sync reads them.
@@ -492,33 +522,12 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
     return max_seen, server_start
 
 
-def _records_for(client: WooClient, raw: Any, rules: Rules,
-                 summary: SyncSummary) -> list[Record]:
-    """Snapshots of a product (and its variations when configured), not yet decided."""
-    try:
-        record = build_record(raw, rules)
-    except ValueError as exc:
-        summary.invalid += 1
-        summary.scanned += 1
-        if len(summary.invalid_examples) < 20:
-            summary.invalid_examples.append(f"skipped {exc}")
-        return []
-    record.stock_status, record.total_sales = sales_signals(raw)
-    out = [record]
-    if rules.variations and record.type == "variable" and record.state != "invalid":
-        for variation in client.iter_variations(int(record.source_id)):
-            try:
-                v = build_record(variation, rules, parent=raw)
-            except ValueError as exc:
-                summary.invalid += 1
-                summary.scanned += 1
-                if len(summary.invalid_examples) < 20:
-                    summary.invalid_examples.append(
-                        f"skipped a variation of product {record.source_id}: {exc}")
-                continue
-            v.stock_status, v.total_sales = sales_signals(variation, parent=raw)
-            out.append(v)
-    return out
+def _count_skipped(summary: SyncSummary, message: str) -> None:
+    """A product that could not be recorded at all (no usable id): counted as invalid."""
+    summary.invalid += 1
+    summary.scanned += 1
+    if len(summary.invalid_examples) < 20:
+        summary.invalid_examples.append(message)
 
 
 # -- the store's units and the input checks --------------------------------------------------
@@ -536,17 +545,6 @@ def _store_units(ledger: Ledger, client: WooClient) -> dict[str, str]:
         return {k: v for k, v in recorded.items() if k in STORE_KEYS and k != "currency"}
     ledger.set_meta(META_UNITS, json.dumps(read.as_dict(), sort_keys=True))
     return read.snapshot_keys()
-
-
-def _with_inputs(records: list[Record], units: dict[str, str]) -> list[Record]:
-    """Each snapshot with the store's units (outside its hash) and its input problems."""
-    for r in records:
-        if r.state != "invalid":
-            r.snapshot.update(units)
-            r.input_flags = input_flag_dicts(r.snapshot)
-        else:
-            r.input_flags = []
-    return records
 
 
 def _check_inputs(ledger: Ledger, summary: SyncSummary) -> None:

@@ -22,7 +22,10 @@ def with_catalog_flags(own: Sequence[Mapping[str, str]],
     """A product's own flags, as sync found them, plus the ``duplicate_sku`` flag it has in
     the ledger (``stored``): that one is a catalog fact, found after the stream, and stays
     until ``mark_duplicate_skus`` decides again."""
-    return [*map(dict, own), *(dict(f) for f in stored if f.get("flag") == DUPLICATE_SKU)]
+    flags = [dict(f) for f in own]
+    if stored:
+        flags += [dict(f) for f in stored if f.get("flag") == DUPLICATE_SKU]
+    return flags
 
 
 def mark_duplicate_skus(ledger: Ledger) -> list[tuple[str, list[str]]]:

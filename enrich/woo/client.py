@@ -263,6 +263,15 @@ class WooClient:
         self._sleep = sleep
         self.requests_sent = 0
         self.retries = 0
+        # How to open this same client in another process (``reopen_args``); none when the
+        # caller handed in its own connection or TLS context, which cannot be passed on.
+        self._reopen: dict[str, Any] | None = None
+        if http is None and not isinstance(verify, ssl.SSLContext):
+            self._reopen = {"url": url, "key": key, "secret": secret, "timeout_s": timeout_s,
+                            "verify": verify, "max_attempts": max_attempts,
+                            "backoff_base_s": backoff_base_s, "backoff_max_s": backoff_max_s,
+                            "max_retry_after_s": max_retry_after_s,
+                            "max_field_bytes": max_field_bytes}
         if http is None:
             if isinstance(verify, str):
                 try:
@@ -295,6 +304,14 @@ class WooClient:
         return cls(store.url, key, secret, auth=store.auth, timeout_s=store.timeout_s,
                    verify=verify, max_attempts=store.max_attempts,
                    max_field_bytes=settings.sync.max_field_bytes)
+
+    def reopen_args(self) -> dict[str, Any] | None:
+        """Keyword arguments that open this client again in another process, with the auth
+        mode it settled on; None when it cannot be (a connection or TLS context of the
+        caller's). They hold the secret: hand them over a pipe, never a command line."""
+        if self._reopen is None or self._sleep is not None:
+            return None
+        return {**self._reopen, "auth": self.auth_mode}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -611,12 +628,14 @@ class WooClient:
     def iter_product_pages(self, *, modified_after: str | None = None,
                            statuses: Sequence[str] = DEFAULT_STATUSES,
                            fields: list[str] | None = None,
-                           per_page: int = PER_PAGE_MAX) -> Iterator[ProductPage]:
+                           per_page: int = PER_PAGE_MAX,
+                           first_page: int = 1) -> Iterator[ProductPage]:
         """Every product (not variations) in pages of up to 100, oldest id first.
 
         ``statuses``: one status is asked of the store; several are read with
         ``status=any`` (the API takes one value) and filtered here, counted in
-        ``page.skipped``. ``modified_after`` is exclusive and GMT.
+        ``page.skipped``. ``modified_after`` is exclusive and GMT. ``first_page``: start
+        there (the pages before it were read already).
         """
         if not 1 <= per_page <= PER_PAGE_MAX:
             raise InputError(f"per_page {per_page}: the store accepts 1 to {PER_PAGE_MAX} "
@@ -626,8 +645,8 @@ class WooClient:
         if unknown or not wanted:
             raise InputError(f"statuses {list(statuses)!r}: each must be one of "
                              f"{', '.join(ALL_STATUSES)}")
-        params: dict[str, Any] = {"per_page": per_page, "page": 1, "orderby": "id",
-                                  "order": "asc", "context": "edit"}
+        params: dict[str, Any] = {"per_page": per_page, "page": max(1, first_page),
+                                  "orderby": "id", "order": "asc", "context": "edit"}
         keep: frozenset[str] | None = None
         if len(wanted) == 1:
             params["status"] = wanted[0]

@@ -1,0 +1,271 @@
+"""Store pages read and built into records, in the syncing process or in a second one.
+
+``build_page`` turns one page of store products into snapshot records (with variations when
+``[sync] variations`` asks, and each record's input checks). Sync calls it for every page;
+for a large catalog it calls it here only for the first page and starts a ``PageReader``:
+a second Python process that reads the following pages from the store and builds them,
+handing each page over as plain values, in store order, while the syncing process decides
+and writes the one before.
+
+Why a process: against a fast store, sync's own CPU is what binds. Reading a page (TLS,
+JSON), building snapshots and hashes and running the input checks cost about twice what
+deciding and writing does, and in one process the page-reading thread and the writer take
+turns at the GIL. Only the syncing process touches the ledger, so a sync killed at any point
+leaves it as a one-process sync would; a reader that dies (killed, out of memory) costs
+nothing but speed: sync reads the remaining pages itself.
+
+A reader is started only where it can pay for its start-up (a fresh interpreter importing
+enrich, ~0.5 s): ``MIN_PAGES`` pages or more, no ``--limit``, two CPUs or more, and a client
+that can be opened again elsewhere (``WooClient.reopen_args``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from enrich.errors import StoreError
+from enrich.guards.inputs import input_flag_dicts
+from enrich.missing import Rules
+from enrich.priority import sales_signals
+from enrich.product_snapshot import Record, build_record
+from enrich.woo.client import ProductPage, WooClient
+
+#: Catalogs of fewer pages are built in the syncing process (a reader would not pay for its
+#: start-up).
+MIN_PAGES = 20
+_FRAME = struct.Struct("!I")
+
+
+# -- building a page ----------------------------------------------------------------------------
+
+def build_page(client: WooClient, raws: list[Any], rules: Rules,
+               units: dict[str, str]) -> list[Record | str]:
+    """A page's records in store order (each product, then its variations), each with the
+    store's units and its input problems. A product that cannot be recorded at all (no
+    usable id) is the sentence saying so, in its place."""
+    out: list[Record | str] = []
+    for raw in raws:
+        try:
+            record = build_record(raw, rules)
+        except ValueError as exc:
+            out.append(f"skipped {exc}")
+            continue
+        record.stock_status, record.total_sales = sales_signals(raw)
+        out.append(_with_inputs(record, units))
+        if rules.variations and record.type == "variable" and record.state != "invalid":
+            for variation in client.iter_variations(int(record.source_id)):
+                try:
+                    v = build_record(variation, rules, parent=raw)
+                except ValueError as exc:
+                    out.append(f"skipped a variation of product {record.source_id}: {exc}")
+                    continue
+                v.stock_status, v.total_sales = sales_signals(variation, parent=raw)
+                out.append(_with_inputs(v, units))
+    return out
+
+
+def _with_inputs(record: Record, units: dict[str, str]) -> Record:
+    """The snapshot with the store's units (outside its hash) and its input problems."""
+    if record.state != "invalid":
+        record.snapshot.update(units)
+        record.input_flags = input_flag_dicts(record.snapshot)
+    else:
+        record.input_flags = []
+    return record
+
+
+@dataclass
+class BuiltPage:
+    """One page of the store, built: what sync counts and writes for it."""
+
+    number: int
+    total: int | None
+    #: Products on the page that were asked for, and those left out for their status.
+    size: int
+    skipped: int
+    #: The newest ``date_modified_gmt`` on the page (for the sync cursor).
+    newest: str | None
+    items: list[Record | str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, page: ProductPage, raws: list[Any], items: list[Record | str]) -> BuiltPage:
+        newest = None
+        for raw in raws:
+            modified = raw.get("date_modified_gmt") if isinstance(raw, dict) else None
+            if isinstance(modified, str) and (newest is None or modified > newest):
+                newest = modified
+        return cls(page.number, page.total, len(page), page.skipped, newest, items)
+
+
+# -- records over a pipe ------------------------------------------------------------------------
+
+def _pack(item: Record | str) -> Any:
+    """A record as plain values (the snapshot as the ledger stores it: it is encoded here,
+    once, and decoded in the syncing process only if it is evaluated there)."""
+    if isinstance(item, str):
+        return item
+    return (item.source_id, item.parent_id, item.type, item.sku, item.name, item.status,
+            orjson.dumps(item.snapshot, option=orjson.OPT_SORT_KEYS).decode(),
+            item.content_hash, item.date_modified_gmt, item.state, item.missing, item.why,
+            item.reason, item.texts, item.input_flags, item.stock_status, item.total_sales)
+
+
+def _unpack(item: Any) -> Record | str:
+    if isinstance(item, str):
+        return item
+    (source_id, parent_id, type_, sku, name, status, snapshot_json, content_hash, modified,
+     state, missing, why, reason, texts, flags, stock, sales) = item
+    record = Record(source_id, parent_id, type_, sku, name, status, {}, content_hash, modified,
+                    state, missing, why, reason, texts, flags, stock, sales)
+    record.snapshot_json = snapshot_json
+    return record
+
+
+def _send(out: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_FRAME.pack(len(data)) + data)
+    out.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    """The next message, or None at the end of the stream (the other side is gone)."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None
+    (size,) = _FRAME.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+# -- the reader process -------------------------------------------------------------------------
+
+def cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class PageReader:
+    """The syncing process's side of a page reader: built pages, in order, until the end.
+
+    Iterating raises what the reader raised (a ``StoreAuthError`` stays one). A reader that
+    stops without saying why (killed) ends the iteration early; ``next_page`` then says
+    where the syncing process goes on reading itself.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], first_page: int) -> None:
+        self._proc = proc
+        self.next_page = first_page
+        self.finished = False
+
+    @classmethod
+    def start(cls, client: WooClient, rules: Rules, units: dict[str, str], *,
+              modified_after: str | None, fields: list[str],
+              first_page: int) -> PageReader | None:
+        """A reader for the pages from ``first_page`` on, or None when none can be started
+        (the client cannot be opened elsewhere, no process can be spawned)."""
+        args = client.reopen_args()
+        if args is None:
+            return None
+        # The reader imports this very enrich, wherever the syncing process imported it from.
+        home = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (home, os.environ.get("PYTHONPATH")) if p)}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from enrich.page_reader import main; main()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        except OSError:
+            return None
+        assert proc.stdin is not None
+        try:
+            _send(proc.stdin, {"client": args, "rules": rules, "units": units,
+                               "modified_after": modified_after, "fields": fields,
+                               "first_page": first_page})
+            proc.stdin.close()
+        except OSError:
+            proc.kill()
+            proc.wait()
+            return None
+        return cls(proc, first_page)
+
+    def __iter__(self) -> Iterator[BuiltPage]:
+        assert self._proc.stdout is not None
+        while True:
+            message = _receive(self._proc.stdout)
+            if message is None:
+                return  # gone without a word: the caller reads on from next_page
+            kind, value = message
+            if kind == "end":
+                self.finished = True
+                return
+            if kind == "error":
+                self.finished = True
+                raise value
+            if kind == "error_text":
+                self.finished = True
+                raise StoreError(f"reading the store's pages: {value}")
+            page = BuiltPage(*value[:5], [_unpack(i) for i in value[5]])
+            self.next_page = page.number + 1
+            yield page
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        with contextlib.suppress(OSError):
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+        self._proc.wait()
+
+    def __enter__(self) -> PageReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main() -> None:
+    """The reader process: read the job from stdin, answer page by page on stdout."""
+    out = sys.stdout.buffer
+    job = _receive(sys.stdin.buffer)
+    if job is None:
+        return
+    try:
+        rules: Rules = job["rules"]
+        with WooClient(**job["client"]) as client:
+            pages = client.iter_product_pages(modified_after=job["modified_after"],
+                                              statuses=rules.statuses, fields=job["fields"],
+                                              first_page=job["first_page"])
+            for page in pages:
+                raws = list(page)
+                built = BuiltPage.of(page, raws, build_page(client, raws, rules, job["units"]))
+                _send(out, ("page", (built.number, built.total, built.size, built.skipped,
+                                     built.newest, [_pack(i) for i in built.items])))
+        _send(out, ("end", None))
+    except BrokenPipeError:
+        return  # the syncing process is gone: nobody to tell
+    except BaseException as exc:  # handed to the syncing process, raised there
+        try:
+            _send(out, ("error", exc))
+        except BrokenPipeError:
+            return
+        except Exception:  # an exception that cannot be pickled: its words, at least
+            with contextlib.suppress(BrokenPipeError):
+                _send(out, ("error_text", f"{type(exc).__name__}: {exc}"))
+
+
+__all__ = ["MIN_PAGES", "BuiltPage", "PageReader", "build_page", "cpus"]
