@@ -45,6 +45,8 @@ from enrich.woo.client import ProductPage, WooClient
 #: start-up).
 MIN_PAGES = 20
 _FRAME = struct.Struct("!I")
+#: A pipe this large holds several built pages (~100 kB each).
+_PIPE_BYTES = 1 << 20
 
 
 # -- building a page ----------------------------------------------------------------------------
@@ -191,7 +193,12 @@ class PageReader:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         except OSError:
             return None
-        assert proc.stdin is not None
+        assert proc.stdin is not None and proc.stdout is not None
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            # Room for a few pages in the pipe, so the reader builds ahead instead of
+            # waiting for each page to be taken (Linux; elsewhere the default stays).
+            import fcntl
+            fcntl.fcntl(proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
         try:
             _send(proc.stdin, {"client": args, "rules": rules, "units": units,
                                "modified_after": modified_after, "fields": fields,
