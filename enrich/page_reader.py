@@ -38,7 +38,7 @@ from enrich.errors import StoreError
 from enrich.guards.inputs import input_flag_dicts
 from enrich.missing import Rules
 from enrich.priority import sales_signals
-from enrich.product_snapshot import Record, build_record
+from enrich.product_snapshot import Record, apply_evaluation, build_record
 from enrich.woo.client import ProductPage, WooClient
 
 #: Catalogs of fewer pages are built in the syncing process (a reader would not pay for its
@@ -51,11 +51,13 @@ _PIPE_BYTES = 1 << 20
 
 # -- building a page ----------------------------------------------------------------------------
 
-def build_page(client: WooClient, raws: list[Any], rules: Rules,
-               units: dict[str, str]) -> list[Record | str]:
+def build_page(client: WooClient, raws: list[Any], rules: Rules, units: dict[str, str],
+               boilerplate: frozenset[str] | None = None) -> list[Record | str]:
     """A page's records in store order (each product, then its variations), each with the
-    store's units and its input problems. A product that cannot be recorded at all (no
-    usable id) is the sentence saying so, in its place."""
+    store's units and its input problems, and decided against ``boilerplate`` when given
+    (without what enrich published: the syncing process decides those products again). A
+    product that cannot be recorded at all (no usable id) is the sentence saying so, in its
+    place."""
     out: list[Record | str] = []
     for raw in raws:
         try:
@@ -64,7 +66,7 @@ def build_page(client: WooClient, raws: list[Any], rules: Rules,
             out.append(f"skipped {exc}")
             continue
         record.stock_status, record.total_sales = sales_signals(raw)
-        out.append(_with_inputs(record, units))
+        out.append(_with_inputs(record, units, rules, boilerplate))
         if rules.variations and record.type == "variable" and record.state != "invalid":
             for variation in client.iter_variations(int(record.source_id)):
                 try:
@@ -73,15 +75,18 @@ def build_page(client: WooClient, raws: list[Any], rules: Rules,
                     out.append(f"skipped a variation of product {record.source_id}: {exc}")
                     continue
                 v.stock_status, v.total_sales = sales_signals(variation, parent=raw)
-                out.append(_with_inputs(v, units))
+                out.append(_with_inputs(v, units, rules, boilerplate))
     return out
 
 
-def _with_inputs(record: Record, units: dict[str, str]) -> Record:
+def _with_inputs(record: Record, units: dict[str, str], rules: Rules,
+                 boilerplate: frozenset[str] | None) -> Record:
     """The snapshot with the store's units (outside its hash) and its input problems."""
     if record.state != "invalid":
         record.snapshot.update(units)
         record.input_flags = input_flag_dicts(record.snapshot)
+        if boilerplate is not None:
+            apply_evaluation(record, rules, boilerplate)
     else:
         record.input_flags = []
     return record
@@ -99,6 +104,9 @@ class BuiltPage:
     #: The newest ``date_modified_gmt`` on the page (for the sync cursor).
     newest: str | None
     items: list[Record | str] = field(default_factory=list)
+    #: Whether the records come decided (by a reader, against the boilerplate set of the
+    #: last sync, without published values).
+    decided: bool = False
 
     @classmethod
     def of(cls, page: ProductPage, raws: list[Any], items: list[Record | str]) -> BuiltPage:
@@ -120,18 +128,16 @@ def _pack(item: Record | str) -> Any:
     return (item.source_id, item.parent_id, item.type, item.sku, item.name, item.status,
             orjson.dumps(item.snapshot, option=orjson.OPT_SORT_KEYS).decode(),
             item.content_hash, item.date_modified_gmt, item.state, item.missing, item.why,
-            item.reason, item.texts, item.input_flags, item.stock_status, item.total_sales)
+            item.reason, item.input_flags, item.stock_status, item.total_sales)
 
 
 def _unpack(item: Any) -> Record | str:
     if isinstance(item, str):
         return item
     (source_id, parent_id, type_, sku, name, status, snapshot_json, content_hash, modified,
-     state, missing, why, reason, texts, flags, stock, sales) = item
-    record = Record(source_id, parent_id, type_, sku, name, status, {}, content_hash, modified,
-                    state, missing, why, reason, texts, flags, stock, sales)
-    record.snapshot_json = snapshot_json
-    return record
+     state, missing, why, reason, flags, stock, sales) = item
+    return Record(source_id, parent_id, type_, sku, name, status, {}, content_hash, modified,
+                  state, missing, why, reason, None, flags, stock, sales, snapshot_json)
 
 
 def _send(out: IO[bytes], message: Any) -> None:
@@ -162,58 +168,49 @@ def cpus() -> int:
 
 
 class PageReader:
-    """The syncing process's side of a page reader: built pages, in order, until the end.
+    """The syncing process's side of the page readers: built pages, in store order.
 
-    Iterating raises what the reader raised (a ``StoreAuthError`` stays one). A reader that
-    stops without saying why (killed) ends the iteration early; ``next_page`` then says
-    where the syncing process goes on reading itself.
+    Each of ``len(procs)`` readers reads every n-th page (reader i the pages
+    ``first_page + i``, ``+ n``, ...), so the readers share the CPUs the syncing process
+    leaves, and their pages are taken in turn. Iterating raises what a reader raised (a
+    ``StoreAuthError`` stays one). A reader that stops without saying why (killed) ends the
+    iteration early; ``next_page`` then says where the syncing process reads on itself.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], first_page: int) -> None:
-        self._proc = proc
+    def __init__(self, procs: list[subprocess.Popen[bytes]], first_page: int) -> None:
+        self._procs = procs
         self.next_page = first_page
         self.finished = False
 
     @classmethod
     def start(cls, client: WooClient, rules: Rules, units: dict[str, str], *,
-              modified_after: str | None, fields: list[str],
-              first_page: int) -> PageReader | None:
-        """A reader for the pages from ``first_page`` on, or None when none can be started
+              boilerplate: frozenset[str], modified_after: str | None, fields: list[str],
+              first_page: int, readers: int = 1) -> PageReader | None:
+        """Readers for the pages from ``first_page`` on, or None when none can be started
         (the client cannot be opened elsewhere, no process can be spawned)."""
         args = client.reopen_args()
         if args is None:
             return None
-        # The reader imports this very enrich, wherever the syncing process imported it from.
-        home = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (home, os.environ.get("PYTHONPATH")) if p)}
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from enrich.page_reader import main; main()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        except OSError:
+        job = {"client": args, "rules": rules, "units": units, "boilerplate": boilerplate,
+               "modified_after": modified_after, "fields": fields, "step": readers}
+        procs: list[subprocess.Popen[bytes]] = []
+        for i in range(readers):
+            proc = _spawn({**job, "first_page": first_page + i})
+            if proc is None:
+                break
+            procs.append(proc)
+        if len(procs) < readers:
+            for proc in procs:
+                _stop(proc)
             return None
-        assert proc.stdin is not None and proc.stdout is not None
-        with contextlib.suppress(OSError, AttributeError, ValueError):
-            # Room for a few pages in the pipe, so the reader builds ahead instead of
-            # waiting for each page to be taken (Linux; elsewhere the default stays).
-            import fcntl
-            fcntl.fcntl(proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
-        try:
-            _send(proc.stdin, {"client": args, "rules": rules, "units": units,
-                               "modified_after": modified_after, "fields": fields,
-                               "first_page": first_page})
-            proc.stdin.close()
-        except OSError:
-            proc.kill()
-            proc.wait()
-            return None
-        return cls(proc, first_page)
+        return cls(procs, first_page)
 
     def __iter__(self) -> Iterator[BuiltPage]:
-        assert self._proc.stdout is not None
+        turn = 0
         while True:
-            message = _receive(self._proc.stdout)
+            stdout = self._procs[turn % len(self._procs)].stdout
+            assert stdout is not None
+            message = _receive(stdout)
             if message is None:
                 return  # gone without a word: the caller reads on from next_page
             kind, value = message
@@ -226,23 +223,56 @@ class PageReader:
             if kind == "error_text":
                 self.finished = True
                 raise StoreError(f"reading the store's pages: {value}")
-            page = BuiltPage(*value[:5], [_unpack(i) for i in value[5]])
+            page = BuiltPage(*value[:5], [_unpack(i) for i in value[5]], decided=True)
             self.next_page = page.number + 1
+            turn += 1
             yield page
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        with contextlib.suppress(OSError):
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
-        self._proc.wait()
+        for proc in self._procs:
+            _stop(proc)
 
     def __enter__(self) -> PageReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _spawn(job: dict[str, Any]) -> subprocess.Popen[bytes] | None:
+    """A reader process given its job over its stdin (the job holds the store's secret)."""
+    # The reader imports this very enrich, wherever the syncing process imported it from.
+    home = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (home, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from enrich.page_reader import main; main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    except OSError:
+        return None
+    assert proc.stdin is not None and proc.stdout is not None
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        # Room for a few pages in the pipe, so the reader builds ahead instead of waiting
+        # for each page to be taken (Linux; elsewhere the default stays).
+        import fcntl
+        fcntl.fcntl(proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    try:
+        _send(proc.stdin, job)
+        proc.stdin.close()
+    except OSError:
+        _stop(proc)
+        return None
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    with contextlib.suppress(OSError):
+        if proc.stdout is not None:
+            proc.stdout.close()
+    proc.wait()
 
 
 def main() -> None:
@@ -256,10 +286,11 @@ def main() -> None:
         with WooClient(**job["client"]) as client:
             pages = client.iter_product_pages(modified_after=job["modified_after"],
                                               statuses=rules.statuses, fields=job["fields"],
-                                              first_page=job["first_page"])
+                                              first_page=job["first_page"], step=job["step"])
             for page in pages:
                 raws = list(page)
-                built = BuiltPage.of(page, raws, build_page(client, raws, rules, job["units"]))
+                built = BuiltPage.of(page, raws, build_page(client, raws, rules, job["units"],
+                                                            job["boilerplate"]))
                 _send(out, ("page", (built.number, built.total, built.size, built.skipped,
                                      built.newest, [_pack(i) for i in built.items])))
         _send(out, ("end", None))

@@ -26,6 +26,7 @@ from enrich.missing import (
     FINGERPRINT_MIN_CHARS,
     FINGERPRINTED,
     Rules,
+    evaluate,
     fingerprint,
     literal_escapes,
     visible_texts,
@@ -327,6 +328,19 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
     return out
 
 
+def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str],
+                     published: dict[str, Any] | None = None) -> Record:
+    """Decide ``record`` in place; an invalid one keeps the reason its snapshot gave it.
+
+    ``published``: the fields enrich published on it, as stored; one still holding that
+    value is done (``enrich.missing``)."""
+    if record.state != "invalid":
+        ev = evaluate(record.snapshot, rules, boilerplate, record.texts, published)
+        record.state, record.missing, record.why, record.reason = (
+            ev.state, ev.missing, ev.why, ev.reason)
+    return record
+
+
 def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
                    max_field_bytes: int = 1_000_000) -> tuple[dict[str, Any], str]:
     """(snapshot, content_hash) of a product read in edit context, exactly as sync records it.
@@ -345,6 +359,7 @@ def store_snapshot(product: Mapping[str, Any], *, seo_plugin: str = "none",
 __all__ = [
     "STORE_KEYS",
     "Record",
+    "apply_evaluation",
     "build_record",
     "canonical_json",
     "content_hash",

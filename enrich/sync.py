@@ -78,10 +78,10 @@ from enrich.ledger.products import (
 )
 from enrich.ledger.publishes import published_values
 from enrich.ledger.scratch import scratch_copy
-from enrich.missing import BOILERPLATE_META, STATES, Rules, evaluate
+from enrich.missing import BOILERPLATE_META, STATES, Rules
 from enrich.page_reader import MIN_PAGES, BuiltPage, PageReader, build_page, cpus
 from enrich.priority import META_PRIORITY, Tiers, renumber, rules_digest
-from enrich.product_snapshot import STORE_KEYS, Record, canonical_json
+from enrich.product_snapshot import STORE_KEYS, Record, apply_evaluation, canonical_json
 from enrich.woo.client import ProductPage, WooClient
 
 META_CURSOR = "sync.modified_after"
@@ -109,19 +109,6 @@ def _rules_digest(rules: Rules) -> str:
     data = asdict(rules)
     data.pop("statuses")
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
-
-
-def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str],
-                     published: dict[str, Any] | None = None) -> Record:
-    """Decide ``record`` in place; an invalid one keeps the reason its snapshot gave it.
-
-    ``published``: the fields enrich published on it, as stored; one still holding that
-    value is done (``enrich.missing``)."""
-    if record.state != "invalid":
-        ev = evaluate(record.snapshot, rules, boilerplate, record.texts, published)
-        record.state, record.missing, record.why, record.reason = (
-            ev.state, ev.missing, ev.why, ev.reason)
-    return record
 
 
 # -- summary ------------------------------------------------------------------------------------
@@ -470,7 +457,9 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
             if reuse and p is not None and p.content_hash == r.content_hash \
                     and r.state != "invalid" and p.state != "invalid":
                 r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
-            else:
+            elif not built.decided or r.source_id in published:
+                # The reader decided without the ledger: a field enrich published is
+                # decided here, with the value the ledger says it published.
                 r.load_snapshot()
                 apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
         _write(ledger, records, summary, tiers, count=True, prev=prev)
@@ -499,8 +488,9 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                 if next_page == 1 and limit is None and cpus() > 1 \
                         and (page.total_pages or 0) >= MIN_PAGES:
                     reader = PageReader.start(client, rules, summary.store_units,
-                                              modified_after=cursor, fields=FETCH_FIELDS,
-                                              first_page=page.number + 1)
+                                              boilerplate=boilerplate, modified_after=cursor,
+                                              fields=FETCH_FIELDS, first_page=page.number + 1,
+                                              readers=cpus())
                     if reader is not None:
                         break  # the rest comes from the reader
         finally:
@@ -562,7 +552,6 @@ __all__ = [
     "FETCH_FIELDS",
     "SyncProgress",
     "SyncSummary",
-    "apply_evaluation",
     "summary_json",
     "sync",
 ]

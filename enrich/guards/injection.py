@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from enrich.guards.prefilter import Prefilter, marked
+from enrich.guards.prefilter import FirstClauses, Prefilter, marked
 from enrich.guards.text import squash
 
 # Verbs that say what to put in the copy (the payload follows them).
@@ -173,6 +173,8 @@ _TARGET_RE = re.compile(
     r"(?:la|le|dans\s+la)\s+(?:description|fiche(?:\s+produit)?)|"
     r"(?:la|el|en\s+la)\s+(?:descripci[oó]n|ficha))\b", re.IGNORECASE)
 _TARGET_FILTER = Prefilter([_TARGET_RE.pattern], re.IGNORECASE)
+#: Both filters' first clauses: one pass rules a product out of both.
+_FIRST = FirstClauses(_SOURCE_FILTER, _TARGET_FILTER)
 _COPY_VERB_RE = re.compile(
     r"\b(?:write|writes|say|says|state|states|mention|mentions|include|includes|claim|claims|"
     r"emphasi[sz]e|highlight|stress|present|describe|call|read|reads|use|insert|add|put|"
@@ -279,6 +281,8 @@ def may_hold_instructions(texts: Sequence[str]) -> bool:
     (one test for all of them, which is how sync checks a product's fields); True means
     "look": each text must still be searched."""
     ready = marked("\n".join(texts))
+    if not _FIRST.any_in(ready):
+        return False
     return bool(_SOURCE_FILTER.which(ready) or _TARGET_FILTER.which(ready))
 
 

@@ -209,7 +209,9 @@ def input_flags(product: Mapping[str, Any]) -> list[InputFlag]:
         found.append(InputFlag("bad_value", name, f"The {name.replace('_', ' ')} “{value}” "
                                f"{why}. Correct it in the store; copy must not repeat it."))
     name = product.get("name")
-    if isinstance(name, str):
+    # Each markup alternative needs one of these characters (a tag, an entity, a colon, an
+    # equals sign): a name without them is not searched.
+    if isinstance(name, str) and ("<" in name or "&" in name or ":" in name or "=" in name):
         m = MARKUP_RE.search(name)
         if m:
             found.append(InputFlag("markup", "name", f"The name carries markup (“{m.group(0)}”"

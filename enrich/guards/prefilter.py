@@ -453,9 +453,33 @@ class Prefilter:
         return _subset(self, which)
 
 
+class FirstClauses:
+    """The first clauses of several prefilters at once: a text holding none of their
+    strings is ruled out by every one of them, in one pass instead of one per filter."""
+
+    def __init__(self, *filters: Prefilter) -> None:
+        self.unfiltered = any(f.unfiltered for f in filters)
+        self.words = frozenset().union(*(f.first_words for f in filters))
+        self.by_spaced = tuple(dict.fromkeys(p for f in filters for p, _b in f.by_spaced))
+        self.by_marked = tuple(dict.fromkeys((s, p) for f in filters
+                                             for s, p, _b in f.by_marked))
+        self.by_partial = tuple(dict.fromkeys((s, p, sp) for f in filters
+                                              for s, p, sp, _b in f.by_partial))
+
+    def any_in(self, text: Marked | None) -> bool:
+        """False when no filter can point at any alternative in ``text``."""
+        if self.unfiltered or text is None or not self.words.isdisjoint(text.words):
+            return True
+        if text.spaced is not None:
+            spaced, lower = text.spaced, text.lower
+            return any(p in spaced for p in self.by_spaced) or any(
+                plain in lower and string in text.text for string, plain in self.by_marked)
+        return any(text.has(string, plain, spaced) for string, plain, spaced in self.by_partial)
+
+
 @functools.lru_cache(maxsize=512)
 def _subset(prefilter: Prefilter, which: tuple[int, ...]) -> re.Pattern[str]:
     return prefilter._compile(which)
 
 
-__all__ = ["MARK", "Marked", "Prefilter", "clauses_of", "marked"]
+__all__ = ["MARK", "FirstClauses", "Marked", "Prefilter", "clauses_of", "marked"]

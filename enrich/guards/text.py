@@ -169,9 +169,33 @@ def long_texts(value: Any, min_chars: int) -> list[tuple[str, str, str]]:
     as ``walk`` names them; fingerprints (hashes sync adds to a snapshot) are no text.
 
     What ``walk`` gives filtered to long strings, without building the rest: sync runs it
-    on every product."""
+    on every product, so a product's own level and its lists are read here, and only
+    objects nested deeper go through ``_long_into``."""
     out: list[tuple[str, str, str]] = []
-    _long_into(value, "", "", out, min_chars)
+    if type(value) is not dict:
+        _long_into(value, "", "", out, min_chars)
+        return out
+    for k, v in value.items():
+        kind = type(v)
+        if kind is str:
+            if len(v) >= min_chars:
+                name = _key_name(k)
+                if name is not None and name != "fingerprints":
+                    out.append((name, "", plain_text(v) if "<" in v else v))
+        elif kind is list:
+            name = _key_name(k) if v else None
+            if name is None or name == "fingerprints":
+                continue
+            for item in v:
+                if type(item) is str:
+                    if len(item) >= min_chars:
+                        out.append((name, "", plain_text(item) if "<" in item else item))
+                else:
+                    _long_into(item, name, "", out, min_chars)
+        elif v is not None and kind is not int and kind is not bool:
+            name = _key_name(k)
+            if name is not None and name != "fingerprints":
+                _long_into(v, name, "", out, min_chars)
     return out
 
 

@@ -562,30 +562,43 @@ class WooClient:
         return page, (next_url if data else None)
 
     def _page_chain(self, path: str, params: dict[str, Any],
-                    keep_status: frozenset[str] | None) -> Iterator[tuple[ProductPage, bool]]:
-        """Pages in order, each with whether another follows; one request at a time."""
+                    keep_status: frozenset[str] | None,
+                    step: int = 1) -> Iterator[tuple[ProductPage, bool]]:
+        """Pages in order, each with whether another follows; one request at a time.
+
+        ``step`` > 1 reads every step-th page by its number (the pages between are read by
+        others), up to the last page the store reports."""
         page, next_url = self._get_page(self.api_url + path, params, keep_status)
         seen = 1
         while True:
-            last = next_url is None or (page.total_pages is not None
-                                        and seen >= page.total_pages + 1)
+            if step == 1:
+                last = next_url is None or (page.total_pages is not None
+                                            and seen >= page.total_pages + 1)
+            else:
+                last = next_url is None or page.total_pages is None or \
+                    page.number + step > page.total_pages
             yield page, not last  # past its own total +1 the store is looping: stop
             if last:
                 return
-            assert next_url is not None
-            page, next_url = self._get_page(next_url, None, keep_status)
+            if step == 1:
+                assert next_url is not None
+                page, next_url = self._get_page(next_url, None, keep_status)
+            else:
+                page, next_url = self._get_page(self.api_url + path,
+                                                {**params, "page": page.number + step},
+                                                keep_status)
             seen += 1
 
     def _iter_pages(self, path: str, params: dict[str, Any],
                     keep_status: frozenset[str] | None = None, *,
-                    prefetch: bool | None = None) -> Iterator[ProductPage]:
+                    prefetch: bool | None = None, step: int = 1) -> Iterator[ProductPage]:
         """Pages in order; with ``prefetch``, a reader thread stays one page ahead.
 
         The reader asks for the next page as soon as it has the previous one, so the store
         is never idle while the caller works on a page, and never has more than one of our
         requests at a time. At most two pages wait in memory.
         """
-        chain = self._page_chain(path, params, keep_status)
+        chain = self._page_chain(path, params, keep_status, step)
         if not (self.prefetch if prefetch is None else prefetch):
             for page, _more in chain:
                 yield page
@@ -629,13 +642,14 @@ class WooClient:
                            statuses: Sequence[str] = DEFAULT_STATUSES,
                            fields: list[str] | None = None,
                            per_page: int = PER_PAGE_MAX,
-                           first_page: int = 1) -> Iterator[ProductPage]:
+                           first_page: int = 1, step: int = 1) -> Iterator[ProductPage]:
         """Every product (not variations) in pages of up to 100, oldest id first.
 
         ``statuses``: one status is asked of the store; several are read with
         ``status=any`` (the API takes one value) and filtered here, counted in
         ``page.skipped``. ``modified_after`` is exclusive and GMT. ``first_page``: start
-        there (the pages before it were read already).
+        there (the pages before it were read already); ``step``: read only every step-th
+        page from there, by number (other readers read the rest).
         """
         if not 1 <= per_page <= PER_PAGE_MAX:
             raise InputError(f"per_page {per_page}: the store accepts 1 to {PER_PAGE_MAX} "
@@ -660,7 +674,7 @@ class WooClient:
         if fields:
             params["_fields"] = ",".join(dict.fromkeys(
                 [*fields, "id", "status", "date_modified_gmt"]))
-        return self._iter_pages("/products", params, keep)
+        return self._iter_pages("/products", params, keep, step=step)
 
     def get_products(self, ids: Sequence[int], *, context: str = "edit") -> list[dict[str, Any]]:
         """These products as the store holds them now (any status), in the order asked."""
