@@ -29,6 +29,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -107,6 +108,8 @@ class BuiltPage:
     #: Whether the records come decided (by a reader, against the boilerplate set of the
     #: last sync, without published values).
     decided: bool = False
+    #: The store's clock when it answered (read on the first page only).
+    server_time: datetime | None = None
 
     @classmethod
     def of(cls, page: ProductPage, raws: list[Any], items: list[Record | str]) -> BuiltPage:
@@ -115,7 +118,8 @@ class BuiltPage:
             modified = raw.get("date_modified_gmt") if isinstance(raw, dict) else None
             if isinstance(modified, str) and (newest is None or modified > newest):
                 newest = modified
-        return cls(page.number, page.total, len(page), page.skipped, newest, items)
+        return cls(page.number, page.total, len(page), page.skipped, newest, items,
+                   server_time=page.server_time)
 
 
 # -- records over a pipe ------------------------------------------------------------------------

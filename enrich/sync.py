@@ -48,10 +48,11 @@ would change; the real ledger is not written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -427,89 +428,99 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
             ) -> tuple[str | None, datetime | None]:
     """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
-    the boilerplate set it was decided with are the ones in force).
-
-    The first page is read here; for a large catalog the rest come from a page reader
-    (``enrich.page_reader``), built in a second process while this one writes.
-    """
+    the boilerplate set it was decided with are the ones in force)."""
     max_seen: str | None = None
     server_start: datetime | None = None
     read = 0
     listed: int | None = None
-
-    def handle(built: BuiltPage) -> None:
-        nonlocal read, max_seen
-        summary.pages += 1
-        summary.skipped_status += built.skipped
-        read += built.size + built.skipped
-        if built.newest is not None and (max_seen is None or built.newest > max_seen):
-            max_seen = built.newest
-        records: list[Record] = []
-        for item in built.items:
-            if isinstance(item, str):
-                _count_skipped(summary, item)
-            else:
-                records.append(item)
-        prev = product_states(ledger, [r.source_id for r in records])
-        published = published_values(ledger, [r.source_id for r in records])
-        for r in records:
-            p = prev.get(r.source_id)
-            if reuse and p is not None and p.content_hash == r.content_hash \
-                    and r.state != "invalid" and p.state != "invalid":
-                r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
-            elif not built.decided or r.source_id in published:
-                # The reader decided without the ledger: a field enrich published is
-                # decided here, with the value the ledger says it published.
-                r.load_snapshot()
-                apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
-        _write(ledger, records, summary, tiers, count=True, prev=prev)
-        if progress is not None:
-            progress(SyncProgress(summary.pages, read, built.total))
-
-    reader: PageReader | None = None
-    next_page = 1
-    while True:
-        pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
-                                          fields=FETCH_FIELDS, first_page=next_page)
-        try:
-            for page in pages:
-                assert isinstance(page, ProductPage)
-                if server_start is None:
-                    server_start = page.server_time or (datetime.now(UTC) - timedelta(minutes=5))
-                    listed = page.total
-                raws: list[dict[str, Any]] = list(page)
-                if limit is not None and summary.scanned + len(raws) >= limit:
-                    raws = raws[:limit - summary.scanned]
-                    summary.limit_reached = True
-                handle(BuiltPage.of(page, raws,
-                                    build_page(client, raws, rules, summary.store_units)))
-                if summary.limit_reached:
-                    break
-                if next_page == 1 and limit is None and cpus() > 1 \
-                        and (page.total_pages or 0) >= MIN_PAGES:
-                    reader = PageReader.start(client, rules, summary.store_units,
-                                              boilerplate=boilerplate, modified_after=cursor,
-                                              fields=FETCH_FIELDS, first_page=page.number + 1,
-                                              readers=cpus())
-                    if reader is not None:
-                        break  # the rest comes from the reader
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
-        if reader is None:
-            break
-        with reader:
-            for built in reader:
-                handle(built)
-        if reader.finished:
-            break
-        next_page, reader = reader.next_page, None  # it died: read the rest here
+    pages = _built_pages(client, rules, boilerplate, summary, cursor=cursor, limit=limit)
+    with contextlib.closing(pages):
+        for built in pages:
+            if server_start is None:
+                server_start = built.server_time or (datetime.now(UTC) - timedelta(minutes=5))
+                listed = built.total
+            summary.pages += 1
+            summary.skipped_status += built.skipped
+            read += built.size + built.skipped
+            if built.newest is not None and (max_seen is None or built.newest > max_seen):
+                max_seen = built.newest
+            records: list[Record] = []
+            for item in built.items:
+                if isinstance(item, str):
+                    _count_skipped(summary, item)
+                else:
+                    records.append(item)
+            prev = product_states(ledger, [r.source_id for r in records])
+            published = published_values(ledger, [r.source_id for r in records])
+            for r in records:
+                p = prev.get(r.source_id)
+                if reuse and p is not None and p.content_hash == r.content_hash \
+                        and r.state != "invalid" and p.state != "invalid":
+                    r.state, r.missing, r.reason = p.state, list(p.missing), p.reason
+                elif not built.decided or r.source_id in published:
+                    # A reader decided without the ledger: a product with fields enrich
+                    # published is decided here, with the values the ledger recorded.
+                    r.load_snapshot()
+                    apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
+            _write(ledger, records, summary, tiers, count=True, prev=prev)
+            if progress is not None:
+                progress(SyncProgress(summary.pages, read, built.total))
     if not summary.limit_reached and listed is not None and read < listed:
         # Products deleted while paging shift later ones onto pages already read; the ones
         # shifted were not received. Keep the cursor so the next sync reads them.
         summary.missed = listed - read
     return max_seen, server_start
+
+
+def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
+                 summary: SyncSummary, *, cursor: str | None, limit: int | None,
+                 ) -> Iterator[BuiltPage]:
+    """The store's pages, built, in store order.
+
+    The first page is read and built here. For a catalog of ``MIN_PAGES`` pages or more
+    (no ``--limit``, more than one CPU) page readers are started as soon as it arrives and
+    build the rest in other processes (``enrich.page_reader``); if they die, the pages
+    they did not hand over are read here.
+    """
+    reader: PageReader | None = None
+    first_page = 1
+    try:
+        while True:
+            pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
+                                              fields=FETCH_FIELDS, first_page=first_page)
+            try:
+                for page in pages:
+                    assert isinstance(page, ProductPage)
+                    if first_page == 1 and limit is None and cpus() > 1 \
+                            and (page.total_pages or 0) >= MIN_PAGES:
+                        # Started before this page is built, so they come up meanwhile.
+                        reader = PageReader.start(
+                            client, rules, summary.store_units, boilerplate=boilerplate,
+                            modified_after=cursor, fields=FETCH_FIELDS,
+                            first_page=page.number + 1, readers=cpus())
+                    raws: list[dict[str, Any]] = list(page)
+                    if limit is not None and summary.scanned + len(raws) >= limit:
+                        raws = raws[:limit - summary.scanned]
+                        summary.limit_reached = True
+                    yield BuiltPage.of(page, raws,
+                                       build_page(client, raws, rules, summary.store_units))
+                    if summary.limit_reached or reader is not None:
+                        break
+            finally:
+                close = getattr(pages, "close", None)
+                if close is not None:
+                    close()
+            if reader is None:
+                return
+            yield from reader
+            if reader.finished:
+                return
+            first_page = reader.next_page  # the readers died: read on here
+            reader.close()
+            reader = None
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def _count_skipped(summary: SyncSummary, message: str) -> None:
