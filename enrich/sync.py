@@ -4,14 +4,20 @@ This module runs a sync: paging, the cursor, the jobs and the summary. What it r
 lives beside it, so publish can use the same code without running a sync:
 
 - ``enrich.product_snapshot``: how a store product becomes a snapshot record (step 2);
+- ``enrich.page_reader``: a page of products built into records, here or in page reader
+  processes (steps 1-3 for a large catalog);
 - ``enrich.missing``: what counts as missing (step 3, and the fingerprints of step 5);
 - ``enrich.ledger.products``: the ledger reads sync decides with (SQL lives in the ledger).
 
 How a sync runs, and why:
 
 1. **Stream.** Products come from ``WooClient.iter_product_pages`` 100 at a time
-   (``context=edit``, only the fields used). Each page is handled and written to the ledger
-   before the next is looked at, so memory stays flat whatever the catalog size.
+   (``context=edit``, only the fields used), and are written to the ledger a page at a time,
+   in store order, so memory stays flat whatever the catalog size. For a catalog of
+   ``page_reader.MIN_PAGES`` pages or more, page reader processes (one per CPU) read and
+   build the pages after the first while this process decides and writes; only this
+   process touches the ledger, so a sync killed at any point leaves it as a one-process
+   sync would.
 2. **Snapshot and validate.** Each product becomes a snapshot: the edit-context fields
    enrich reads and may write (name, descriptions, SEO meta of the configured plugin,
    categories, tags, brands, attributes, price, weight, dimensions, image alt texts),
@@ -25,8 +31,8 @@ How a sync runs, and why:
 4. **Enqueue.** One job per product that is not complete, keyed by its content hash, so a
    second sync of an unchanged store adds nothing and a product changed in the store
    supersedes its old job. A product that became complete has its open job superseded.
-   Jobs are written before the product row, so a sync killed between the two writes is
-   repaired by the next one instead of leaving a product without its job.
+   A page's jobs and product rows are written in one transaction (jobs first), so a sync
+   killed mid-page leaves neither, and the next one writes both.
 5. **Boilerplate, after the stream.** The same supplier text on ``boilerplate_min_products``
    products only shows once many products have been seen, so it cannot be decided while
    streaming. Each snapshot keeps short fingerprints of its texts; after the stream one
@@ -168,6 +174,9 @@ class SyncSummary:
         #: Products read this run (not a field: never in the JSON), so the boilerplate pass
         #: can move a product it re-decides from one count to another.
         self._seen: set[str] = set()
+        #: Pages built by page readers (not a field either: the ledger's record of a sync is
+        #: the same however it ran).
+        self.reader_pages = 0
 
     def counts(self) -> dict[str, Any]:
         data = asdict(self)
@@ -325,27 +334,33 @@ def _cursor(max_seen: str | None, started: datetime | None) -> str | None:
 
 def sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool = False,
          limit: int | None = None, dry_run: bool = False,
-         progress: Callable[[SyncProgress], None] | None = None) -> SyncSummary:
+         progress: Callable[[SyncProgress], None] | None = None,
+         readers: int | None = None) -> SyncSummary:
     """Read the store into the ledger and queue the products that need copy.
 
     ``dry_run`` does all of it against a scratch copy of the ledger, so the counts are
-    exactly what a real sync would report, and throws the copy away.
+    exactly what a real sync would report, and throws the copy away. ``readers``: page
+    reader processes (``enrich.page_reader``); by default one per CPU for a catalog of
+    ``MIN_PAGES`` pages or more on a machine with two CPUs or more, never with ``limit``;
+    0 never starts them, a number starts that many whatever the catalog's size. The
+    ledger ends the same either way.
     """
     if limit is not None and limit < 1:
         raise EnrichError("--limit must be at least 1")
     if not dry_run:
         return _sync(ledger, client, settings, full=full, limit=limit, dry_run=False,
-                     progress=progress)
+                     progress=progress, readers=readers)
     with scratch_copy(ledger, prefix="enrich-dry-run-") as work:
         summary = _sync(work, client, settings, full=full, limit=limit, dry_run=True,
-                        progress=progress)
+                        progress=progress, readers=readers)
     summary.run_id = None
     return summary
 
 
 def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
           limit: int | None, dry_run: bool,
-          progress: Callable[[SyncProgress], None] | None) -> SyncSummary:
+          progress: Callable[[SyncProgress], None] | None,
+          readers: int | None) -> SyncSummary:
     started_at = time.monotonic()
     rules = Rules.from_settings(settings)
     store = _store_key(client)
@@ -372,7 +387,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         summary.store_units = _store_units(ledger, client)
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary, tiers,
                                          cursor=cursor, limit=limit, progress=progress,
-                                         reuse=not rules_changed)
+                                         reuse=not rules_changed, readers=readers)
         _check_inputs(ledger, summary)
         boilerplate = shared_fingerprints(ledger, rules.boilerplate_min_products)
         summary.boilerplate_texts = len(boilerplate)
@@ -426,20 +441,22 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
             summary: SyncSummary, tiers: Tiers, *, cursor: str | None, limit: int | None,
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
-            ) -> tuple[str | None, datetime | None]:
+            readers: int | None = None) -> tuple[str | None, datetime | None]:
     """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
     the boilerplate set it was decided with are the ones in force)."""
     max_seen: str | None = None
     server_start: datetime | None = None
     read = 0
     listed: int | None = None
-    pages = _built_pages(client, rules, boilerplate, summary, cursor=cursor, limit=limit)
+    pages = _built_pages(client, rules, boilerplate, summary, cursor=cursor, limit=limit,
+                         readers=readers)
     with contextlib.closing(pages):
         for built in pages:
             if server_start is None:
                 server_start = built.server_time or (datetime.now(UTC) - timedelta(minutes=5))
                 listed = built.total
             summary.pages += 1
+            summary.reader_pages += built.decided
             summary.skipped_status += built.skipped
             read += built.size + built.skipped
             if built.newest is not None and (max_seen is None or built.newest > max_seen):
@@ -462,7 +479,8 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                     # published is decided here, with the values the ledger recorded.
                     r.load_snapshot()
                     apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
-            _write(ledger, records, summary, tiers, count=True, prev=prev)
+            with ledger.transaction():  # the page's jobs and product rows: one commit
+                _write(ledger, records, summary, tiers, count=True, prev=prev)
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, built.total))
     if not summary.limit_reached and listed is not None and read < listed:
@@ -474,7 +492,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
 
 def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
                  summary: SyncSummary, *, cursor: str | None, limit: int | None,
-                 ) -> Iterator[BuiltPage]:
+                 readers: int | None) -> Iterator[BuiltPage]:
     """The store's pages, built, in store order.
 
     The first page is read and built here. For a catalog of ``MIN_PAGES`` pages or more
@@ -484,6 +502,7 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
     """
     reader: PageReader | None = None
     first_page = 1
+    wanted = _readers_wanted(readers, limit)
     try:
         while True:
             pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
@@ -491,13 +510,14 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
             try:
                 for page in pages:
                     assert isinstance(page, ProductPage)
-                    if first_page == 1 and limit is None and cpus() > 1 \
-                            and (page.total_pages or 0) >= MIN_PAGES:
+                    if first_page == 1 and wanted and (
+                            readers or (page.total_pages or 0) >= MIN_PAGES) \
+                            and (page.total_pages or 0) > 1:
                         # Started before this page is built, so they come up meanwhile.
                         reader = PageReader.start(
                             client, rules, summary.store_units, boilerplate=boilerplate,
                             modified_after=cursor, fields=FETCH_FIELDS,
-                            first_page=page.number + 1, readers=cpus())
+                            first_page=page.number + 1, readers=wanted)
                     raws: list[dict[str, Any]] = list(page)
                     if limit is not None and summary.scanned + len(raws) >= limit:
                         raws = raws[:limit - summary.scanned]
@@ -521,6 +541,17 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
     finally:
         if reader is not None:
             reader.close()
+
+
+def _readers_wanted(readers: int | None, limit: int | None) -> int:
+    """How many page readers to start for a catalog worth it: with ``--limit`` none (each
+    page's count decides the next page's cut), else the caller's number or one per CPU
+    when there are two or more."""
+    if limit is not None:
+        return 0
+    if readers is not None:
+        return max(0, readers)
+    return cpus() if cpus() > 1 else 0
 
 
 def _count_skipped(summary: SyncSummary, message: str) -> None:

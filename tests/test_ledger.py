@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,20 @@ def test_runs_and_cost(ledger: Ledger) -> None:
     assert (last["exit_reason"], last["cost_usd"], last["counts"]) == ("completed", 0.25,
                                                                      {"drafted": 1})
     assert ledger.total_cost() == pytest.approx(0.25)
+
+
+def test_a_transaction_inside_another_is_a_savepoint(tmp_path: Path) -> None:
+    # Sync writes a page's jobs and rows in one transaction; a write that fails inside it
+    # (a job that moved on meanwhile) must take back only its own statements.
+    with Ledger(tmp_path / "l.db") as ledger:
+        with ledger.transaction() as conn:
+            ledger.set_meta("outer", "kept")
+            with pytest.raises(RuntimeError), ledger.transaction() as inner:
+                inner.execute("INSERT INTO meta (key, value) VALUES ('inner', 'gone')")
+                raise RuntimeError("boom")
+            assert conn.in_transaction
+        assert ledger.get_meta("outer") == "kept" and ledger.get_meta("inner") is None
+        with pytest.raises(RuntimeError), ledger.transaction():
+            ledger.set_meta("both", "gone")
+            raise RuntimeError("boom")
+        assert ledger.get_meta("both") is None

@@ -295,11 +295,19 @@ class Ledger:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A short write transaction; it takes the write lock up front (no upgrade deadlock).
 
-        Inside another one it joins it: the writes commit (or roll back) together, which is
-        how sync writes a page's jobs and product rows with one commit.
+        Inside another one it is a savepoint of it: its writes commit with the outer ones,
+        and an error rolls back only its own (which is how sync writes a page's jobs and
+        product rows with one commit).
         """
         if self.conn.in_transaction:
-            yield self.conn
+            self.conn.execute("SAVEPOINT inner")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK TO inner")
+                self.conn.execute("RELEASE inner")
+                raise
+            self.conn.execute("RELEASE inner")
             return
         self._retrying(lambda: self.conn.execute("BEGIN IMMEDIATE"))
         try:
