@@ -65,7 +65,7 @@ def plain_text(value: Any) -> str:
         value = _SHORTCODE.sub(" ", _TAG.sub(" ", value))
     if "&" in value:
         value = html.unescape(value)
-    return _WS.sub(" ", value).strip()
+    return " ".join(value.split())  # what \s+ -> " " and strip() give, in one pass
 
 
 def literal_escapes(value: str) -> str:
@@ -211,7 +211,7 @@ def visible_texts(snapshot: Mapping[str, Any]) -> dict[str, str]:
     seo = snapshot.get("seo") or {}
     texts = {f: plain_text(snapshot.get(f)) for f in TEXT_FIELDS}
     for f in SEO_FIELDS:
-        texts[f] = plain_text(seo.get(f))
+        texts[f] = plain_text(seo.get(f)) if seo else ""
     return texts
 
 
