@@ -1,7 +1,7 @@
 """Sync throughput: 100,000 synthetic products from the sandbox store into a ledger.
 
     uv run python bench/sync.py [--products 100000] [--seed 1] [--rounds 2]
-                                [--latency-ms 0] [--no-resync]
+                                [--latency-ms 0] [--no-resync] [--readers N]
 
 Targets (issue 3): sync time <= 1.2 x the time plain httpx takes to page the same store with
 the same requests, and peak RSS <= 300 MB for the syncing process.
@@ -14,7 +14,9 @@ snapshots, validation, rules, hashing and the ledger writes. Baseline and sync a
 ``--rounds`` times and the medians are compared, since the machine is shared and noisy.
 ``--latency-ms`` makes the store answer like a real one (the recorded WooCommerce took
 ~250 ms per page of 100 over loopback); at 0 the sandbox answers a page in a few ms from
-memory, which measures enrich's own cost per product at its most visible.
+memory, which measures enrich's own cost per product at its most visible. The sync starts
+page reader processes (``enrich.page_reader``) as it would for the user; ``--readers 0``
+measures it in one process. The readers' CPU is reported beside the syncing process's.
 Bounded: every phase has a deadline, and the temp folder is deleted at the end.
 """
 
@@ -81,8 +83,8 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _sync(url: str, ca: str, folder: Path, round_no: int, resync: bool
-          ) -> tuple[float, Any]:
+def _sync(url: str, ca: str, folder: Path, round_no: int, resync: bool,
+          readers: int | None = None) -> tuple[float, Any]:
     from enrich.config import Settings, StoreConfig
     from enrich.ledger import Ledger
     from enrich.sync import sync
@@ -91,15 +93,15 @@ def _sync(url: str, ca: str, folder: Path, round_no: int, resync: bool
     settings = Settings(store=StoreConfig(url=url))
     with Ledger(folder / f"sync-{round_no}.db") as ledger, \
             WooClient(url, "ck_bench", "cs_bench", verify=ca, timeout_s=60) as woo:
-        started, cpu, readers = time.perf_counter(), time.process_time(), _children_cpu()
-        summary = sync(ledger, woo, settings, full=True)
+        started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+        summary = sync(ledger, woo, settings, full=True, readers=readers)
         elapsed = time.perf_counter() - started
         summary.cpu_s = time.process_time() - cpu  # type: ignore[attr-defined]
-        summary.readers_cpu_s = _children_cpu() - readers  # type: ignore[attr-defined]
+        summary.readers_cpu_s = _children_cpu() - children  # type: ignore[attr-defined]
         again, again_s = None, 0.0
         if resync:
             again_started = time.perf_counter()
-            again = sync(ledger, woo, settings, full=True)
+            again = sync(ledger, woo, settings, full=True, readers=readers)
             again_s = time.perf_counter() - again_started
     return elapsed, (summary, again, again_s)
 
@@ -112,6 +114,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--no-resync", dest="resync", action="store_false",
                         help="Skip the second, unchanged full sync.")
+    parser.add_argument("--readers", type=int, default=None,
+                        help="Page reader processes (0: none; default: one per CPU).")
     args = parser.parse_args()
 
     from enrich.sync import FETCH_FIELDS
@@ -135,7 +139,8 @@ def main() -> None:
                 b, b_cpu, seen = _baseline(url, ca, fields)
                 base_times.append(b)
                 base_cpu.append(b_cpu)
-                s, (summary, again, again_s) = _sync(url, ca, folder, round_no, args.resync)
+                s, (summary, again, again_s) = _sync(url, ca, folder, round_no, args.resync,
+                                                     args.readers)
                 sync_times.append(s)
                 sync_cpu.append(summary.cpu_s)
                 reader_cpu.append(summary.readers_cpu_s)

@@ -510,21 +510,24 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
             try:
                 for page in pages:
                     assert isinstance(page, ProductPage)
-                    if first_page == 1 and wanted and (
-                            readers or (page.total_pages or 0) >= MIN_PAGES) \
-                            and (page.total_pages or 0) > 1:
-                        # Started before this page is built, so they come up meanwhile.
+                    total = page.total_pages or 0
+                    if first_page == 1 and page.number == 1 and wanted and total > 1 and (
+                            readers or total >= MIN_PAGES):
+                        # Readers take over after the next few pages, which are read here
+                        # while they start (a fresh interpreter takes ~0.5 s).
+                        handover = page.number + 1 + min(AHEAD_PAGES, (total - 1) // 4)
                         reader = PageReader.start(
                             client, rules, summary.store_units, boilerplate=boilerplate,
-                            modified_after=cursor, fields=FETCH_FIELDS,
-                            first_page=page.number + 1, readers=wanted)
+                            modified_after=cursor, fields=FETCH_FIELDS, first_page=handover,
+                            readers=wanted)
                     raws: list[dict[str, Any]] = list(page)
                     if limit is not None and summary.scanned + len(raws) >= limit:
                         raws = raws[:limit - summary.scanned]
                         summary.limit_reached = True
                     yield BuiltPage.of(page, raws,
                                        build_page(client, raws, rules, summary.store_units))
-                    if summary.limit_reached or reader is not None:
+                    if summary.limit_reached or (
+                            reader is not None and page.number + 1 >= reader.next_page):
                         break
             finally:
                 close = getattr(pages, "close", None)
@@ -541,6 +544,10 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
     finally:
         if reader is not None:
             reader.close()
+
+
+#: Pages read here after the first while the page readers start (at most a quarter).
+AHEAD_PAGES = 8
 
 
 def _readers_wanted(readers: int | None, limit: int | None) -> int:
