@@ -340,10 +340,10 @@ def sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool = 
 
     ``dry_run`` does all of it against a scratch copy of the ledger, so the counts are
     exactly what a real sync would report, and throws the copy away. ``readers``: page
-    reader processes (``enrich.page_reader``); by default one per CPU for a catalog of
-    ``MIN_PAGES`` pages or more on a machine with two CPUs or more, never with ``limit``;
-    0 never starts them, a number starts that many whatever the catalog's size. The
-    ledger ends the same either way.
+    reader processes (``enrich.page_reader``); by default ``[sync] readers``, or one per
+    CPU for a catalog of ``MIN_PAGES`` pages or more on a machine with two CPUs or more;
+    never with ``limit``. 0 never starts them; a number given here starts that many
+    whatever the catalog's size. The ledger ends the same either way.
     """
     if limit is not None and limit < 1:
         raise EnrichError("--limit must be at least 1")
@@ -387,7 +387,8 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         summary.store_units = _store_units(ledger, client)
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary, tiers,
                                          cursor=cursor, limit=limit, progress=progress,
-                                         reuse=not rules_changed, readers=readers)
+                                         reuse=not rules_changed, readers=readers,
+                                         configured=settings.sync.readers)
         _check_inputs(ledger, summary)
         boilerplate = shared_fingerprints(ledger, rules.boilerplate_min_products)
         summary.boilerplate_texts = len(boilerplate)
@@ -441,7 +442,8 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
             summary: SyncSummary, tiers: Tiers, *, cursor: str | None, limit: int | None,
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
-            readers: int | None = None) -> tuple[str | None, datetime | None]:
+            readers: int | None = None, configured: int | None = None,
+            ) -> tuple[str | None, datetime | None]:
     """Pass 1. ``reuse``: an unchanged snapshot keeps its stored decision (the rules and
     the boilerplate set it was decided with are the ones in force)."""
     max_seen: str | None = None
@@ -449,7 +451,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
     read = 0
     listed: int | None = None
     pages = _built_pages(client, rules, boilerplate, summary, cursor=cursor, limit=limit,
-                         readers=readers)
+                         readers=readers, configured=configured)
     with contextlib.closing(pages):
         for built in pages:
             if server_start is None:
@@ -492,7 +494,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
 
 def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
                  summary: SyncSummary, *, cursor: str | None, limit: int | None,
-                 readers: int | None) -> Iterator[BuiltPage]:
+                 readers: int | None, configured: int | None = None) -> Iterator[BuiltPage]:
     """The store's pages, built, in store order.
 
     The first page is read and built here. For a catalog of ``MIN_PAGES`` pages or more
@@ -502,7 +504,7 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
     """
     reader: PageReader | None = None
     first_page = 1
-    wanted = _readers_wanted(readers, limit)
+    wanted = _readers_wanted(readers if readers is not None else configured, limit)
     try:
         while True:
             pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
@@ -552,7 +554,7 @@ AHEAD_PAGES = 8
 
 def _readers_wanted(readers: int | None, limit: int | None) -> int:
     """How many page readers to start for a catalog worth it: with ``--limit`` none (each
-    page's count decides the next page's cut), else the caller's number or one per CPU
+    page's count decides the next page's cut), else the number asked for, or one per CPU
     when there are two or more."""
     if limit is not None:
         return 0

@@ -201,3 +201,15 @@ def test_a_readers_auth_failure_is_the_syncs(tmp_path: Path) -> None:
             "SELECT exit_reason FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     assert run[0] == "fatal"
     assert not _reader_pids()
+
+
+def test_sync_readers_setting_sets_how_many(tmp_path: Path) -> None:
+    products = list(synthetic_catalog(2100, seed=9))  # 21 pages: worth readers
+    with serve_store(products, options=options()) as srv, client(srv.url) as woo:
+        def synced(readers: int, name: str) -> SyncSummary:
+            cfg = Settings(store=StoreConfig(url=srv.url), sync=SyncConfig(readers=readers))
+            with Ledger(tmp_path / name) as ledger:
+                return sync(ledger, woo, cfg, full=True)
+        none, one = synced(0, "none.db"), synced(1, "one.db")
+    assert none.reader_pages == 0 and none.pages == 21
+    assert one.reader_pages > 0 and _counts(one) == _counts(none)
