@@ -287,12 +287,15 @@ def main() -> None:
         return
     try:
         rules: Rules = job["rules"]
-        with WooClient(**job["client"]) as client:
-            pages = client.iter_product_pages(modified_after=job["modified_after"],
-                                              statuses=rules.statuses, fields=job["fields"],
-                                              first_page=job["first_page"], step=job["step"])
+        with WooClient(**job["client"]) as client, contextlib.closing(
+                client.iter_product_pages(modified_after=job["modified_after"],
+                                          statuses=rules.statuses, fields=job["fields"],
+                                          first_page=job["first_page"], step=job["step"])
+                ) as pages:
             for page in pages:
                 raws = list(page)
+                if not raws and not page.skipped:
+                    break  # past the last page (the catalog shrank): the end for every reader
                 built = BuiltPage.of(page, raws, build_page(client, raws, rules, job["units"],
                                                             job["boilerplate"]))
                 _send(out, ("page", (built.number, built.total, built.size, built.skipped,
