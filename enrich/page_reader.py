@@ -1,22 +1,23 @@
-"""Store pages read and built into records, in the syncing process or in a second one.
+"""Store pages read and built into records, in the syncing process or in page readers.
 
 ``build_page`` turns one page of store products into snapshot records (with variations when
-``[sync] variations`` asks, and each record's input checks). Sync calls it for every page;
-for a large catalog it calls it here only for the first page and starts a ``PageReader``:
-a second Python process that reads the following pages from the store and builds them,
-handing each page over as plain values, in store order, while the syncing process decides
-and writes the one before.
+``[sync] variations`` asks, and each record's input checks). Sync calls it for the pages it
+reads itself; for a large catalog it starts a ``PageReader``: one Python process per CPU,
+reader *i* of *n* reading every n-th page by number, building and deciding its records and
+handing each page over as plain values, while the syncing process takes the pages in store
+order, decides again what only the ledger knows, and writes.
 
-Why a process: against a fast store, sync's own CPU is what binds. Reading a page (TLS,
+Why processes: against a fast store, sync's own CPU is what binds. Reading a page (TLS,
 JSON), building snapshots and hashes and running the input checks cost about twice what
-deciding and writing does, and in one process the page-reading thread and the writer take
-turns at the GIL. Only the syncing process touches the ledger, so a sync killed at any point
-leaves it as a one-process sync would; a reader that dies (killed, out of memory) costs
-nothing but speed: sync reads the remaining pages itself.
+writing does, and in one process the page-reading thread and the writer take turns at the
+GIL. Only the syncing process touches the ledger, so a sync killed at any point leaves it as
+a one-process sync would; a reader that dies (killed, out of memory) costs nothing but
+speed: sync reads the pages it did not hand over itself.
 
-A reader is started only where it can pay for its start-up (a fresh interpreter importing
-enrich, ~0.5 s): ``MIN_PAGES`` pages or more, no ``--limit``, two CPUs or more, and a client
-that can be opened again elsewhere (``WooClient.reopen_args``).
+Readers are started only where they can pay for their start-up (a fresh interpreter
+importing enrich, ~0.5 s): ``MIN_PAGES`` pages or more, no ``--limit``, two CPUs or more
+(or ``[sync] readers``), and a client that can be opened again elsewhere
+(``WooClient.reopen_args``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from enrich.errors import StoreError
 from enrich.guards.inputs import input_flag_dicts
+from enrich.ledger.codec import dumps as ledger_json
 from enrich.missing import Rules
 from enrich.priority import sales_signals
 from enrich.product_snapshot import Record, apply_evaluation, build_record
@@ -130,7 +130,7 @@ def _pack(item: Record | str) -> Any:
     if isinstance(item, str):
         return item
     return (item.source_id, item.parent_id, item.type, item.sku, item.name, item.status,
-            orjson.dumps(item.snapshot, option=orjson.OPT_SORT_KEYS).decode(),
+            ledger_json(item.snapshot),
             item.content_hash, item.date_modified_gmt, item.state, item.missing, item.why,
             item.reason, item.input_flags, item.stock_status, item.total_sales)
 
@@ -165,6 +165,7 @@ def _receive(stream: IO[bytes]) -> Any:
 # -- the reader process -------------------------------------------------------------------------
 
 def cpus() -> int:
+    """CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

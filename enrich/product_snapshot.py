@@ -70,9 +70,13 @@ STORE_KEYS = frozenset({"weight_unit", "dimension_unit", "currency"})
 def content_hash(snapshot: Mapping[str, Any]) -> str:
     own = snapshot if STORE_KEYS.isdisjoint(snapshot) else \
         {k: v for k, v in snapshot.items() if k not in STORE_KEYS}
-    if _has_float(own):
-        return hashlib.sha256(canonical_json(own).encode("ascii")).hexdigest()
-    return hashlib.sha256(_canonical_bytes(own)).hexdigest()
+    return _digest(own, floats=_has_float(own))
+
+
+def _digest(own: Mapping[str, Any], *, floats: bool) -> str:
+    """SHA-256 of ``canonical_json(own)``; ``floats``: it holds one (then json spells it)."""
+    return hashlib.sha256(canonical_json(own).encode("ascii") if floats
+                          else _canonical_bytes(own)).hexdigest()
 
 
 def _has_float(snapshot: Mapping[str, Any]) -> bool:
@@ -319,11 +323,9 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
                       snap, digest, modified, state="invalid", reason=reason)
     # Every value of the snapshot is text, a checked integer or built from those, but for
     # image ids, copied as they came: a float among them is hashed by json (``_has_float``).
-    digest = hashlib.sha256(canonical_json(snap).encode("ascii") if float_ids
-                            else _canonical_bytes(snap)).hexdigest()
     out = Record(str(pid), str(parent_id) if parent_id else None, snap.get("type"),
                  snap.get("sku") or None, snap.get("name") or None, snap.get("status"),
-                 snap, digest, modified)
+                 snap, _digest(snap, floats=float_ids), modified)
     out.texts = texts
     return out
 
