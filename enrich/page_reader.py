@@ -257,7 +257,7 @@ def _spawn(job: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     except OSError:
         return None
     assert proc.stdin is not None and proc.stdout is not None
-    with contextlib.suppress(OSError, AttributeError, ValueError):
+    with contextlib.suppress(OSError, AttributeError, ValueError, ImportError):
         # Room for a few pages in the pipe, so the reader builds ahead instead of waiting
         # for each page to be taken (Linux; elsewhere the default stays).
         import fcntl
