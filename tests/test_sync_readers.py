@@ -179,30 +179,40 @@ def test_a_killed_reader_costs_nothing_but_speed(tmp_path: Path) -> None:
             alone = sync(ledger, woo, cfg, full=True, readers=0)
     assert killed, "no reader process was found to kill"
     # Pages 1-8 are read here while the readers start; after the kill, more are read here.
-    assert hurt.pages == 30 and 0 < hurt.reader_pages and hurt.pages - hurt.reader_pages > 8
+    assert hurt.pages == 30 and hurt.reader_pages > 0 and hurt.pages - hurt.reader_pages > 8
     assert _counts(hurt) == _counts(alone) and hurt.queued == 3000
     assert _tables(tmp_path / "killed.db") == _tables(tmp_path / "alone.db")
     assert not _reader_pids()  # none left behind
 
 
 def test_a_readers_auth_failure_is_the_syncs(tmp_path: Path) -> None:
-    products = list(synthetic_catalog(800, seed=7))
+    products = list(synthetic_catalog(800, seed=7))  # 8 pages: pages 3-8 from the readers
+    refused: list[str] = []
     with interposed_store(products) as (url, _store, inter), client(url) as woo, \
             Ledger(tmp_path / "l.db") as ledger:
-        def revoke_after_page_3(request: Request, forward: Any) -> Response:
+        def refuse_once_from_page_6(request: Request, forward: Any) -> Response:
+            # Only readers ask for pages 5-8 (the sync reads pages 1-2, and its own reading
+            # ahead stops by page 4), and only the first such request past 5 is refused:
+            # were a reader's error lost, the sync would read that page again here and
+            # succeed.
             page = request.arg("page") or "1"
-            if request.path.endswith("/products") and page.isdigit() and int(page) > 3:
+            with inter.lock:
+                first = request.path.endswith("/products") and page.isdigit() \
+                    and int(page) >= 6 and not refused
+                if first:
+                    refused.append(page)
+            if first:
                 return Response.json({"code": "woocommerce_rest_cannot_view",
-                                       "message": "Sorry, you cannot list resources."},
-                                      status=401)
+                                      "message": "Sorry, you cannot list resources."},
+                                     status=401)
             return forward(request)
 
-        inter.hook = revoke_after_page_3
+        inter.hook = refuse_once_from_page_6
         with pytest.raises(StoreAuthError):
             sync(ledger, woo, Settings(store=StoreConfig(url=url)), full=True, readers=2)
         run = ledger.conn.execute(
             "SELECT exit_reason FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-    assert run[0] == "fatal"
+    assert run[0] == "fatal" and len(refused) == 1
     assert not _reader_pids()
 
 
