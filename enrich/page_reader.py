@@ -82,9 +82,10 @@ def build_page(client: WooClient, raws: list[Any], rules: Rules, units: dict[str
 
 def _with_inputs(record: Record, units: dict[str, str], rules: Rules,
                  boilerplate: frozenset[str] | None) -> Record:
-    """The snapshot with the store's units (outside its hash) and its input problems."""
+    """The snapshot with the store's units (outside its hash; on every snapshot, which
+    ``ledger.inputs.set_store_units`` relies on) and its input problems."""
+    record.snapshot.update(units)
     if record.state != "invalid":
-        record.snapshot.update(units)
         record.input_flags = input_flag_dicts(record.snapshot)
         if boilerplate is not None:
             apply_evaluation(record, rules, boilerplate)

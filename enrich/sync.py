@@ -68,6 +68,7 @@ from enrich.errors import EnrichError, LedgerError, StoreAuthError
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
 from enrich.ledger.inputs import (
     count_input_flags,
+    expect_store_units,
     mark_duplicate_skus,
     set_store_units,
     with_catalog_flags,
@@ -385,6 +386,7 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
         ledger.list_jobs(kind="product", limit=1))
     try:
         summary.store_units = _store_units(ledger, client)
+        expect_store_units(ledger, summary.store_units)
         max_seen, server_start = _stream(ledger, client, rules, previous_bp, summary, tiers,
                                          cursor=cursor, limit=limit, progress=progress,
                                          reuse=not rules_changed, readers=readers,

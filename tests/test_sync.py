@@ -17,6 +17,7 @@ from enrich.missing import Rules, evaluate
 from enrich.product_snapshot import build_record, content_hash, store_snapshot
 from enrich.sandbox.catalog import synthetic_catalog
 from enrich.sandbox.store import serve_store
+from enrich.sandbox.store_settings import StoreSettings
 from enrich.sync import META_CURSOR, sync
 from enrich.woo.client import SETTINGS_READS
 from tests.woo_helpers import LONG_COPY, client, interposed_store, options, product
@@ -151,6 +152,41 @@ def test_incremental_sync_after_edits(ledger: Ledger) -> None:
     assert third.scanned >= 1 and third.complete >= 1
     assert open_jobs(ledger) == {"3": "pending"}  # 21 became complete: its job gave way
     assert (ledger.get_product("21") or {})["state"] == "complete"
+
+
+def test_every_snapshot_carries_the_store_units_even_after_a_sync_that_died(
+        ledger: Ledger) -> None:
+    """Units sit outside the hash, so unchanged products are not rewritten: after the
+    stream every snapshot gets them, unless the ledger knows they are already everywhere.
+    A sync that dies after writing some products with other units must not leave that
+    knowledge standing."""
+    catalog = list(synthetic_catalog(250, seed=3))
+    metric = StoreSettings(weight_unit="kg", dimension_unit="cm")
+    imperial = StoreSettings(weight_unit="lbs", dimension_unit="in")
+
+    def units() -> set[tuple[str, str]]:
+        return {(p["snapshot"]["weight_unit"], p["snapshot"]["dimension_unit"])
+                for p in map(ledger.get_product, (str(c["id"]) for c in catalog)) if p}
+
+    def die_after_the_first_page(progress: object) -> None:
+        raise KeyboardInterrupt
+
+    with serve_store(catalog, options=options(settings=imperial)) as srv, \
+            client(srv.url) as woo:
+        cfg = settings(srv.url)
+        sync(ledger, woo, cfg)
+        assert units() == {("lbs", "in")}
+        srv.store.options.settings = metric
+        sync(ledger, woo, cfg)  # nothing changed but the units
+        assert units() == {("kg", "cm")}
+        srv.store.options.settings = imperial
+        srv.store.edit(1, short_description="Edited, and written with the store's units.")
+        with pytest.raises(KeyboardInterrupt):
+            sync(ledger, woo, cfg, full=True, progress=die_after_the_first_page)
+        assert ledger.get_product("1")["snapshot"]["weight_unit"] == "lbs"
+        srv.store.options.settings = metric
+        sync(ledger, woo, cfg)
+        assert units() == {("kg", "cm")}
 
 
 def test_cursor_catches_an_edit_in_the_same_second(ledger: Ledger) -> None:

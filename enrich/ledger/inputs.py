@@ -80,17 +80,39 @@ def count_input_flags(ledger: Ledger) -> dict[str, int]:
         "json_each(p.input_flags) j GROUP BY 1 ORDER BY 1")}
 
 
+#: Meta: the store units every stored snapshot is known to carry (``set_store_units``).
+UNITS_EVERYWHERE = "sync.units_everywhere"
+
+
+def expect_store_units(ledger: Ledger, units: Mapping[str, str]) -> None:
+    """Before a sync writes a product with ``units``: forget any other units recorded as
+    being on every snapshot, so a sync that dies before ``set_store_units`` leaves the
+    ledger to be scanned by the next one. A ledger with no product carries them all."""
+    key = dumps(dict(units)) if units else None
+    if ledger.get_meta(UNITS_EVERYWHERE) == key:
+        return
+    empty = ledger.conn.execute("SELECT 1 FROM products LIMIT 1").fetchone() is None
+    ledger.set_meta(UNITS_EVERYWHERE, key if empty else None)
+
+
 def set_store_units(ledger: Ledger, units: Mapping[str, str]) -> int:
     """Write the store's units into every stored snapshot that has others (or none).
 
     They sit outside the content hash (``product_snapshot.STORE_KEYS``), so an unchanged
-    product is not rewritten by sync; this keeps every snapshot's units current.
+    product is not rewritten by sync; this keeps every snapshot's units current. Sync
+    writes every snapshot with the units, so once they are everywhere (``UNITS_EVERYWHERE``,
+    kept true by ``expect_store_units``) the scan, a JSON parse of every snapshot, is
+    skipped.
     """
     if not units:
+        return 0
+    key = dumps(dict(units))
+    if ledger.get_meta(UNITS_EVERYWHERE) == key:
         return 0
     sets = ", ".join(f"'$.{k}', ?" for k in units)
     where = " OR ".join(f"json_extract(snapshot, '$.{k}') IS NOT ?" for k in units)
     args = [*units.values(), *units.values()]
     cur = ledger._write(lambda c: c.execute(
         f"UPDATE products SET snapshot = json_set(snapshot, {sets}) WHERE {where}", args))
+    ledger.set_meta(UNITS_EVERYWHERE, key)
     return int(getattr(cur, "rowcount", 0) or 0)
