@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
+from enrich.ledger.inputs import mark_duplicate_skus, product_input_flags
 from enrich.ledger.products import (
     count_by_state,
     open_product_jobs,
@@ -79,6 +80,28 @@ def test_states_and_open_jobs_of_products(ledger: Ledger) -> None:
     assert open_product_jobs(ledger, "2", "h2") == [two]
     ledger.set_status([two], JobStatus.SUPERSEDED)
     assert open_product_jobs(ledger, "2") == [] and old != new
+
+
+def test_duplicate_skus_are_found_as_the_store_compares_them(ledger: Ledger) -> None:
+    def sku_row(source_id: str, sku: str | None) -> dict[str, Any]:
+        return {**row(source_id, fingerprints={}, missing=[]), "sku": sku, "input_flags": []}
+
+    # Written out of source-id order, so ids come back in the order SQL happened to read.
+    ledger.upsert_products([sku_row("9", " ab-1 "), sku_row("100", "AB-1"),
+                            sku_row("10", "ab-1"), sku_row("11", "solo"),
+                            sku_row("12", "  "), sku_row("13", "  "), sku_row("14", None)])
+    groups = mark_duplicate_skus(ledger)
+    assert groups == [("ab-1", ["10", "100", "9"])]
+    details = {sid: [f["detail"] for f in product_input_flags(ledger, sid)]
+               for sid in ("9", "10", "100", "11", "12")}
+    assert details["9"] == ["The SKU “ab-1” is also on product 10, 100. Give each product "
+                            "its own SKU in the store."]
+    assert "also on product 100, 9." in details["10"][0]
+    assert details["11"] == details["12"] == []  # blank SKUs are not shared ones
+    ledger.upsert_products([sku_row("100", "AB-2"), sku_row("10", "ab-3")])
+    ledger.upsert_products([{**sku_row("9", " ab-1 "), "input_flags": None}])  # keeps its flag
+    assert mark_duplicate_skus(ledger) == []
+    assert product_input_flags(ledger, "9") == []  # no longer shared: the flag goes
 
 
 def test_scratch_copy_is_written_alone_and_thrown_away(ledger: Ledger) -> None:

@@ -34,10 +34,11 @@ def mark_duplicate_skus(ledger: Ledger) -> list[tuple[str, list[str]]]:
     Compared as the store compares them (case and surrounding spaces ignored). Products
     whose SKU stopped being shared lose the flag.
     """
-    groups = [(sku, ids.split(",")) for sku, ids in ledger.conn.execute(
-        "SELECT lower(trim(sku)), group_concat(source_id) FROM "
-        "(SELECT sku, source_id FROM products WHERE trim(coalesce(sku, '')) != '' "
-        " ORDER BY source_id) GROUP BY lower(trim(sku)) HAVING COUNT(*) > 1 ORDER BY 1")]
+    # Ids in source-id order (Python's order of str is SQLite's of UTF-8), sorted here for
+    # the few shared SKUs rather than in SQL for every product.
+    groups = [(sku, sorted(ids.split(","))) for sku, ids in ledger.conn.execute(
+        "SELECT lower(trim(sku)), group_concat(source_id) FROM products "
+        "WHERE trim(coalesce(sku, '')) != '' GROUP BY 1 HAVING COUNT(*) > 1 ORDER BY 1")]
     wanted: dict[str, dict[str, str]] = {}
     for sku, ids in groups:
         for sid in ids:
