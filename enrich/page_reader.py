@@ -131,7 +131,7 @@ def _pack(item: Record | str) -> Any:
     if isinstance(item, str):
         return item
     return (item.source_id, item.parent_id, item.type, item.sku, item.name, item.status,
-            ledger_json(item.snapshot),
+            ledger_json(item.snapshot), ledger_json(item.snapshot.get("fingerprints")),
             item.content_hash, item.date_modified_gmt, item.state, item.missing, item.why,
             item.reason, item.input_flags, item.stock_status, item.total_sales)
 
@@ -139,10 +139,11 @@ def _pack(item: Record | str) -> Any:
 def _unpack(item: Any) -> Record | str:
     if isinstance(item, str):
         return item
-    (source_id, parent_id, type_, sku, name, status, snapshot_json, content_hash, modified,
-     state, missing, why, reason, flags, stock, sales) = item
+    (source_id, parent_id, type_, sku, name, status, snapshot_json, fingerprints_json,
+     content_hash, modified, state, missing, why, reason, flags, stock, sales) = item
     return Record(source_id, parent_id, type_, sku, name, status, {}, content_hash, modified,
-                  state, missing, why, reason, None, flags, stock, sales, snapshot_json)
+                  state, missing, why, reason, None, flags, stock, sales, snapshot_json,
+                  fingerprints_json)
 
 
 def _send(out: IO[bytes], message: Any) -> None:

@@ -183,6 +183,8 @@ class Record:
     #: The snapshot as the ledger stores it, when it came that way (``enrich.page_reader``):
     #: written as is, and decoded into ``snapshot`` only when it is needed.
     snapshot_json: str | None = field(default=None, repr=False, compare=False)
+    #: With ``snapshot_json``: the snapshot's fingerprints, spelled the same way.
+    fingerprints_json: str | None = field(default=None, repr=False, compare=False)
 
     def load_snapshot(self) -> dict[str, Any]:
         if not self.snapshot and self.snapshot_json is not None:
@@ -196,7 +198,8 @@ class Record:
                 "date_modified_gmt": self.date_modified_gmt, "state": self.state,
                 "missing": self.missing, "reason": self.reason,
                 "stock_status": self.stock_status, "total_sales": self.total_sales,
-                "input_flags": self.input_flags, "snapshot_json": self.snapshot_json}
+                "input_flags": self.input_flags, "snapshot_json": self.snapshot_json,
+                "fingerprints_json": self.fingerprints_json}
 
 
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:

@@ -10,6 +10,8 @@ from sqlite_utils import Database
 
 from enrich.errors import LedgerVersionError
 from enrich.ledger import Ledger
+from enrich.ledger.codec import dumps, loads
+from enrich.ledger.products import shared_fingerprints
 from enrich.ledger.schema import KNOWN, migrations
 
 
@@ -28,6 +30,24 @@ def test_old_ledger_is_upgraded_and_keeps_its_jobs(db_path: Path) -> None:
         assert "batches" in ledger.db.table_names()
         assert "publishes" in ledger.db.table_names()
         assert [j.source_id for j in ledger.list_jobs()] == ["42"]
+
+
+def test_products_synced_before_the_fingerprints_column_still_count_as_boilerplate(
+        db_path: Path) -> None:
+    old = Database(db_path)
+    migrations.apply(old, stop_before="m009_product_fingerprints")
+    for sid in ("1", "2", "3"):
+        snapshot = {"id": int(sid), "fingerprints": {"description": "f00d", "name": sid}}
+        old.execute("INSERT INTO products (source_id, snapshot, content_hash, state, synced_at) "
+                    "VALUES (?, ?, ?, 'needs_work', 0)", (sid, dumps(snapshot), "h" + sid))
+    old.conn.commit()
+    old.close()
+
+    with Ledger(db_path) as ledger:
+        assert ledger.schema_version() == KNOWN
+        assert shared_fingerprints(ledger, 3) == frozenset({"f00d"})
+        stored = ledger.conn.execute("SELECT fingerprints FROM products WHERE source_id = '2'")
+        assert loads(stored.fetchone()[0]) == {"description": "f00d", "name": "2"}
 
 
 def test_newer_ledger_is_refused_untouched(db_path: Path) -> None:

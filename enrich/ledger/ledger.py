@@ -56,8 +56,8 @@ class LeaseLost(LedgerError):
 
 _UPSERT_PRODUCT = """INSERT INTO products (source_id, parent_id, type, sku, name, status, snapshot,
        content_hash, date_modified_gmt, state, missing, reason, synced_at, stock_status,
-       total_sales{columns})
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})
+       total_sales, fingerprints{columns})
+   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})
    ON CONFLICT (source_id) DO UPDATE SET
        parent_id = excluded.parent_id, type = excluded.type, sku = excluded.sku,
        name = excluded.name, status = excluded.status,
@@ -65,7 +65,7 @@ _UPSERT_PRODUCT = """INSERT INTO products (source_id, parent_id, type, sku, name
        date_modified_gmt = excluded.date_modified_gmt, state = excluded.state,
        missing = excluded.missing, reason = excluded.reason,
        synced_at = excluded.synced_at, stock_status = excluded.stock_status,
-       total_sales = excluded.total_sales{flags}"""
+       total_sales = excluded.total_sales, fingerprints = excluded.fingerprints{flags}"""
 
 
 def _now() -> float:
@@ -390,17 +390,23 @@ class Ledger:
 
         A row with ``input_flags`` (the list to store) replaces the product's flags; a row
         without keeps the ones stored. ``snapshot_json`` is the snapshot already spelled
-        for the ledger, so sync does not encode it twice.
+        for the ledger, so sync does not encode it twice; ``fingerprints_json`` then spells
+        its fingerprints (the ``fingerprints`` column, otherwise taken from ``snapshot``).
         """
         now = _now()
         flagged, kept = [], []
         for p in products:
+            snapshot_json = p.get("snapshot_json")
+            if snapshot_json:
+                fingerprints = p.get("fingerprints_json")
+            else:
+                snapshot_json = _dumps(p["snapshot"])
+                fingerprints = _dumps(p["snapshot"].get("fingerprints"))
             row = (str(p["source_id"]), p.get("parent_id"), p.get("type"), p.get("sku"),
-                   p.get("name"), p.get("status"),
-                   p.get("snapshot_json") or _dumps(p["snapshot"]), p["content_hash"],
+                   p.get("name"), p.get("status"), snapshot_json, p["content_hash"],
                    p.get("date_modified_gmt"), p.get("state", "complete"),
                    _dumps(p.get("missing")), p.get("reason"), now,
-                   p.get("stock_status"), p.get("total_sales"))
+                   p.get("stock_status"), p.get("total_sales"), fingerprints)
             if p.get("input_flags") is None:
                 kept.append(row)
             else:

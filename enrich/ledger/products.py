@@ -6,9 +6,9 @@ sync decides with, each named for the question it answers. Rows come back as pla
 as sync's ``Record``: the ledger sits below the code that builds records.
 
 Boilerplate is counted here, in SQL over the whole catalog (``json_each`` over each
-snapshot's ``fingerprints``), because the same supplier text on N products only shows once
-every product has been seen; a sync that fetched only the changed products still counts
-against all of them.
+product's ``fingerprints`` column, the snapshot's own kept beside it), because the same
+supplier text on N products only shows once every product has been seen; a sync that
+fetched only the changed products still counts against all of them.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def shared_fingerprints(ledger: Ledger, min_products: int) -> frozenset[str]:
     A field that still holds the text enrich published there is not counted: enrich's own
     copy on many products is not supplier boilerplate (``published_values``)."""
     rows = ledger.conn.execute(
-        "SELECT j.value FROM products p, json_each(p.snapshot, '$.fingerprints') j "
+        "SELECT j.value FROM products p, json_each(p.fingerprints) j "
         "WHERE p.state != 'invalid' AND NOT EXISTS (SELECT 1 FROM published_values v "
         "WHERE v.source_id = p.source_id AND v.field = j.key AND v.fingerprint = j.value) "
         "GROUP BY j.value "
@@ -100,7 +100,7 @@ _ROW_COLUMNS = ("source_id, parent_id, type, sku, name, status, snapshot, conten
 #: A checked field holds a text that entered the boilerplate set and is not yet missing, or
 #: one that left the set and is missing. Parameters: fields, entering, leaving (JSON arrays).
 _BOILERPLATE_MAY_FLIP = (
-    "EXISTS (SELECT 1 FROM json_each(products.snapshot, '$.fingerprints') j "
+    "EXISTS (SELECT 1 FROM json_each(products.fingerprints) j "
     "WHERE j.key IN (SELECT value FROM json_each(?)) AND ("
     " (j.value IN (SELECT value FROM json_each(?)) AND NOT EXISTS "
     "   (SELECT 1 FROM json_each(products.missing) m WHERE m.value = j.key))"
