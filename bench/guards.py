@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from guard_helpers import magento_gear_products, saleor_products, woo_products
 
-from enrich.guards import DuplicateIndex, check_draft
+from enrich.guards.draft import DuplicateIndex, check_draft
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
 from enrich.prompts import PromptBook
 

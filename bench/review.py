@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from guard_helpers import magento_gear_products, saleor_products, woo_products
 from playwright.sync_api import Page, sync_playwright
 
-from enrich.guards import check_draft
+from enrich.guards.draft import check_draft
 from enrich.guards.text import plain_text
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
 from enrich.review.export import export_review

@@ -29,10 +29,12 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from enrich.config import Settings, SyncConfig
 from enrich.woo.seo import SEO_FIELDS, writable_fields
+
+if TYPE_CHECKING:  # a page reader unpickles Rules without the configuration's models
+    from enrich.config import Settings, SyncConfig
 
 TEXT_FIELDS = ("name", "description", "short_description")
 #: Fields whose text is fingerprinted, to find the same supplier text across products.

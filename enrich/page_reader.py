@@ -38,8 +38,7 @@ from enrich.errors import StoreError
 from enrich.guards.inputs import input_flag_dicts
 from enrich.ledger.codec import dumps as ledger_json
 from enrich.missing import Rules
-from enrich.priority import sales_signals
-from enrich.product_snapshot import Record, apply_evaluation, build_record
+from enrich.product_snapshot import Record, apply_evaluation, build_record, sales_signals
 from enrich.woo.client import ProductPage, WooClient
 
 #: Catalogs of fewer pages are built in the syncing process (a reader would not pay for its

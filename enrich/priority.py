@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from enrich.config import RESERVED_TIERS, PriorityTier, Settings
 from enrich.errors import NotFound, UsageError
@@ -45,7 +45,6 @@ from enrich.ledger.priorities import (
 URGENT, REST = RESERVED_TIERS
 #: One tier's share of the number line: sales above this are ranked as equal.
 TIER_SPAN = 1_000_000_000
-STOCK_STATUSES = ("instock", "outofstock", "onbackorder")
 META_PRIORITY = "sync.priority_hash"
 
 
@@ -57,24 +56,6 @@ class Ranked(Protocol):
     status: str | None
     stock_status: str | None
     total_sales: int | None
-
-
-def sales_signals(raw: Mapping[str, Any], parent: Mapping[str, Any] | None = None
-                  ) -> tuple[str | None, int | None]:
-    """(stock_status, total_sales) of a product as the store sent it; a variation counts its
-    parent's sales (WooCommerce keeps none per variation).
-
-    Never an error: these only order the queue, so an odd value (a string count, an unknown
-    stock status) is read as well as it can be, or as unknown, and the product is synced.
-    """
-    stock = raw.get("stock_status")
-    stock = stock if isinstance(stock, str) and stock in STOCK_STATUSES else None
-    sales = (parent if parent is not None else raw).get("total_sales")
-    if isinstance(sales, str) and sales.strip().isdigit():
-        sales = int(sales.strip())
-    if isinstance(sales, bool) or not isinstance(sales, int) or sales < 0:
-        sales = None
-    return stock, sales
 
 
 class Tiers:
@@ -221,5 +202,4 @@ __all__ = [
     "prioritize",
     "renumber",
     "rules_digest",
-    "sales_signals",
 ]

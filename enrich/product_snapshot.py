@@ -65,6 +65,8 @@ def _canonical_bytes(value: Any) -> bytes:
 #: ``WooClient.store_settings``): outside the hash, so a product hashes the same with or
 #: without them and publish's conflict check (which hashes the store's product) agrees.
 STORE_KEYS = frozenset({"weight_unit", "dimension_unit", "currency"})
+#: The stock statuses a product's ``stock_status`` may hold (``sales_signals``).
+STOCK_STATUSES = ("instock", "outofstock", "onbackorder")
 
 
 def content_hash(snapshot: Mapping[str, Any]) -> str:
@@ -333,6 +335,24 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
     return out
 
 
+def sales_signals(raw: Mapping[str, Any], parent: Mapping[str, Any] | None = None
+                  ) -> tuple[str | None, int | None]:
+    """(stock_status, total_sales) of a product as the store sent it; a variation counts its
+    parent's sales (WooCommerce keeps none per variation).
+
+    Never an error: these only order the queue, so an odd value (a string count, an unknown
+    stock status) is read as well as it can be, or as unknown, and the product is synced.
+    """
+    stock = raw.get("stock_status")
+    stock = stock if isinstance(stock, str) and stock in STOCK_STATUSES else None
+    sales = (parent if parent is not None else raw).get("total_sales")
+    if isinstance(sales, str) and sales.strip().isdigit():
+        sales = int(sales.strip())
+    if isinstance(sales, bool) or not isinstance(sales, int) or sales < 0:
+        sales = None
+    return stock, sales
+
+
 def apply_evaluation(record: Record, rules: Rules, boilerplate: frozenset[str],
                      published: dict[str, Any] | None = None) -> Record:
     """Decide ``record`` in place; an invalid one keeps the reason its snapshot gave it.
@@ -368,5 +388,6 @@ __all__ = [
     "build_record",
     "canonical_json",
     "content_hash",
+    "sales_signals",
     "store_snapshot",
 ]

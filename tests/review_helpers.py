@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from enrich.guards import check_draft
+from enrich.guards.draft import check_draft
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, Ledger
 from tests.paths import WOO_SAMPLE_CSV as SAMPLE_CSV
 

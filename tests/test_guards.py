@@ -10,7 +10,7 @@ import pytest
 from guard_helpers import woo_product
 
 from enrich.config import GuardsConfig
-from enrich.guards import DEFAULT_LIMITS, GUARDS, Flag, GuardResult, check_draft
+from enrich.guards.draft import DEFAULT_LIMITS, GUARDS, Flag, GuardResult, check_draft
 from enrich.prompts import PromptBook
 from enrich.sandbox.llm_answers import fill_schema, read_grounding
 

@@ -6,7 +6,7 @@ import random
 import time
 from pathlib import Path
 
-from enrich.guards import DuplicateIndex, check_draft
+from enrich.guards.draft import DuplicateIndex, check_draft
 from enrich.guards.duplicates import shingles, signature, similarity
 from enrich.guards.text import plain_text
 from enrich.ledger import Attempt, DraftRecord, EnqueueItem, JobStatus, Ledger

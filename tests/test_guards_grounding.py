@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from guard_helpers import magento_gear_products, saleor_products, woo_products
 
-from enrich.guards import check_draft
+from enrich.guards.draft import check_draft
 from enrich.guards.grounding import codes, number_values, quantities
 from enrich.guards.text import Source
 

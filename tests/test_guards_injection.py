@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from enrich.cli.main import cli
-from enrich.guards import check_draft
+from enrich.guards.draft import check_draft
 from enrich.guards.injection import find_instructions, has_instruction, quarantine
 from enrich.guards.inputs import input_flags
 from enrich.guards.text import Source

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enrich.config import Settings, StoreConfig, SyncConfig
-from enrich.guards import check_draft
+from enrich.guards.draft import check_draft
 from enrich.missing import DraftRules, Rules, fingerprint, plain_text
 
 SOURCE = {"id": 9, "name": "Bamboo Mug", "sku": "BM-9", "description": "",

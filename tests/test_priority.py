@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from enrich.cli.main import cli
 from enrich.config import SyncConfig
 from enrich.ledger import EnqueueItem, Ledger
-from enrich.priority import TIER_SPAN, sales_signals
+from enrich.priority import TIER_SPAN
+from enrich.product_snapshot import sales_signals
 from enrich.sandbox.store import SandboxStore, serve_store
 from tests.woo_helpers import KEY, SECRET, options, product
 

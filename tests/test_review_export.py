@@ -181,7 +181,7 @@ def test_shop_html_keeps_the_guards_allow_list_and_drops_the_rest(ledger: Ledger
 
 
 def test_every_guard_is_explained_in_words_on_the_page() -> None:
-    from enrich.guards import GUARDS
+    from enrich.guards.draft import GUARDS
     from enrich.review.limits import GUARD_EXPLANATIONS
 
     assert set(GUARDS) <= set(GUARD_EXPLANATIONS), set(GUARDS) - set(GUARD_EXPLANATIONS)

@@ -190,7 +190,7 @@ def test_plain_text_answer_is_name_based_copy() -> None:
 def test_answers_to_the_shipped_prompt_pass_the_guards_unless_injected() -> None:
     """The grounding claim end to end: the real prompt, the real output schema, the real
     guards, on synthetic supplier products; the one injected product is flagged."""
-    from enrich.guards import check_draft
+    from enrich.guards.draft import check_draft
     from enrich.prompts import FIELDS, PromptBook
     from enrich.sandbox.catalog import synthetic_catalog
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from enrich.config import GuardsConfig
 from enrich.errors import EnrichError, InputError, NotFound, UsageError
-from enrich.guards import DuplicateIndex, check_draft
+from enrich.guards.draft import DuplicateIndex, check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS
 from enrich.ledger import JobStatus, Ledger
 from enrich.ledger.codec import loads

@@ -32,7 +32,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from enrich.config import GuardsConfig
 from enrich.errors import UsageError
-from enrich.guards import HTML_FIELDS
+from enrich.guards.draft import HTML_FIELDS
 from enrich.guards.html import html_cleaner
 from enrich.ledger import Ledger
 from enrich.review.invoices import MAX_IMAGES, invoice_extra, invoice_fields

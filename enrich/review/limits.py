@@ -7,7 +7,7 @@ page and the check that flags a draft can never disagree.
 from __future__ import annotations
 
 from enrich.config import GuardsConfig
-from enrich.guards import FIELDS
+from enrich.guards.draft import FIELDS
 
 #: Plain words for each guard (names as in enrich.guards.GUARDS), shown before its detail.
 GUARD_EXPLANATIONS: dict[str, str] = {

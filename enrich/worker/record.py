@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enrich.config import Settings
-from enrich.guards import GuardResult, check_draft
+from enrich.guards.draft import GuardResult, check_draft
 from enrich.guards.duplicates import DUPLICATE_FIELDS, DuplicateIndex
 from enrich.guards.sync_rules import SyncRules
 from enrich.invoices import jobs as invoice_jobs
