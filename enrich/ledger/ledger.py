@@ -398,7 +398,8 @@ class Ledger:
         for p in products:
             snapshot_json = p.get("snapshot_json")
             if snapshot_json:
-                fingerprints = p.get("fingerprints_json")
+                fingerprints = p.get("fingerprints_json") or _dumps(
+                    (_loads(snapshot_json) or {}).get("fingerprints"))
             else:
                 snapshot_json = _dumps(p["snapshot"])
                 fingerprints = _dumps(p["snapshot"].get("fingerprints"))

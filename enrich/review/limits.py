@@ -9,7 +9,7 @@ from __future__ import annotations
 from enrich.config import GuardsConfig
 from enrich.guards.draft import FIELDS
 
-#: Plain words for each guard (names as in enrich.guards.GUARDS), shown before its detail.
+#: Plain words for each guard (names as in enrich.guards.draft.GUARDS), shown before its detail.
 GUARD_EXPLANATIONS: dict[str, str] = {
     "schema": "The draft is missing a field it was asked for, or has one of the wrong type.",
     "length": "The text is outside the length search engines and the store expect.",
