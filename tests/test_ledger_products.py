@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from enrich.ledger import EnqueueItem, JobStatus, Ledger
+from enrich.ledger.codec import dumps
 from enrich.ledger.inputs import mark_duplicate_skus, product_input_flags
 from enrich.ledger.products import (
     count_by_state,
@@ -80,6 +81,18 @@ def test_states_and_open_jobs_of_products(ledger: Ledger) -> None:
     assert open_product_jobs(ledger, "2", "h2") == [two]
     ledger.set_status([two], JobStatus.SUPERSEDED)
     assert open_product_jobs(ledger, "2") == [] and old != new
+
+
+def test_fingerprints_are_kept_whichever_way_the_snapshot_comes(ledger: Ledger) -> None:
+    snapshot = {"id": 7, "fingerprints": {"description": "ccc"}}
+    spelled = {**row("7", fingerprints={}), "snapshot": {}, "snapshot_json": dumps(snapshot)}
+    ledger.upsert_products([
+        row("5", fingerprints={"description": "ccc"}),
+        {**row("6", fingerprints={}), "snapshot": {}, "snapshot_json": dumps(
+            {**snapshot, "id": 6}), "fingerprints_json": dumps(snapshot["fingerprints"])},
+        spelled,  # no fingerprints_json: read from the spelled snapshot
+    ])
+    assert shared_fingerprints(ledger, 3) == frozenset({"ccc"})
 
 
 def test_duplicate_skus_are_found_as_the_store_compares_them(ledger: Ledger) -> None:
