@@ -31,6 +31,18 @@ def test_wal_mode_and_migrations(ledger: Ledger) -> None:
     assert KNOWN[:2] == ["m001_core", "m002_publishes"] and "m005_batches" in KNOWN
 
 
+def test_none_is_stored_as_sql_null(ledger: Ledger) -> None:
+    """None binds through the ledger's adapter for it (a speed-up): it must stay NULL."""
+    ledger.upsert_products([{"source_id": "1", "parent_id": None, "snapshot": {"id": 1},
+                             "content_hash": "h", "reason": None, "total_sales": None}])
+    ledger.enqueue(EnqueueItem(kind="product", source_id="1", input_hash="h", payload=None))
+    assert tuple(ledger.conn.execute(
+        "SELECT typeof(parent_id), typeof(reason), typeof(total_sales) FROM products"
+    ).fetchone()) == ("null", "null", "null")
+    assert tuple(ledger.conn.execute("SELECT typeof(payload), typeof(last_error) FROM jobs"
+                                     ).fetchone()) == ("null", "null")
+
+
 def test_enqueue_is_idempotent(ledger: Ledger) -> None:
     first = ledger.enqueue_many(_items(10))
     assert (first.queued, first.unchanged) == (10, 0)

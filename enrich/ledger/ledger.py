@@ -50,6 +50,14 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+# sqlite3 binds str, int, float and bytearray as they are, and looks every other value up in
+# its adapter registry; for None (which this ledger binds for every NULL) that lookup ends
+# in an AttributeError raised and swallowed per value (CPython 3.11): 5.5 % of the
+# instructions of a sync's ledger writes, counted by callgrind. With an adapter it is one
+# dict lookup, and the value still binds as NULL.
+sqlite3.register_adapter(type(None), lambda _none: None)
+
+
 class LeaseLost(LedgerError):
     """The job is no longer leased to this worker (its lease expired and it moved on)."""
 
