@@ -306,8 +306,10 @@ def clauses_of(pattern: str, flags: int = 0) -> list[tuple[Clause, ...]]:
             for b in branches]
 
 
-#: ASCII non-word characters to spaces: the words of an ASCII text by one ``split``.
-_ASCII_APART = str.maketrans({chr(i): " " for i in range(128) if not _word(chr(i))})
+#: ASCII non-word characters to spaces: the words of an ASCII text by one ``split``. A
+#: bytes table: ``bytes.translate`` is one C loop, ``str.translate`` a dict lookup per
+#: character (six times slower on a product's text).
+_ASCII_APART = bytes(i if i >= 128 or _word(chr(i)) else ord(" ") for i in range(256))
 
 
 class Marked:
@@ -328,7 +330,7 @@ class Marked:
         self._text: str | None = None
         self.spaced: str | None = None
         if lower.isascii():
-            apart = lower.translate(_ASCII_APART)
+            apart = lower.encode("ascii").translate(_ASCII_APART).decode("ascii")
             self.words = frozenset(apart.split())
             self.spaced = f" {apart} "
         else:
