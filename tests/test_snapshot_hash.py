@@ -92,3 +92,23 @@ def test_store_bodies_decode_as_json_decodes_them(body: bytes) -> None:
         expected = json.loads(body.decode("utf-8", errors="surrogateescape"))
     got = _decode_json(body)
     assert repr(got) == repr(expected)  # repr: NaN is not equal to itself
+
+
+def test_fingerprints_of_ascii_text_are_the_regex_definition() -> None:
+    """Fingerprints are stored in snapshots (and hashed with them): the ASCII fast path
+    must part words exactly where ``[^\\w]+`` does, control characters included."""
+    import re
+
+    from enrich.missing import fingerprint
+
+    def definition(text: str) -> str:
+        norm = re.sub(r"[^\w]+", " ", text.lower()).strip()
+        return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    rng = random.Random(7)
+    alphabet = [chr(i) for i in range(128)] + ["  ", "_", "Wool", "3.5 kg", "\x1c", "é", "ß"]
+    texts = ["", "   ", "_", "Solid walnut -- side table!", "\tTabs\x0band\x1fseparators\x1c"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+              for _ in range(3000)]
+    for text in texts:
+        assert fingerprint(text) == definition(text), repr(text)
