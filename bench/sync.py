@@ -1,13 +1,16 @@
 """Sync throughput: 100,000 synthetic products from the sandbox store into a ledger.
 
-    uv run python bench/sync.py [--products 100000] [--seed 1] [--rounds 2]
+    uv run python bench/sync.py [--products 100000] [--seed 1] [--rounds 3]
                                 [--latency-ms 0] [--no-resync] [--readers N]
 
-Targets (issue 3): sync time <= 1.2 x the time plain httpx takes to page the same store with
-the same requests, and peak RSS <= 300 MB for the syncing process.
+Targets: sync time <= 1.2 x the time plain httpx takes to page the same store with the same
+requests against a store that answers like a real one (issue 3), <= 1.5 x against the
+in-memory store (issue 14); peak RSS <= 300 MB for the syncing process.
 
 The store runs in its own process (HTTPS + Basic auth, as a real store would be reached), so
-the sandbox's own CPU does not count against the client. The baseline is the least a client
+its CPU is not counted as the client's; on a machine with two CPUs it still competes with
+the sync's processes for them, while plain paging, one request at a time, leaves one CPU
+idle whichever side is working. The baseline is the least a client
 can do: one ``httpx.Client`` asking for the same pages (same ``_fields``, ``context=edit``,
 ``orderby=id``, ``status=any``) and parsing the JSON, nothing else. The sync does that plus
 snapshots, validation, rules, hashing and the ledger writes. Baseline and sync alternate
@@ -110,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--no-resync", dest="resync", action="store_false",
                         help="Skip the second, unchanged full sync.")
@@ -168,7 +171,8 @@ def main() -> None:
           f"{statistics.median(sync_cpu) / summary.scanned * 1e6:.0f} us + page readers "
           f"{statistics.median(reader_cpu) / summary.scanned * 1e6:.0f} us, plain paging "
           f"{statistics.median(base_cpu) / summary.scanned * 1e6:.0f} us")
-    print(f"ratio sync / httpx: {took / base:.2f} (target <= 1.2)")
+    target = 1.5 if args.latency_ms == 0 else 1.2
+    print(f"ratio sync / httpx: {took / base:.2f} (target <= {target})")
     print(f"peak RSS of the syncing process: {peak_mb:.0f} MB (target <= 300)")
     ok = took / base <= 1.2 and peak_mb <= 300
     sys.exit(0 if ok else 1)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +228,16 @@ def test_sync_readers_setting_sets_how_many(tmp_path: Path) -> None:
         none, one = synced(0, "none.db"), synced(1, "one.db")
     assert none.reader_pages == 0 and none.pages == 21
     assert one.reader_pages > 0 and _counts(one) == _counts(none)
+
+
+def test_a_reader_starts_without_the_ledger_or_the_configuration() -> None:
+    """Each reader is a fresh interpreter started per sync: what it imports is paid on
+    every CPU before the first page. It needs the store client, the snapshot, the rules and
+    the input checks; not SQLite's helpers, not the configuration's models."""
+    code = ("import sys; from enrich.page_reader import main; "
+            "print(sorted(m for m in ('sqlite_utils', 'pydantic', 'enrich.config', "
+            "'enrich.ledger.ledger', 'enrich.guards.draft', 'enrich.priority', 'nh3') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
