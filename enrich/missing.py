@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from enrich.guards.text import ascii_apart
 from enrich.woo.seo import SEO_FIELDS, writable_fields
 
 if TYPE_CHECKING:  # a page reader unpickles Rules without the configuration's models
@@ -52,10 +53,6 @@ _TAG = re.compile(r"<[^>]*>")
 _SHORTCODE = re.compile(r"\[/?[a-zA-Z_][^\]]{0,200}\]")
 _WS = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[^\w]+")
-#: ``_NON_WORD`` for ASCII text, as a ``bytes.translate`` table (non-word bytes to spaces):
-#: sync fingerprints every product's texts, and one C loop beats the regex threefold.
-_ASCII_NON_WORD = bytes(i if i >= 128 or chr(i).isalnum() or chr(i) == "_" else 32
-                        for i in range(256))
 #: ``\r\n``, ``\n``, ``\r``, ``\t`` written out as a backslash and a letter.
 _LITERAL_ESCAPE = re.compile(r"\\r\\n|\\[nrt]")
 _ESCAPED = {"\\r\\n": "\n", "\\n": "\n", "\\r": "", "\\t": " "}
@@ -85,10 +82,9 @@ def literal_escapes(value: str) -> str:
 def fingerprint(text: str) -> str:
     """A short hash of normalised visible text, to count the same text across products."""
     low = text.lower()
-    if low.isascii():  # the same words, parted the same way
-        norm = " ".join(low.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii").split())
-    else:
-        norm = _NON_WORD.sub(" ", low).strip()
+    # ASCII text: the same words, parted the same way, three times faster than the regex.
+    norm = " ".join(ascii_apart(low).split()) if low.isascii() \
+        else _NON_WORD.sub(" ", low).strip()
     return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

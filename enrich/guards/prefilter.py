@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from enrich.guards.text import ascii_apart
+
 try:  # the stdlib's own regex parser (``sre_parse`` before 3.11)
     from re import _constants as _C  # type: ignore[attr-defined]
     from re import _parser as _P  # type: ignore[attr-defined]
@@ -306,12 +308,6 @@ def clauses_of(pattern: str, flags: int = 0) -> list[tuple[Clause, ...]]:
             for b in branches]
 
 
-#: ASCII non-word characters to spaces: the words of an ASCII text by one ``split``. A
-#: bytes table: ``bytes.translate`` is one C loop, ``str.translate`` a dict lookup per
-#: character (six times slower on a product's text).
-_ASCII_APART = bytes(i if i >= 128 or _word(chr(i)) else ord(" ") for i in range(256))
-
-
 class Marked:
     """A text as the clauses are tested on it: lower case (``lower``), its words, and the
     lower case with a marker at each word boundary (``text``, built only when a string
@@ -330,7 +326,7 @@ class Marked:
         self._text: str | None = None
         self.spaced: str | None = None
         if lower.isascii():
-            apart = lower.encode("ascii").translate(_ASCII_APART).decode("ascii")
+            apart = ascii_apart(lower)
             self.words = frozenset(apart.split())
             self.spaced = f" {apart} "
         else:

@@ -58,6 +58,18 @@ def plain_text(value: str) -> str:
     return value.strip()
 
 
+#: Every ASCII character that is not a word character (what ``\W`` matches) to a space, as
+#: a ``bytes.translate`` table: one C loop, where ``str.translate`` looks each character up
+#: in a dict (six times slower on a product's text) and a regex is slower still.
+_ASCII_NON_WORD = bytes(i if i >= 128 or chr(i).isalnum() or chr(i) == "_" else 32
+                        for i in range(256))
+
+
+def ascii_apart(text: str) -> str:
+    """An ASCII ``text`` with each non-word character a space: its words by one ``split``."""
+    return text.encode("ascii").translate(_ASCII_NON_WORD).decode("ascii")
+
+
 def squash(value: str) -> str:
     """Lower case with single spaces: the form phrases are compared in."""
     return _WS_RE.sub(" ", value).strip().lower()
