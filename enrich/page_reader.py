@@ -15,8 +15,8 @@ a one-process sync would; a reader that dies (killed, out of memory) costs nothi
 speed: sync reads the pages it did not hand over itself.
 
 Readers are started only where they can pay for their start-up (a fresh interpreter
-importing enrich, ~0.5 s): ``MIN_PAGES`` pages or more, no ``--limit``, two CPUs or more
-(or ``[sync] readers``), and a client that can be opened again elsewhere
+importing what it needs, ~0.2 s of CPU): ``MIN_PAGES`` pages or more, no ``--limit``, two
+CPUs or more (or ``[sync] readers``), and a client that can be opened again elsewhere
 (``WooClient.reopen_args``).
 """
 
