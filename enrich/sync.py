@@ -441,6 +441,11 @@ def _sync(ledger: Ledger, client: WooClient, settings: Settings, *, full: bool,
     return summary
 
 
+#: Sync's pages are committed together about this often (``Ledger.commit_group``): a sync
+#: killed loses at most this much of its work, which the next sync reads again.
+COMMIT_EVERY_S = 0.25
+
+
 def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozenset[str],
             summary: SyncSummary, tiers: Tiers, *, cursor: str | None, limit: int | None,
             progress: Callable[[SyncProgress], None] | None, reuse: bool,
@@ -454,7 +459,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
     listed: int | None = None
     pages = _built_pages(client, rules, boilerplate, summary, cursor=cursor, limit=limit,
                          readers=readers, configured=configured)
-    with contextlib.closing(pages):
+    with contextlib.closing(pages), ledger.commit_group(COMMIT_EVERY_S) as group:
         for built in pages:
             if server_start is None:
                 server_start = built.server_time or (datetime.now(UTC) - timedelta(minutes=5))
@@ -483,8 +488,9 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
                     # published is decided here, with the values the ledger recorded.
                     r.load_snapshot()
                     apply_evaluation(r, rules, boilerplate, published.get(r.source_id))
-            with ledger.transaction():  # the page's jobs and product rows: one commit
+            with group.transaction():  # the page's jobs and product rows, all or nothing
                 _write(ledger, records, summary, tiers, count=True, prev=prev)
+            group.commit_if_due()
             if progress is not None:
                 progress(SyncProgress(summary.pages, read, built.total))
     if not summary.limit_reached and listed is not None and read < listed:

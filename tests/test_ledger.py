@@ -211,3 +211,44 @@ def test_a_transaction_inside_another_is_a_savepoint(tmp_path: Path) -> None:
             ledger.set_meta("both", "gone")
             raise RuntimeError("boom")
         assert ledger.get_meta("both") is None
+
+
+def _seen_elsewhere(path: Path, key: str) -> str | None:
+    """A meta value as another connection sees it: what is committed."""
+    with Ledger(path) as other:
+        return other.get_meta(key)
+
+
+def test_a_commit_group_commits_its_writes_together_and_when_due(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    with Ledger(path) as ledger:
+        with ledger.commit_group(3600) as group:
+            for n in range(3):
+                with group.transaction():
+                    ledger.set_meta(f"page {n}", "written")
+                group.commit_if_due()  # not due: an hour
+            assert ledger.conn.in_transaction
+            assert _seen_elsewhere(path, "page 0") is None
+        assert not ledger.conn.in_transaction
+        assert [_seen_elsewhere(path, f"page {n}") for n in range(3)] == ["written"] * 3
+        with ledger.commit_group(0) as group:  # due at once: one commit per write
+            with group.transaction():
+                ledger.set_meta("due", "written")
+            group.commit_if_due()
+            assert not ledger.conn.in_transaction
+            assert _seen_elsewhere(path, "due") == "written"
+
+
+def test_a_failing_write_in_a_commit_group_keeps_what_came_before_it(tmp_path: Path) -> None:
+    # As one commit per page did: the pages before the failing one stay written.
+    path = tmp_path / "l.db"
+    with Ledger(path) as ledger:
+        with pytest.raises(RuntimeError), ledger.commit_group(3600) as group:
+            with group.transaction():
+                ledger.set_meta("before", "kept")
+            with group.transaction() as conn:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('failing', 'gone')")
+                raise RuntimeError("boom")
+        assert not ledger.conn.in_transaction
+    assert _seen_elsewhere(path, "before") == "kept"
+    assert _seen_elsewhere(path, "failing") is None

@@ -73,6 +73,22 @@ def test_full_sync_of_1050_products_then_nothing_new(ledger: Ledger) -> None:
     assert "secret" not in json.dumps(run["params"]).lower()
 
 
+def test_the_stream_commits_its_pages_in_groups(ledger: Ledger) -> None:
+    # One commit per page wrote the pages a stream shares (index leaves, the tables' last
+    # leaves) to the WAL again at every page (``Ledger.commit_group``).
+    statements: list[str] = []
+    ledger.conn.set_trace_callback(statements.append)
+    with serve_store(list(synthetic_catalog(2000, seed=3)), options=options()) as srv, \
+            client(srv.url) as woo:
+        summary = sync(ledger, woo, settings(srv.url), readers=0)
+    ledger.conn.set_trace_callback(None)
+    writes = [i for i, s in enumerate(statements) if s.startswith("INSERT INTO products")]
+    commits = sum(s == "COMMIT" for s in statements[writes[0]:writes[-1]])
+    assert summary.pages == 20 and len(writes) >= 20
+    assert commits <= 5, f"{commits} commits between the first page's rows and the last's"
+    assert ledger.conn.execute("SELECT COUNT(*) FROM products").fetchone()[0] == 2000
+
+
 def test_needs_data_reason_names_what_is_missing(ledger: Ledger) -> None:
     bare = {"id": 1, "name": "", "type": "simple", "status": "publish", "sku": "SUP-1",
             "weight": "2.0", "description": "", "short_description": "", "categories": []}

