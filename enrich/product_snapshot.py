@@ -257,7 +257,7 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
                     else:
                         names = chk.names(terms, f)  # says what is wrong, in order
                         break
-            else:
+            elif terms is not None:
                 names = chk.names(terms, f)
             snap[f] = names
     attrs = get("attributes")
@@ -283,8 +283,12 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
             else chk.text(o, f"attributes[{i}].options") or "" for o in options]})
     dims = get("dimensions")
     if isinstance(dims, dict):
-        snap["dimensions"] = {k: chk.text(dims.get(k), f"dimensions.{k}") or ""
-                              for k in ("length", "width", "height")}
+        sizes = {}
+        for k in ("length", "width", "height"):
+            v = dims.get(k)
+            sizes[k] = (v if type(v) is str and v.isascii() and len(v) <= most
+                        else chk.text(v, f"dimensions.{k}")) or ""
+        snap["dimensions"] = sizes
     elif dims is not None:
         chk.found.append(f"field dimensions: expected an object, got {_kind(dims)}")
     images = get("images")
@@ -301,8 +305,10 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
             continue
         image_id = image.get("id")
         float_ids = float_ids or type(image_id) is float
-        pictures.append({"id": image_id,
-                         "alt": chk.text(image.get("alt"), f"images[{i}].alt") or ""})
+        v = image.get("alt")
+        pictures.append({"id": image_id, "alt": (
+            v if type(v) is str and v.isascii() and len(v) <= most
+            else chk.text(v, f"images[{i}].alt")) or ""})
     meta = get("meta_data")
     if meta is not None and not isinstance(meta, list):
         chk.found.append(f"field meta_data: expected an array, got {_kind(meta)}")

@@ -152,3 +152,22 @@ def test_an_ascii_text_is_parted_at_exactly_the_characters_re_calls_non_word() -
     apart = re.sub(r"\W", " ", text)
     assert ready is not None and ready.spaced == f" {apart} "
     assert ready.words == frozenset(re.findall(r"\w+", text))
+
+
+def test_the_first_clauses_rule_out_a_text_exactly_when_none_of_their_strings_is_in_it() -> None:
+    # ``FirstClauses.any_in`` looks for the marked strings by one regex first; it must say
+    # what testing each string says, on texts with and without them.
+    first = injection._FIRST
+    texts = [*_fixture_texts(), *PHRASINGS, *_mutations(PHRASINGS, 2000, seed=21),
+             "see the A.I. notes", "p.s. call us", "<<SYS>> x", "[/INST] y", "<|im_start|>"]
+    checked = 0
+    for text in texts:
+        ready = marked(text)
+        if ready is None or ready.spaced is None:
+            continue
+        each = (not first.words.isdisjoint(ready.words)
+                or any(p in ready.spaced for p in first.by_spaced)
+                or any(plain in ready.lower and s in ready.text for s, plain in first.by_marked))
+        assert first.any_in(ready) == each, text
+        checked += each
+    assert checked > 1000

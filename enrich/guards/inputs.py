@@ -97,12 +97,24 @@ def _decimal(text: str) -> Decimal | None:
 def bad_values(product: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(field, value as written, why) for weights, dimensions and prices that are no measure."""
     found: list[tuple[str, str, str]] = []
-    fields: list[tuple[str, Any]] = [(f, product.get(f)) for f in
-                                     ("weight", "regular_price", "sale_price", "price")]
+    _bad_into(found, product, _MEASURES)
     dims = product.get("dimensions")
     if isinstance(dims, Mapping):
-        fields += [(f"dimensions.{k}", dims.get(k)) for k in ("length", "width", "height")]
-    for name, value in fields:
+        _bad_into(found, dims, _SIZES)
+    return found
+
+
+#: (key, the field's name in a flag) of the measures ``bad_values`` reads, at the top level
+#: and in ``dimensions``.
+_MEASURES = tuple((f, f) for f in ("weight", "regular_price", "sale_price", "price"))
+_SIZES = tuple((k, f"dimensions.{k}") for k in ("length", "width", "height"))
+
+
+def _bad_into(found: list[tuple[str, str, str]], values: Mapping[str, Any],
+              names: tuple[tuple[str, str], ...]) -> None:
+    # Sync runs this on every product: the names are spelled once, above, not per value.
+    for key, name in names:
+        value = values.get(key)
         if value is None or value == "" or isinstance(value, bool):
             continue
         text = str(value).strip()
@@ -111,7 +123,6 @@ def bad_values(product: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         why = _why_no_measure(text)
         if why:
             found.append((name, text, why))
-    return found
 
 
 @functools.lru_cache(maxsize=4096)

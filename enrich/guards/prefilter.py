@@ -463,6 +463,10 @@ class FirstClauses:
                                              for s, p, _b in f.by_marked))
         self.by_partial = tuple(dict.fromkeys((s, p, sp) for f in filters
                                               for s, p, sp, _b in f.by_partial))
+        # Whether any of ``by_marked``'s strings is in a text at all, by one search (most
+        # hold a "." or a bracket, which most texts have): 0.5-1 µs instead of ~2.
+        self.any_marked = re.compile("|".join(re.escape(p) for _s, p in self.by_marked)) \
+            if self.by_marked else None
 
     def any_in(self, text: Marked | None) -> bool:
         """False when no filter can point at any alternative in ``text``."""
@@ -470,8 +474,10 @@ class FirstClauses:
             return True
         if text.spaced is not None:
             spaced, lower = text.spaced, text.lower
-            return any(p in spaced for p in self.by_spaced) or any(
-                plain in lower and string in text.text for string, plain in self.by_marked)
+            return any(p in spaced for p in self.by_spaced) or (
+                self.any_marked is not None and self.any_marked.search(lower) is not None
+                and any(plain in lower and string in text.text
+                        for string, plain in self.by_marked))
         return any(text.has(string, plain, spaced) for string, plain, spaced in self.by_partial)
 
 
