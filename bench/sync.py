@@ -174,7 +174,7 @@ def main() -> None:
     target = 1.5 if args.latency_ms == 0 else 1.2
     print(f"ratio sync / httpx: {took / base:.2f} (target <= {target})")
     print(f"peak RSS of the syncing process: {peak_mb:.0f} MB (target <= 300)")
-    ok = took / base <= 1.2 and peak_mb <= 300
+    ok = took / base <= target and peak_mb <= 300
     sys.exit(0 if ok else 1)
 
 

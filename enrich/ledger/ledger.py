@@ -353,7 +353,7 @@ class Ledger:
 
         Inside another one it is a savepoint of it: its writes commit with the outer ones,
         and an error rolls back only its own (which is how sync writes a page's jobs and
-        product rows with one commit).
+        product rows, inside a ``commit_group``).
         """
         if self.conn.in_transaction:
             self.conn.execute("SAVEPOINT inner")
