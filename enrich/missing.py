@@ -282,7 +282,8 @@ def evaluate(snapshot: Mapping[str, Any], rules: Rules,
     if not why:
         return Evaluation("complete", [], {}, None)
     missing = list(why)
-    source = source_chars(snapshot, texts, exclude=set(missing), name_ok=name_problem is None)
+    source = source_chars(snapshot, texts, exclude=set(missing), name_ok=name_problem is None,
+                          enough=rules.min_source_chars)
     if source < rules.min_source_chars:
         reason = (f"only {source} characters of source text to write from (name, attributes, "
                   f"categories, tags, existing copy; at least {rules.min_source_chars} needed)")
@@ -292,15 +293,26 @@ def evaluate(snapshot: Mapping[str, Any], rules: Rules,
 
 
 def source_chars(snapshot: Mapping[str, Any], texts: Mapping[str, str], *, exclude: set[str],
-                 name_ok: bool) -> int:
-    """How much real text a model would have to write from."""
+                 name_ok: bool, enough: int | None = None) -> int:
+    """How much real text a model would have to write from.
+
+    ``enough``: counting may stop once the count reaches it (the result is then at least
+    ``enough``, and exact below it). Sync asks this of every product that needs copy, and
+    most have enough in their name and first attribute.
+    """
     total = len(texts["name"]) if name_ok else 0
     total += len(str(snapshot.get("parent_name") or "").strip())
+    if enough is None:
+        enough = 1 << 62
     for attr in snapshot.get("attributes") or ():
+        if total >= enough:
+            return total
         total += len(str(attr.get("name") or "").strip())
         for option in attr.get("options") or ():
             total += len(str(option).strip())
     for key in ("categories", "tags", "brands"):
+        if total >= enough:
+            return total
         for term in snapshot.get(key) or ():
             if term.lower() != "uncategorized":
                 total += len(term.strip())

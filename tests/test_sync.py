@@ -328,6 +328,28 @@ def test_unit_evaluate_and_hash_are_deterministic() -> None:
     assert store_snapshot(raw)[1] == rec.content_hash
 
 
+def test_counting_source_text_up_to_enough_decides_as_the_whole_count() -> None:
+    # evaluate stops counting a product's source text once it has min_source_chars.
+    from guard_helpers import catalog
+
+    from enrich.missing import source_chars, visible_texts
+
+    rules = Rules.from_settings(settings("http://127.0.0.1:1"))
+    products = [*catalog(), *synthetic_catalog(500, seed=8)]
+    snapshots = [build_record(p, rules).snapshot for p in products if isinstance(p.get("id"), int)]
+    below = 0
+    for snap in snapshots:
+        texts = visible_texts(snap)
+        for exclude in (set(), {"description", "short_description"}):
+            whole = source_chars(snap, texts, exclude=exclude, name_ok=False)
+            for enough in (0, 1, 20, 60, 200, 2000):
+                counted = source_chars(snap, texts, exclude=exclude, name_ok=False,
+                                       enough=enough)
+                assert counted == whole if whole < enough else counted >= enough
+                below += whole < enough
+    assert below > 100  # both sides of every threshold are seen
+
+
 def test_variations_are_synced_when_enabled(ledger: Ledger) -> None:
     parent = complete(1, type="variable", attributes=[{
         "id": 0, "name": "Size", "position": 0, "visible": True, "variation": True,
