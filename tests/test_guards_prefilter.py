@@ -171,3 +171,34 @@ def test_the_first_clauses_rule_out_a_text_exactly_when_none_of_their_strings_is
         assert first.any_in(ready) == each, text
         checked += each
     assert checked > 1000
+
+
+def _long_by_walk(value: object, n: int) -> list[tuple[str, str, str]]:
+    """``long_texts`` as its docstring defines it: ``walk``'s strings of ``n`` characters or
+    more (visible text of HTML), without the fingerprints sync adds."""
+    return [(k, p, plain_text(v) if "<" in v else v) for k, p, v in walk(value)
+            if type(v) is str and len(v) >= n and "fingerprints" not in (k, p)]
+
+
+def test_long_texts_are_walks_long_strings_on_products_snapshots_and_odd_shapes() -> None:
+    from enrich.config import Settings, StoreConfig
+    from enrich.guards.text import long_texts
+    from enrich.missing import Rules
+    from enrich.product_snapshot import build_record
+
+    rules = Rules.from_settings(Settings(store=StoreConfig(url="https://x")))
+    products = list(catalog())
+    snapshots = [build_record(p, rules).snapshot for p in products
+                 if isinstance(p.get("id"), int)]
+    odd: list[object] = [
+        {"attributes": [{"name": "Power", "options": ["a" * 30, 5, None, ["deep text 0123"]]},
+                        {"options": [], "name": "N" * 12, "extra": {"k": "x" * 13}},
+                        {"options": ("tuple option text",), "id": 7, "f": 1.5}],
+         "images": [{"id": 1, "alt": "<b>bold alt text here</b>"}, "a bare string here!", 3],
+         "fingerprints": {"description": "f" * 16}, "date_x": "a date-ish text value",
+         "meta_data": [{"key": "_yoast", "value": {"title": "Nested SEO title text"}}]},
+        ["a list at the top level", {"name": "and a dict in it"}], "just one long string",
+    ]
+    for value in (*products, *snapshots, *odd):
+        for n in (1, 12, 40):
+            assert long_texts(value, n) == _long_by_walk(value, n), value

@@ -202,6 +202,8 @@ def long_texts(value: Any, min_chars: int) -> list[tuple[str, str, str]]:
                 if type(item) is str:
                     if len(item) >= min_chars:
                         out.append((name, "", plain_text(item) if "<" in item else item))
+                elif type(item) is dict:
+                    _long_from_dict(item, name, out, min_chars)
                 else:
                     _long_into(item, name, "", out, min_chars)
         elif v is not None and kind is not int and kind is not bool:
@@ -209,6 +211,29 @@ def long_texts(value: Any, min_chars: int) -> list[tuple[str, str, str]]:
             if name is not None and name != "fingerprints":
                 _long_into(v, name, "", out, min_chars)
     return out
+
+
+def _long_from_dict(value: dict[Any, Any], key: str, out: list[tuple[str, str, str]],
+                    min_chars: int) -> None:
+    """``_long_into`` of an object in a product's list (an attribute, an image), with the
+    values that hold no long string (short text, a list of short texts, a number) passed
+    over here rather than in a call each: a product has a few such objects."""
+    for k, v in value.items():
+        kind = type(v)
+        if kind is str:
+            if len(v) < min_chars:
+                continue
+        elif kind is list:
+            for item in v:
+                if type(item) is not str or len(item) >= min_chars:
+                    break
+            else:
+                continue
+        elif v is None or kind is int or kind is bool:
+            continue
+        name = _key_name(k)
+        if name is not None and name != "fingerprints":
+            _long_into(v, name, key, out, min_chars)
 
 
 def _long_into(value: Any, key: str, parent: str, out: list[tuple[str, str, str]],
