@@ -531,7 +531,13 @@ class WooClient:
 
     def _get_page(self, url: str, params: Mapping[str, Any] | None,
                   keep_status: frozenset[str] | None) -> tuple[ProductPage, str | None]:
-        resp = self._request("GET", url, params=params)
+        if params and "?" not in url:
+            # Spelled here, as ``_next_url`` spells the pages it builds: httpx merging
+            # ``params`` into the URL parses and encodes the whole query again, ~0.2-0.5 ms
+            # a page (a page reader asks for every page this way).
+            resp = self._request("GET", f"{url}?{urlencode(params)}")
+        else:
+            resp = self._request("GET", url, params=params)
         what = self._what("GET", url)
         if resp.status_code != 200:
             raise self._store_error(resp, what)
