@@ -460,7 +460,7 @@ def _stream(ledger: Ledger, client: WooClient, rules: Rules, boilerplate: frozen
     pages = _built_pages(client, rules, boilerplate, summary, cursor=cursor, limit=limit,
                          readers=readers, configured=configured)
     with contextlib.closing(pages), ledger.commit_group(COMMIT_EVERY_S) as group:
-        for built in pages:
+        for built in group.between(pages):  # the store may take its time: not holding the lock
             if server_start is None:
                 server_start = built.server_time or (datetime.now(UTC) - timedelta(minutes=5))
                 listed = built.total

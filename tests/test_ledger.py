@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,3 +253,41 @@ def test_a_failing_write_in_a_commit_group_keeps_what_came_before_it(tmp_path: P
         assert not ledger.conn.in_transaction
     assert _seen_elsewhere(path, "before") == "kept"
     assert _seen_elsewhere(path, "failing") is None
+
+
+def test_a_commit_group_waiting_for_its_next_write_lets_other_writers_in(tmp_path: Path) -> None:
+    # Sync waiting for a slow store must not keep the write lock from a worker meanwhile.
+    import sqlite3
+    import threading
+
+    path = tmp_path / "l.db"
+    waited: list[float] = []
+
+    def another_writer() -> None:  # one try at the write lock, waiting up to a second
+        conn = sqlite3.connect(path, timeout=1.0, isolation_level=None)
+        started = time.monotonic()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO meta (key, value) VALUES ('worker', 'wrote')")
+            conn.execute("COMMIT")
+            waited.append(time.monotonic() - started)
+        except sqlite3.OperationalError:  # "database is locked": the group kept the lock
+            waited.append(float("inf"))
+        finally:
+            conn.close()
+
+    def pages() -> Any:
+        yield 1
+        writer = threading.Thread(target=another_writer)
+        time.sleep(0.3)  # the group (due after 0.05 s) is committed while this waits
+        writer.start()
+        writer.join()
+        yield 2
+
+    with Ledger(path) as ledger, ledger.commit_group(0.05) as group:
+        for n in group.between(pages()):
+            with group.transaction():
+                ledger.set_meta(f"page {n}", "written")
+    assert waited and waited[0] < 1.0, waited
+    assert [_seen_elsewhere(path, k) for k in ("page 1", "page 2", "worker")] == \
+        ["written", "written", "wrote"]

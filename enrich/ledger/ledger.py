@@ -20,12 +20,13 @@ import random
 import secrets
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -206,18 +207,33 @@ _DUE = ("INDEXED BY jobs_due WHERE status IN ("
 _DUE_ORDER = "ORDER BY priority DESC, id"
 
 
+T = TypeVar("T")
+
 #: The page cache of a ledger connection, in KiB (SQLite's default is 2,000).
 CACHE_KIB = 32_768
 
 
 class CommitGroup:
-    """Write transactions committed together (``Ledger.commit_group``)."""
+    """Write transactions committed together (``Ledger.commit_group``).
+
+    The caller's thread holds the group's lock, so only it uses the connection, except
+    while it waits in ``between`` for its next item (sync waiting for the store's next
+    page): then a watcher thread commits the group once it is due, and the write lock
+    goes to other writers instead of being held for as long as the store takes.
+    """
 
     def __init__(self, ledger: Ledger, seconds: float) -> None:
         self._ledger = ledger
         self._seconds = seconds
         #: When the open group began (None: no group is open).
         self._since: float | None = None
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._failed: BaseException | None = None
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="enrich-commit-group",
+                                         daemon=True)
+        self._watcher.start()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -228,6 +244,20 @@ class CommitGroup:
             self._since = time.monotonic()
         with self._ledger.transaction() as c:
             yield c
+
+    def between(self, items: Iterable[T]) -> Iterator[T]:
+        """``items``, the group being committed when due while the next one is awaited."""
+        iterator = iter(items)
+        while True:
+            self._lock.release()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self._lock.acquire()
+                self._raise_failure()
+            yield item
 
     def commit_if_due(self) -> None:
         if self._since is not None and time.monotonic() - self._since >= self._seconds:
@@ -248,6 +278,36 @@ class CommitGroup:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def close(self, *, commit: bool) -> None:
+        """Stop the watcher, then commit (or roll back) what is open."""
+        self._stop.set()
+        self._watcher.join()
+        try:
+            self._raise_failure()
+            self.end(commit=commit)
+        finally:
+            self._lock.release()
+
+    def _raise_failure(self) -> None:
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
+
+    def _watch(self) -> None:
+        # A look a few times per ``seconds``, never so rarely that closing waits on it.
+        poll = min(max(self._seconds / 4, 0.01), 0.1)
+        while not self._stop.is_set():
+            if not self._lock.acquire(timeout=poll):
+                continue  # the caller is at work on the connection
+            try:
+                if self._failed is None and not self._stop.is_set():
+                    self.commit_if_due()
+            except BaseException as exc:  # the caller raises it when it next takes over
+                self._failed = exc
+            finally:
+                self._lock.release()
+            self._stop.wait(poll)
 
 
 class Ledger:
@@ -385,21 +445,22 @@ class Ledger:
         them writes 40 % less to the disk and leaves that CPU to the work.
 
         Each ``group.transaction()`` is a savepoint of the open group; the group commits
-        when ``group.commit_if_due()`` finds it older than ``seconds``, and when the block
-        ends. An error rolls back the failing transaction, and what the group held before
-        it is committed (as separate commits would have kept it). A process killed loses
-        at most the open group, about ``seconds`` of work; the ledger is consistent at
-        every commit, as before. The write lock is held while the group is open, so other
-        writers wait up to ``seconds`` (they wait on ``busy_timeout``).
+        when ``group.commit_if_due()`` finds it older than ``seconds``, while the caller
+        waits in ``group.between(items)`` for its next item and the group is due, and
+        when the block ends. An error rolls back the failing transaction, and what the
+        group held before it is committed (as separate commits would have kept it). A
+        process killed loses at most the open group, about ``seconds`` of work; the ledger
+        is consistent at every commit, as before. Other writers wait for the write lock
+        about ``seconds`` at most, however long the caller waits for its next item.
         """
         group = CommitGroup(self, seconds)
         try:
             yield group
         except BaseException:
             with suppress(sqlite3.Error):  # the error that ended the group is the one to see
-                group.end(commit=True)
+                group.close(commit=True)
             raise
-        group.end(commit=True)
+        group.close(commit=True)
 
     def _write(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in a write transaction, retried whole if the lock is contended."""
