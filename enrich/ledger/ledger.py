@@ -261,16 +261,13 @@ class CommitGroup:
 
     def commit_if_due(self) -> None:
         if self._since is not None and time.monotonic() - self._since >= self._seconds:
-            self.end(commit=True)
+            self.commit()
 
-    def end(self, *, commit: bool) -> None:
-        """Commit (or roll back) the open group, if there is one."""
+    def commit(self) -> None:
+        """Commit the open group, if there is one (rolled back if the commit fails)."""
         conn = self._ledger.conn
         was_open, self._since = self._since is not None, None
         if not (was_open and conn.in_transaction):
-            return
-        if not commit:
-            conn.execute("ROLLBACK")
             return
         try:
             self._ledger._retrying(lambda: conn.execute("COMMIT"))
@@ -279,13 +276,13 @@ class CommitGroup:
                 conn.execute("ROLLBACK")
             raise
 
-    def close(self, *, commit: bool) -> None:
-        """Stop the watcher, then commit (or roll back) what is open."""
+    def close(self) -> None:
+        """Stop the watcher, then commit what is open."""
         self._stop.set()
         self._watcher.join()
         try:
             self._raise_failure()
-            self.end(commit=commit)
+            self.commit()
         finally:
             self._lock.release()
 
@@ -458,9 +455,9 @@ class Ledger:
             yield group
         except BaseException:
             with suppress(sqlite3.Error):  # the error that ended the group is the one to see
-                group.close(commit=True)
+                group.close()
             raise
-        group.close(commit=True)
+        group.close()
 
     def _write(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in a write transaction, retried whole if the lock is contended."""
