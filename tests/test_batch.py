@@ -138,7 +138,9 @@ def test_expired_and_errored_lines_are_requeued_then_drafted(provider: str,
         assert all(j.attempts == 1 and "server error" in (j.last_error or "") for j in failed)
         attempt = ledger.attempts_for(pending[0].id)[-1]
         assert attempt["error_class"] == "batch_expired" and attempt["cost_usd"] == 0
-        for _ in range(10):
+        # A line fails again in 40 % of rounds (20 % errored, 20 % expired): with 10 rounds,
+        # one of 200 jobs was still failed about once in 50 runs (seen in CI); 30 make it 1e-10.
+        for _ in range(30):
             if statuses(ledger) == {"drafted": 200}:
                 break
             submit(ledger, settings)
@@ -176,7 +178,7 @@ def test_gemini_expired_batch_and_errored_lines_are_requeued_then_drafted(
             assert len(failed) == polled.failed
             assert all(j.attempts == 1 and "server error (HTTP 500)" in (j.last_error or "")
                        for j in failed)
-            for _ in range(10):
+            for _ in range(30):  # as above: an errored line may error again
                 if statuses(ledger) == {"drafted": 200}:
                     break
                 submit(ledger, settings)
