@@ -64,3 +64,47 @@ def test_newer_ledger_is_refused_untouched(db_path: Path) -> None:
 def test_ledger_in_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="does not exist"):
         Ledger(tmp_path / "nope" / "ledger.db")
+
+
+def _index_columns(conn: sqlite3.Connection, table: str) -> dict[str, list[str]]:
+    """Every index of ``table`` (a partial one included), as its key columns in order."""
+    out = {}
+    for _seq, name, *_rest in conn.execute(f"PRAGMA index_list({table})").fetchall():
+        out[name] = [r[2] for r in conn.execute(f"PRAGMA index_info('{name}')")]
+    return out
+
+
+def test_no_index_repeats_the_leading_columns_of_another(db_path: Path) -> None:
+    # An index on a left prefix of another (jobs_source beside UNIQUE (kind, source_id,
+    # input_hash), dropped by m010) serves nothing the longer one does not, and every
+    # write pays for it. A partial index (WHERE ...) is kept: it covers other rows.
+    Ledger(db_path).close()
+    conn = sqlite3.connect(db_path)
+    partial = {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%WHERE%'")}
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    checked = 0
+    for table in tables:
+        indexes = {n: c for n, c in _index_columns(conn, table).items() if n not in partial}
+        for name, columns in indexes.items():
+            longer = [other for other, cols in indexes.items()
+                      if other != name and len(cols) > len(columns)
+                      and cols[:len(columns)] == columns]
+            assert not longer, f"{table}: {name} {columns} is a prefix of {longer}"
+            checked += 1
+    conn.close()
+    assert checked >= 8
+
+
+def test_a_ledger_with_jobs_source_loses_it_and_looks_jobs_up_by_the_unique_index(
+        db_path: Path) -> None:
+    old = Database(db_path)
+    migrations.apply(old, stop_before="m010_drop_jobs_source")
+    assert "jobs_source" in _index_columns(old.conn, "jobs")
+    old.close()
+    with Ledger(db_path) as ledger:
+        assert "jobs_source" not in _index_columns(ledger.conn, "jobs")
+        plan = " ".join(r[-1] for r in ledger.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE kind = 'product' AND source_id = ?",
+            ("7",)))
+        assert "USING COVERING INDEX sqlite_autoindex_jobs_1 (kind=? AND source_id=?)" in plan

@@ -278,5 +278,17 @@ def m009_product_fingerprints(db: Database) -> None:
     )
 
 
+@migrations(name="m010_drop_jobs_source")
+def m010_drop_jobs_source(db: Database) -> None:
+    db.executescript(
+        """
+        -- jobs_source (kind, source_id) repeated the first two columns of the UNIQUE
+        -- (kind, source_id, input_hash) index, which serves every lookup it served; each
+        -- queued job paid for a second index entry (about an eighth of an INSERT).
+        DROP INDEX IF EXISTS jobs_source;
+        """
+    )
+
+
 #: Names in order; a ledger that has applied a name not in this list is from a newer enrich.
 KNOWN = [m.name for m in migrations._migrations]
