@@ -23,6 +23,7 @@ CPUs or more (or ``[sync] readers``), and a client that can be opened again else
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import struct
@@ -47,6 +48,8 @@ MIN_PAGES = 20
 _FRAME = struct.Struct("!I")
 #: A pipe this large holds several built pages (~100 kB each).
 _PIPE_BYTES = 1 << 20
+#: The reader's first-generation collection threshold (Python's default is 700): see ``main``.
+_GC_YOUNG = 10_000
 
 
 # -- building a page ----------------------------------------------------------------------------
@@ -287,6 +290,14 @@ def main() -> None:
     job = _receive(sys.stdin.buffer)
     if job is None:
         return
+    # A page decodes into ~1,500 objects that live until it is handed over, none of them in a
+    # cycle; at the default threshold the collector ran twice per page over live objects and
+    # every few pages over the whole heap (the imported modules included). Freezing what
+    # start-up made and collecting less often cut a reader's work by ~2.5 % of instructions
+    # (callgrind) and most of the 7 % of its CPU samples that were collection (perf).
+    # Cycles are still collected, and the process ends with the sync.
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
     try:
         rules: Rules = job["rules"]
         with WooClient(**job["client"]) as client, contextlib.closing(
