@@ -202,3 +202,33 @@ def test_long_texts_are_walks_long_strings_on_products_snapshots_and_odd_shapes(
     for value in (*products, *snapshots, *odd):
         for n in (1, 12, 40):
             assert long_texts(value, n) == _long_by_walk(value, n), value
+
+
+def _plain_text_by_regex(value: str) -> str:
+    """``plain_text`` as it was written first: every substitution, always."""
+    from enrich.guards import text as t
+
+    if "<" in value:
+        value = t.TAG_RE.sub("", t._BLOCK_TAG_RE.sub("\n", value))
+    if "&" in value:
+        value = __import__("html").unescape(value)
+    return t._NEWLINE_RE.sub("\n", t._SPACE_RE.sub(" ", value)).strip()
+
+
+def test_plain_text_skips_the_space_collapse_only_where_it_would_change_nothing() -> None:
+    # Every whitespace character ``\s`` knows, ASCII or not, alone and in runs, amid HTML,
+    # entities and line breaks: the shortcut must give what the substitutions give.
+    spaces = [c for c in map(chr, range(0x3001)) if c.isspace()]
+    assert set(spaces) >= {"\t", "\x0b", "\x1f", "\x85", "\xa0", "\u2028", "\u3000"}
+    pieces = [*spaces, " ", "  ", "\n", " \n ", "a", "Wool", "<p>", "</li>", "<br/>", "&nbsp;",
+              "&amp;", "&#9;", "é", "x", ".", "<b>", "3 kW"]
+    rng = random.Random(14)
+    texts = [v for p in catalog() for _k, _p, v in walk(p) if isinstance(v, str)] + pieces
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+              for _ in range(20_000)]
+    skipped = 0
+    for text in texts:
+        assert plain_text(text) == _plain_text_by_regex(text), repr(text)
+        skipped += text.isascii() and "  " not in text and not any(
+            c in text for c in "\t\r\x0b\x0c\x1c\x1d\x1e\x1f")
+    assert skipped > 1000
