@@ -474,7 +474,8 @@ class FirstClauses:
             return True
         if text.spaced is not None:
             spaced, lower = text.spaced, text.lower
-            return any(p in spaced for p in self.by_spaced) or (
+            # ``map`` over the bound ``in``: a third cheaper than a generator for 25 probes.
+            return any(map(spaced.__contains__, self.by_spaced)) or (
                 self.any_marked is not None and self.any_marked.search(lower) is not None
                 and any(plain in lower and string in text.text
                         for string, plain in self.by_marked))
