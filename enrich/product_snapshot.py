@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 
+from enrich.ledger.codec import dumps as ledger_json
+from enrich.ledger.rows import ProductRow
 from enrich.missing import (
     FINGERPRINT_MIN_CHARS,
     FINGERPRINTED,
@@ -193,15 +195,18 @@ class Record:
             self.snapshot = orjson.loads(self.snapshot_json)
         return self.snapshot
 
-    def row(self) -> dict[str, Any]:
-        return {"source_id": self.source_id, "parent_id": self.parent_id, "type": self.type,
-                "sku": self.sku, "name": self.name, "status": self.status,
-                "snapshot": self.snapshot, "content_hash": self.content_hash,
-                "date_modified_gmt": self.date_modified_gmt, "state": self.state,
-                "missing": self.missing, "reason": self.reason,
-                "stock_status": self.stock_status, "total_sales": self.total_sales,
-                "input_flags": self.input_flags, "snapshot_json": self.snapshot_json,
-                "fingerprints_json": self.fingerprints_json}
+    def row(self) -> ProductRow:
+        """The record as ``Ledger.upsert_products`` writes it."""
+        snapshot_json = self.snapshot_json or ledger_json(self.snapshot)
+        fingerprints = self.fingerprints_json if self.snapshot_json else None
+        if fingerprints is None:
+            fingerprints = ledger_json(self.load_snapshot().get("fingerprints"))
+        flags = self.input_flags
+        return ProductRow(self.source_id, self.parent_id, self.type, self.sku, self.name,
+                          self.status, snapshot_json, self.content_hash,
+                          self.date_modified_gmt, self.state, ledger_json(self.missing),
+                          self.reason, self.stock_status, self.total_sales, fingerprints,
+                          None if flags is None else ledger_json(flags))
 
 
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:

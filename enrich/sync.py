@@ -242,6 +242,18 @@ def _payload(record: Record) -> dict[str, Any]:
     return {"fields": record.missing, "why": record.why}
 
 
+#: The job status of each state that needs one.
+_JOB_STATUS = {"needs_work": JobStatus.PENDING, "needs_data": JobStatus.NEEDS_DATA,
+               "invalid": JobStatus.INVALID}
+
+
+def _job(record: Record, tiers: Tiers) -> EnqueueItem:
+    """The job a product that is not complete is queued as."""
+    return EnqueueItem("product", record.source_id, record.content_hash, _payload(record),
+                       tiers.priority(record), _JOB_STATUS[record.state],
+                       record.reason if record.state != "needs_work" else None)
+
+
 #: Jobs holding a draft a person has yet to review (or approved): a move of the boilerplate
 #: set alone never throws them away; the guards flagged what sync would call missing.
 _KEEP_ON_BOILERPLATE_MOVE = frozenset({JobStatus.DRAFTED.value, JobStatus.APPROVED.value})
@@ -265,21 +277,27 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: T
     renumbered: dict[str, int] = {}
     for r in records:
         p = prev.get(r.source_id)
+        if p is None:  # new to the ledger (a first sync: every product): nothing to compare
+            if count:
+                summary._count(r)
+            changed += 1
+            rows.append(r)
+            if r.state != "complete":
+                items.append(_job(r, tiers))
+            continue
         flags_moved = False
         if r.input_flags is not None:  # read this run: the row carries them
-            r.input_flags = with_catalog_flags(r.input_flags, p.input_flags if p else ())
-            flags_moved = p is None or list(p.input_flags) != r.input_flags
-        same_input = p is not None and p.content_hash == r.content_hash
-        same = same_input and p is not None and p.state == r.state and \
-            p.missing == tuple(r.missing)
+            r.input_flags = with_catalog_flags(r.input_flags, p.input_flags)
+            flags_moved = list(p.input_flags) != r.input_flags
+        same_input = p.content_hash == r.content_hash
+        same = same_input and p.state == r.state and p.missing == tuple(r.missing)
         if count:
             summary._count(r)
             if same:
                 summary.unchanged += 1
-        elif p is not None and not same:
+        elif not same:
             summary._recount(p, r)
         if same:
-            assert p is not None
             moved = (p.stock_status, p.total_sales) != (r.stock_status, r.total_sales)
             if moved or flags_moved or p.date_modified_gmt != r.date_modified_gmt:
                 rows.append(r)  # same copy, newer date (a stock change): keep the date fresh
@@ -288,7 +306,7 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: T
             continue
         changed += 1
         rows.append(r)
-        if p is not None and p.state != "complete":
+        if p.state != "complete":
             if same_input:
                 # Same content, new decision (rules or boilerplate changed): the job with this
                 # input hash must give way so enqueue can revive it with the new fields.
@@ -300,12 +318,7 @@ def _write(ledger: Ledger, records: list[Record], summary: SyncSummary, tiers: T
             elif r.state == "complete":
                 to_supersede += open_product_jobs(ledger, r.source_id)
         if r.state != "complete":
-            status = {"needs_work": JobStatus.PENDING, "needs_data": JobStatus.NEEDS_DATA,
-                      "invalid": JobStatus.INVALID}[r.state]
-            items.append(EnqueueItem(kind="product", source_id=r.source_id,
-                                     input_hash=r.content_hash, payload=_payload(r),
-                                     status=status, priority=tiers.priority(r),
-                                     reason=r.reason if r.state != "needs_work" else None))
+            items.append(_job(r, tiers))
     if to_supersede:
         _supersede(ledger, to_supersede,
                    "the product changed in the store or the sync rules changed")

@@ -22,11 +22,13 @@ if TYPE_CHECKING:
         Ledger,
         owner_id,
     )
+    from enrich.ledger.rows import ProductRow
     from enrich.ledger.states import JobStatus, check_transition, sources_of
 
 _HOMES = {
     **dict.fromkeys(("KINDS", "Attempt", "DraftRecord", "EnqueueCounts", "EnqueueItem", "Job",
                      "LeaseLost", "Ledger", "owner_id"), "enrich.ledger.ledger"),
+    "ProductRow": "enrich.ledger.rows",
     **dict.fromkeys(("JobStatus", "check_transition", "sources_of"), "enrich.ledger.states"),
 }
 
@@ -50,6 +52,7 @@ __all__ = [
     "JobStatus",
     "LeaseLost",
     "Ledger",
+    "ProductRow",
     "check_transition",
     "owner_id",
     "sources_of",

@@ -34,6 +34,7 @@ from enrich.errors import LedgerError, LedgerUnusable, LedgerVersionError, NotFo
 from enrich.ledger import locks
 from enrich.ledger.codec import dumps as _dumps
 from enrich.ledger.codec import loads as _loads
+from enrich.ledger.rows import ProductRow
 from enrich.ledger.schema import KNOWN, migrations
 from enrich.ledger.states import (
     CLAIMABLE,
@@ -63,9 +64,10 @@ class LeaseLost(LedgerError):
     """The job is no longer leased to this worker (its lease expired and it moved on)."""
 
 
+#: Columns in ``ProductRow``'s order, then ``synced_at`` (and ``input_flags`` when given).
 _UPSERT_PRODUCT = """INSERT INTO products (source_id, parent_id, type, sku, name, status, snapshot,
-       content_hash, date_modified_gmt, state, missing, reason, synced_at, stock_status,
-       total_sales, fingerprints{columns})
+       content_hash, date_modified_gmt, state, missing, reason, stock_status,
+       total_sales, fingerprints, synced_at{columns})
    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{values})
    ON CONFLICT (source_id) DO UPDATE SET
        parent_id = excluded.parent_id, type = excluded.type, sku = excluded.sku,
@@ -526,17 +528,23 @@ class Ledger:
 
     # -- products ---------------------------------------------------------------------------
 
-    def upsert_products(self, products: Iterable[dict[str, Any]]) -> None:
+    def upsert_products(self, products: Iterable[ProductRow | dict[str, Any]]) -> None:
         """Insert or replace product snapshots (one transaction for the whole page).
 
         A row with ``input_flags`` (the list to store) replaces the product's flags; a row
-        without keeps the ones stored. ``snapshot_json`` is the snapshot already spelled
-        for the ledger, so sync does not encode it twice; ``fingerprints_json`` then spells
-        its fingerprints (the ``fingerprints`` column, otherwise taken from ``snapshot``).
+        without keeps the ones stored. A dict may leave out what it does not know, and
+        gives ``snapshot`` as a value or ``snapshot_json`` as the ledger spells it (with
+        ``fingerprints_json`` then spelling its fingerprints).
         """
         now = _now()
         flagged, kept = [], []
         for p in products:
+            if type(p) is ProductRow:
+                if p.input_flags is None:
+                    kept.append((*p[:15], now))
+                else:
+                    flagged.append((*p[:15], now, p.input_flags))
+                continue
             snapshot_json = p.get("snapshot_json")
             if snapshot_json:
                 fingerprints = p.get("fingerprints_json") or _dumps(
@@ -547,8 +555,8 @@ class Ledger:
             row = (str(p["source_id"]), p.get("parent_id"), p.get("type"), p.get("sku"),
                    p.get("name"), p.get("status"), snapshot_json, p["content_hash"],
                    p.get("date_modified_gmt"), p.get("state", "complete"),
-                   _dumps(p.get("missing")), p.get("reason"), now,
-                   p.get("stock_status"), p.get("total_sales"), fingerprints)
+                   _dumps(p.get("missing")), p.get("reason"), p.get("stock_status"),
+                   p.get("total_sales"), fingerprints, now)
             if p.get("input_flags") is None:
                 kept.append(row)
             else:
@@ -614,7 +622,10 @@ class Ledger:
             held = self._held_inputs(c, batch)
             stale, revive, fresh = [], [], []
             for i in batch:
-                rows = held.get((i.kind, str(i.source_id)), ())
+                rows = held.get((i.kind, str(i.source_id)))
+                if not rows:  # a source the ledger has no job for: a first sync's every one
+                    fresh.append(i)
+                    continue
                 if any(h != i.input_hash and st in supersedable for h, st in rows):
                     stale.append(i)
                 same = [st for h, st in rows if h == i.input_hash]
@@ -622,30 +633,36 @@ class Ledger:
                     fresh.append(i)
                 elif same[0] == JobStatus.SUPERSEDED:
                     revive.append(i)
-            before = c.total_changes
-            c.executemany(
-                f"UPDATE jobs SET status = 'superseded', lease_owner = NULL, "
-                f"lease_expires_at = NULL, updated_at = ? "
-                f"WHERE kind = ? AND source_id = ? AND input_hash != ? "
-                f"AND status IN ({_placeholders(supersedable)})",
-                [(now, i.kind, str(i.source_id), i.input_hash, *supersedable) for i in stale])
-            counts.superseded = c.total_changes - before
-            before = c.total_changes
-            c.executemany(
-                "INSERT INTO jobs (kind, source_id, input_hash, payload, status, priority, "
-                "last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, source_id, input_hash) DO NOTHING",
-                [(i.kind, str(i.source_id), i.input_hash, _dumps(i.payload), str(i.status),
-                  i.priority, i.reason, now, now) for i in fresh])
-            counts.queued = c.total_changes - before
-            before = c.total_changes
-            c.executemany(
-                "UPDATE jobs SET status = ?, payload = ?, attempts = 0, next_attempt_at = 0, "
-                "last_error = ?, priority = ?, updated_at = ? WHERE kind = ? AND source_id = ? "
-                "AND input_hash = ? AND status = 'superseded'",
-                [(str(i.status), _dumps(i.payload), i.reason, i.priority, now, i.kind,
-                  str(i.source_id), i.input_hash) for i in revive])
-            counts.revived = c.total_changes - before
+            if stale:
+                before = c.total_changes
+                c.executemany(
+                    f"UPDATE jobs SET status = 'superseded', lease_owner = NULL, "
+                    f"lease_expires_at = NULL, updated_at = ? "
+                    f"WHERE kind = ? AND source_id = ? AND input_hash != ? "
+                    f"AND status IN ({_placeholders(supersedable)})",
+                    [(now, i.kind, str(i.source_id), i.input_hash, *supersedable)
+                     for i in stale])
+                counts.superseded = c.total_changes - before
+            if fresh:
+                before = c.total_changes
+                c.executemany(
+                    "INSERT INTO jobs (kind, source_id, input_hash, payload, status, "
+                    "priority, last_error, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (kind, source_id, input_hash) DO NOTHING",
+                    [(i.kind, str(i.source_id), i.input_hash, _dumps(i.payload),
+                      str(i.status), i.priority, i.reason, now, now) for i in fresh])
+                counts.queued = c.total_changes - before
+            if revive:
+                before = c.total_changes
+                c.executemany(
+                    "UPDATE jobs SET status = ?, payload = ?, attempts = 0, "
+                    "next_attempt_at = 0, last_error = ?, priority = ?, updated_at = ? "
+                    "WHERE kind = ? AND source_id = ? AND input_hash = ? "
+                    "AND status = 'superseded'",
+                    [(str(i.status), _dumps(i.payload), i.reason, i.priority, now, i.kind,
+                      str(i.source_id), i.input_hash) for i in revive])
+                counts.revived = c.total_changes - before
         self._write(go)
         counts.unchanged = len(batch) - counts.queued - counts.revived
         return counts
