@@ -15,7 +15,7 @@ from typing import Any
 TAG_RE = re.compile(r"<[^>]*>")
 _WS_RE = re.compile(r"\s+")
 _SPACE_RE = re.compile(r"[^\S\n]+")
-_NEWLINE_RE = re.compile(r" ?\n[\s]*")
+_BREAK_RUN_RE = re.compile(r"\n\s+")
 _BLOCK_TAG_RE = re.compile(r"<\s*/?\s*(?:p|br|li|ul|ol|h[1-6]|div|tr|td|th|table|hr)\b[^>]*>",
                            re.IGNORECASE)
 
@@ -61,7 +61,11 @@ def plain_text(value: str) -> str:
     if not value.isascii() or "  " in value or any(map(value.__contains__, _ODD_SPACES)):
         value = _SPACE_RE.sub(" ", value)  # else it has nothing to collapse
     if "\n" in value:
-        value = _NEWLINE_RE.sub("\n", value)
+        # Its only spaces now are single " " and "\n", so ``" ?\n\s*"`` -> "\n" (a space,
+        # a line break and the whitespace after it, as one break) is the space before each
+        # break dropped, then each break's run collapsed: a regex that starts with the
+        # break is looked for only there (a third of the time on a product's description).
+        value = _BREAK_RUN_RE.sub("\n", value.replace(" \n", "\n"))
     return value.strip()
 
 
