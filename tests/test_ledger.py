@@ -32,6 +32,32 @@ def test_wal_mode_and_migrations(ledger: Ledger) -> None:
     assert KNOWN[:2] == ["m001_core", "m002_publishes"] and "m005_batches" in KNOWN
 
 
+def test_a_new_ledger_has_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    from enrich.ledger.ledger import PAGE_BYTES
+    from enrich.ledger.scratch import scratch_copy
+
+    def page_size(ledger: Ledger) -> int:
+        return int(ledger.conn.execute("PRAGMA page_size").fetchone()[0])
+
+    with Ledger(tmp_path / "new.db") as new:
+        assert page_size(new) == PAGE_BYTES == 16_384
+    # A ledger made before: SQLite's default page, already in WAL mode, with a job in it.
+    old_path = tmp_path / "old.db"
+    conn = sqlite3.connect(old_path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    with Ledger(old_path) as old:
+        old.enqueue_many(_items(3))
+    with Ledger(old_path) as old:
+        assert page_size(old) == 4096
+        assert len(old.list_jobs()) == 3
+        with scratch_copy(old) as copy:  # what --dry-run works on
+            assert page_size(copy) == 4096 and len(copy.list_jobs()) == 3
+
+
 def test_none_is_stored_as_sql_null(ledger: Ledger) -> None:
     """None binds through the ledger's adapter for it (a speed-up): it must stay NULL."""
     ledger.upsert_products([{"source_id": "1", "parent_id": None, "snapshot": {"id": 1},

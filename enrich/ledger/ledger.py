@@ -213,6 +213,12 @@ T = TypeVar("T")
 
 #: The page cache of a ledger connection, in KiB (SQLite's default is 2,000).
 CACHE_KIB = 32_768
+#: The page size of a new ledger (SQLite's default is 4,096; an existing file keeps its own).
+#: A product row carries its snapshot, and sync reads the whole products table after every
+#: stream (duplicate SKUs, flag counts, boilerplate, counts by state): in 16 kB pages those
+#: scans took 0.15 s against 0.20-0.22 s for 50,000 products, and writing the products
+#: 18.0-18.4 against 19.5-21.3 µs each, for the same bytes written to the disk.
+PAGE_BYTES = 16_384
 
 
 class CommitGroup:
@@ -338,6 +344,8 @@ class Ledger:
         try:
             self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            # Before the WAL: switching to it writes a new file's header, page size included.
+            self.conn.execute(f"PRAGMA page_size = {PAGE_BYTES}")
             self._retrying(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
             self.conn.execute("PRAGMA synchronous = NORMAL")
             # Room for a sync's commit group (``commit_group``) of some 25 pages of products:
