@@ -202,11 +202,13 @@ class Record:
         if fingerprints is None:
             fingerprints = ledger_json(self.load_snapshot().get("fingerprints"))
         flags = self.input_flags
-        return ProductRow(self.source_id, self.parent_id, self.type, self.sku, self.name,
-                          self.status, snapshot_json, self.content_hash,
-                          self.date_modified_gmt, self.state, ledger_json(self.missing),
-                          self.reason, self.stock_status, self.total_sales, fingerprints,
-                          None if flags is None else ledger_json(flags))
+        return ProductRow(  # by name: a reordered row would still be spelled right
+            source_id=self.source_id, parent_id=self.parent_id, type=self.type, sku=self.sku,
+            name=self.name, status=self.status, snapshot=snapshot_json,
+            content_hash=self.content_hash, date_modified_gmt=self.date_modified_gmt,
+            state=self.state, missing=ledger_json(self.missing), reason=self.reason,
+            stock_status=self.stock_status, total_sales=self.total_sales,
+            fingerprints=fingerprints, input_flags=None if flags is None else ledger_json(flags))
 
 
 def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = None) -> Record:

@@ -58,6 +58,23 @@ def test_a_new_ledger_has_large_pages_and_an_existing_one_keeps_its_own(tmp_path
             assert page_size(copy) == 4096 and len(copy.list_jobs()) == 3
 
 
+def test_a_product_row_is_written_column_by_column_as_its_fields_name_them(
+        ledger: Ledger) -> None:
+    # upsert_products binds a ProductRow by position: each value must land in the column
+    # its field names, the flags included, and a dict row the same way.
+    from enrich.ledger import ProductRow
+
+    values = {f: f"v-{f}" for f in ProductRow._fields}
+    values |= {"source_id": "5", "total_sales": 7, "input_flags": '[{"flag":"markup"}]',
+               "snapshot": '{"id":5}', "missing": '["name"]', "fingerprints": '{"name":"f"}'}
+    ledger.upsert_products([ProductRow(**values)])
+    stored = dict(ledger.conn.execute("SELECT * FROM products WHERE source_id = '5'").fetchone())
+    assert {f: stored[f] for f in ProductRow._fields} == values
+    ledger.upsert_products([ProductRow(**{**values, "input_flags": None, "state": "done"})])
+    again = dict(ledger.conn.execute("SELECT * FROM products WHERE source_id = '5'").fetchone())
+    assert again["state"] == "done" and again["input_flags"] == values["input_flags"]
+
+
 def test_none_is_stored_as_sql_null(ledger: Ledger) -> None:
     """None binds through the ledger's adapter for it (a speed-up): it must stay NULL."""
     ledger.upsert_products([{"source_id": "1", "parent_id": None, "snapshot": {"id": 1},
