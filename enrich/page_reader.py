@@ -248,6 +248,14 @@ class PageReader:
         self.close()
 
 
+#: A reader's program. httpx imports its command-line client (click, rich, pygments)
+#: whenever they are installed, as they are for enrich's own CLI: 40 of a reader's ~200 ms
+#: of imports, for nothing it runs. Without the module, httpx defines a stub ``main``, as
+#: it does when its CLI extras are not installed.
+_READER_MAIN = ("import sys; sys.modules.setdefault('httpx._main', None); "
+                "from enrich.page_reader import main; main()")
+
+
 def _spawn(job: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     """A reader process given its job over its stdin (the job holds the store's secret)."""
     # The reader imports this very enrich, wherever the syncing process imported it from.
@@ -255,9 +263,8 @@ def _spawn(job: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (home, os.environ.get("PYTHONPATH")) if p)}
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from enrich.page_reader import main; main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", _READER_MAIN],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     except OSError:
         return None
     assert proc.stdin is not None and proc.stdout is not None
