@@ -197,10 +197,13 @@ class Record:
 
     def row(self) -> ProductRow:
         """The record as ``Ledger.upsert_products`` writes it."""
-        snapshot_json = self.snapshot_json or ledger_json(self.snapshot)
-        fingerprints = self.fingerprints_json if self.snapshot_json else None
-        if fingerprints is None:
-            fingerprints = ledger_json(self.load_snapshot().get("fingerprints"))
+        if self.snapshot_json:  # spelled by a page reader, fingerprints beside it
+            snapshot_json = self.snapshot_json
+            fingerprints = self.fingerprints_json or ledger_json(
+                self.load_snapshot().get("fingerprints"))
+        else:
+            snapshot_json = ledger_json(self.snapshot)
+            fingerprints = ledger_json(self.snapshot.get("fingerprints"))
         flags = self.input_flags
         return ProductRow(  # by name: a reordered row would still be spelled right
             source_id=self.source_id, parent_id=self.parent_id, type=self.type, sku=self.sku,

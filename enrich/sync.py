@@ -238,10 +238,6 @@ def _supersede(ledger: Ledger, job_ids: Iterable[int], note: str) -> int:
     return done
 
 
-def _payload(record: Record) -> dict[str, Any]:
-    return {"fields": record.missing, "why": record.why}
-
-
 #: The job status of each state that needs one.
 _JOB_STATUS = {"needs_work": JobStatus.PENDING, "needs_data": JobStatus.NEEDS_DATA,
                "invalid": JobStatus.INVALID}
@@ -249,7 +245,8 @@ _JOB_STATUS = {"needs_work": JobStatus.PENDING, "needs_data": JobStatus.NEEDS_DA
 
 def _job(record: Record, tiers: Tiers) -> EnqueueItem:
     """The job a product that is not complete is queued as."""
-    return EnqueueItem("product", record.source_id, record.content_hash, _payload(record),
+    return EnqueueItem("product", record.source_id, record.content_hash,
+                       {"fields": record.missing, "why": record.why},
                        tiers.priority(record), _JOB_STATUS[record.state],
                        record.reason if record.state != "needs_work" else None)
 
