@@ -235,3 +235,50 @@ def test_plain_text_takes_its_shortcuts_only_where_they_give_what_the_regexes_gi
         skipped += text.isascii() and "  " not in text and not any(
             c in text for c in "\t\r\x0b\x0c\x1c\x1d\x1e\x1f")
     assert skipped > 1000
+
+
+def _texts_for_probes() -> list[str]:
+    return [*_fixture_texts(), *PHRASINGS, *_mutations(PHRASINGS, 2000, seed=22),
+            "see the A.I. notes", "p.s. call us", "ai. ki. ps.", "<<SYS>> x", "[/INST] y",
+            "<|im_start|>", "chair.", ".ai", "a.i", "x a.i.y"]
+
+
+def test_a_marked_string_is_found_without_marking_the_text_exactly_where_marking_finds_it(
+        ) -> None:
+    # ``Marked.has_marked`` searches ``lower`` with ``\b`` for each marker until the marked
+    # text is built; both ways must agree on every string the filters test.
+    strings = {s for f in (injection._SOURCE_FILTER, injection._TARGET_FILTER)
+               for s, _p, _sp, _b in f.by_partial}
+    strings |= {s for f in (injection._SOURCE_FILTER, injection._TARGET_FILTER)
+                for branches in f.needs for branch in branches for c in branch
+                for s, _p, _sp in c.partial}
+    assert len([s for s in strings if MARK in s]) > 20
+    found = 0
+    for text in _texts_for_probes():
+        ready = marked(text)
+        if ready is None:
+            continue
+        by_regex = {s for s in strings if ready.has_marked(s)}  # before the marked text
+        assert by_regex == {s for s in strings if s in ready.text}, text
+        assert by_regex == {s for s in strings if ready.has_marked(s)}  # after it
+        found += len(by_regex)
+    assert found > 1000
+
+
+def test_word_starts_and_ends_are_found_by_the_words_as_by_searching_the_spaced_text() -> None:
+    # ``_SpacedWords`` remembers each word it judged; a small one fills up and must then
+    # still judge every new word. Both must give what searching ``spaced`` gives.
+    from enrich.guards.prefilter import _SpacedWords
+
+    probes = list(injection._FIRST.by_spaced)
+    big, small = _SpacedWords(probes), _SpacedWords(probes, limit=5)
+    hits = 0
+    for text in _texts_for_probes() * 2:  # the second time from what was remembered
+        ready = marked(text)
+        if ready is None or ready.spaced is None:
+            continue
+        searched = {i for i, p in enumerate(probes) if p in ready.spaced}
+        assert set(big.found(ready.words)) == searched, text
+        assert set(small.found(ready.words)) == searched, text
+        hits += bool(searched)
+    assert hits > 500 and len(small._hits) <= 5 and len(small._misses) <= 5

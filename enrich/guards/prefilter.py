@@ -185,10 +185,13 @@ def _useful(clause: frozenset[str] | None) -> bool:
 
 
 #: Words too common in product copy to be worth testing first (a guess at rarity: it only
-#: orders the clauses, every clause is still required).
+#: orders the clauses, every clause is still required). The second line is the catalog's
+#: own vocabulary: 18 of the 57 fixture products with an id say "product", and a supplier
+#: text "description for item 8"; tested first, they sent those texts to ``which``.
 _COMMON = frozenset("""a an and are as at be by de del den der des die das do du el en es
 et for from has have in is it la las le les los need not of on or para pour que so that
-the this to tu und with y you your""".split())  # noqa: SIM905
+the this to tu und with y you your
+copy description descriptions item items listing product products""".split())  # noqa: SIM905
 
 
 def _rank(clause: Clause) -> tuple[bool, int, int]:
@@ -343,7 +346,66 @@ class Marked:
         ``spaced`` it as found in ``spaced``, when it is a word start or end)."""
         if spaced is not None and self.spaced is not None:
             return spaced in self.spaced
-        return plain in self.lower and string in self.text
+        return plain in self.lower and self.has_marked(string)
+
+    def has_marked(self, string: str) -> bool:
+        """Whether the marked text holds ``string``, without marking the whole text when it
+        is not marked yet (``\\b`` for each marker, searched in ``lower``: ~4 µs less on a
+        product's text, where one or two strings are asked for)."""
+        if self._text is not None:
+            return string in self._text
+        return _as_regex(string).search(self.lower) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _as_regex(string: str) -> re.Pattern[str]:
+    """``string`` with each marker as ``\\b``: it matches ``lower`` where ``string`` is in the
+    marked text. Markers sit at every word boundary of the marked text and inside
+    ``string`` wherever a word and a non-word character meet (``_marked``), so only its
+    edge markers add a condition, and ``\\b`` is that condition."""
+    return re.compile(r"\b".join(re.escape(part) for part in string.split(MARK)))
+
+
+class _SpacedWords:
+    """Which word starts (" erw") and word ends ("crit ") an ASCII text's words hold.
+
+    Such a probe is in ``Marked.spaced`` exactly when one of the text's words starts (or
+    ends) with it. Each word is judged once and remembered: a catalog's texts share most of
+    their words, so a text is judged by a set difference and a lookup or two instead of a
+    substring search per probe (25 for the injection guard's first clauses, ~3 µs a product
+    at sync). It remembers ``limit`` hits and as many misses (a few MB); past that, a new
+    word is judged every time it is met.
+    """
+
+    def __init__(self, probes: Sequence[str], limit: int = 100_000) -> None:
+        self.probes = tuple(probes)
+        self.limit = limit
+        self._tests = tuple((p[0] == " ", p.strip(" ")) for p in self.probes)
+        self._starts = tuple(body for start, body in self._tests if start)
+        self._ends = tuple(body for start, body in self._tests if not start)
+        self._hits: dict[str, tuple[int, ...]] = {}
+        self._misses: set[str] = set()
+
+    def found(self, words: frozenset[str]) -> list[int]:
+        """Indices of the probes some of ``words`` hold (an index once per word)."""
+        out: list[int] = []
+        for word in words.difference(self._misses):
+            hit = self._hits.get(word)
+            if hit is None:
+                hit = self._judge(word)
+                if hit:
+                    if len(self._hits) < self.limit:
+                        self._hits[word] = hit
+                elif len(self._misses) < self.limit:
+                    self._misses.add(word)
+            out.extend(hit)
+        return out
+
+    def _judge(self, word: str) -> tuple[int, ...]:
+        if not (word.startswith(self._starts) or word.endswith(self._ends)):
+            return ()  # two C calls rule out nearly every word
+        return tuple(i for i, (start, body) in enumerate(self._tests)
+                     if (word.startswith(body) if start else word.endswith(body)))
 
 
 def _spaced(string: str) -> str | None:
@@ -416,6 +478,7 @@ class Prefilter:
             for string, branches in by_partial.items()))
         self.by_spaced = tuple((spaced, branches) for _s, _p, spaced, branches
                                in self.by_partial if spaced is not None)
+        self._spaced_words = _SpacedWords([spaced for spaced, _b in self.by_spaced])
         self.by_marked = tuple((string, plain, branches) for string, plain, spaced, branches
                                in self.by_partial if spaced is None)
 
@@ -427,11 +490,11 @@ class Prefilter:
         if self.unfiltered or text is None:
             return tuple(range(len(self.alternatives)))
         pointed = [self.by_word[w] for w in self.first_words.intersection(text.words)]
-        if text.spaced is not None:  # ASCII: word starts and ends by one search each
-            spaced, lower = text.spaced, text.lower
-            pointed += [branches for probe, branches in self.by_spaced if probe in spaced]
+        if text.spaced is not None:  # ASCII: word starts and ends by the text's words
+            lower = text.lower
+            pointed += [self.by_spaced[i][1] for i in self._spaced_words.found(text.words)]
             pointed += [branches for string, plain, branches in self.by_marked
-                        if plain in lower and string in text.text]
+                        if plain in lower and text.has_marked(string)]
         else:
             pointed += [branches for string, plain, spaced, branches in self.by_partial
                         if text.has(string, plain, spaced)]
@@ -467,17 +530,17 @@ class FirstClauses:
         # hold a "." or a bracket, which most texts have): 0.5-1 µs instead of ~2.
         self.any_marked = re.compile("|".join(re.escape(p) for _s, p in self.by_marked)) \
             if self.by_marked else None
+        self._spaced_words = _SpacedWords(self.by_spaced)
 
     def any_in(self, text: Marked | None) -> bool:
         """False when no filter can point at any alternative in ``text``."""
         if self.unfiltered or text is None or not self.words.isdisjoint(text.words):
             return True
         if text.spaced is not None:
-            spaced, lower = text.spaced, text.lower
-            # ``map`` over the bound ``in``: a third cheaper than a generator for 25 probes.
-            return any(map(spaced.__contains__, self.by_spaced)) or (
+            lower = text.lower
+            return bool(self._spaced_words.found(text.words)) or (
                 self.any_marked is not None and self.any_marked.search(lower) is not None
-                and any(plain in lower and string in text.text
+                and any(plain in lower and text.has_marked(string)
                         for string, plain in self.by_marked))
         return any(text.has(string, plain, spaced) for string, plain, spaced in self.by_partial)
 
