@@ -58,6 +58,35 @@ def test_pages_1050_products_over_oauth1_following_link(catalog_1050: list[dict]
     assert [int(dict(parse_qsl(e.query))["page"]) for e in log] == list(range(1, 12))
 
 
+def test_every_nth_page_by_number_as_a_page_reader_reads_them(catalog_1050: list[dict]) -> None:
+    # A reader reads pages first, first + step, ... by their numbers (not by Link) and stops
+    # at the store's last page, or at an empty page past it (the catalog shrank meanwhile).
+    with serve_store(catalog_1050, options=options()) as srv, client(srv.url) as woo:
+        odd = list(woo.iter_product_pages(statuses=ALL, first_page=1, step=2))
+        even = list(woo.iter_product_pages(statuses=ALL, first_page=2, step=2))
+        third = list(woo.iter_product_pages(statuses=("publish",), first_page=3, step=3))
+        past = list(woo.iter_product_pages(statuses=ALL, first_page=12, step=2))
+        asked = [int(dict(parse_qsl(e.query))["page"]) for e in srv.store.request_log]
+    assert [p.number for p in odd] == [1, 3, 5, 7, 9, 11]
+    assert [p.number for p in even] == [2, 4, 6, 8, 10]
+    assert sorted(_ids(odd) + _ids(even)) == list(range(1, 1051))
+    assert [p.number for p in third] == [3, 6, 9]
+    assert sum(len(p) + p.skipped for p in third) == 300
+    assert [(p.number, len(p)) for p in past] == [(12, 0)]  # one empty page, then the end
+    assert asked == [1, 3, 5, 7, 9, 11, 2, 4, 6, 8, 10, 3, 6, 9, 12]
+
+    def overstated(request: Request, handle) -> Response:  # type: ignore[no-untyped-def]
+        answer = handle(request)  # a store whose count says 50 pages: the empty page ends it
+        answer.headers = [(k, "50" if k == "X-WP-TotalPages" else v) for k, v in answer.headers]
+        return answer
+
+    with interposed_store(catalog_1050[:250]) as (url, _store, inter):
+        inter.hook = overstated
+        with client(url) as woo:
+            pages = list(woo.iter_product_pages(statuses=ALL, first_page=2, step=2))
+    assert [(p.number, len(p)) for p in pages] == [(2, 100), (4, 0)]
+
+
 def test_following_the_oauth1_link_verbatim_is_refused(catalog_1050: list[dict]) -> None:
     """The trap the client avoids: the Link echoes a used nonce and signature."""
     with serve_store(catalog_1050[:150], options=options()) as srv, client(srv.url) as woo:
