@@ -99,7 +99,7 @@ def bad_values(product: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     _bad_into(found, product, _MEASURES)
     dims = product.get("dimensions")
-    if isinstance(dims, Mapping):
+    if type(dims) is dict or isinstance(dims, Mapping):  # a dict without the ABC's check
         _bad_into(found, dims, _SIZES)
     return found
 
@@ -115,9 +115,12 @@ def _bad_into(found: list[tuple[str, str, str]], values: Mapping[str, Any],
     # Sync runs this on every product: the names are spelled once, above, not per value.
     for key, name in names:
         value = values.get(key)
-        if value is None or value == "" or isinstance(value, bool):
+        if type(value) is str:  # as a snapshot holds them
+            text = value.strip()
+        elif value is None or isinstance(value, bool):
             continue
-        text = str(value).strip()
+        else:
+            text = str(value).strip()
         if not text:
             continue
         why = _why_no_measure(text)
@@ -145,9 +148,10 @@ def _attribute_quantities(product: Mapping[str, Any]) -> Iterator[tuple[str, str
     """(family, name, quantity) for attributes and fields named for a one-off quantity."""
     attrs = product.get("attributes")
     for attr in attrs if isinstance(attrs, list) else []:
-        if not isinstance(attr, Mapping):
+        if type(attr) is not dict and not isinstance(attr, Mapping):
             continue
-        name = str(attr.get("name") or "")
+        name = attr.get("name")
+        name = name if type(name) is str else str(name or "")
         family = _FAMILY_OF.get(name.lower().strip())
         if family is None:
             continue
