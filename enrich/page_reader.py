@@ -309,7 +309,7 @@ def main() -> None:
         rules: Rules = job["rules"]
         # No prefetch thread: the other readers keep the store busy while this one builds,
         # and the thread's turns at the GIL (one per chunk of a page it receives) cost a
-        # reader 15 % of its CPU: 79-82 against 66-70 us per product (one reader over
+        # reader 15 % of its CPU: 79-82 against 66-70 µs per product (one reader over
         # HTTPS, 30,000 products, three runs each).
         with WooClient(**job["client"], prefetch=False) as client, contextlib.closing(
                 client.iter_product_pages(modified_after=job["modified_after"],
