@@ -243,6 +243,9 @@ def still_published(snapshot: Mapping[str, Any], published: Mapping[str, Any]) -
     return same
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def evaluate(snapshot: Mapping[str, Any], rules: Rules,
              boilerplate: frozenset[str] = frozenset(),
              texts: Mapping[str, str] | None = None,
@@ -252,9 +255,10 @@ def evaluate(snapshot: Mapping[str, Any], rules: Rules,
     ``texts`` is ``visible_texts(snapshot)`` when the caller already has it. ``published``
     (field -> the value enrich published, as stored): a field still holding it is complete.
     """
-    done = still_published(snapshot, published) if published else set()
+    done = still_published(snapshot, published) if published else _NONE
     is_variation = snapshot.get("type") == "variation"
-    fields = [f for f in rules.fields if not is_variation or f in VARIATION_FIELDS]
+    fields = rules.fields if not is_variation else \
+        [f for f in rules.fields if f in VARIATION_FIELDS]
     if texts is None:
         texts = visible_texts(snapshot)
     name = texts["name"]

@@ -288,9 +288,13 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         v = attr.get("name")
         name = (v if type(v) is str and v.isascii() and len(v) <= most
                 else chk.text(v, f"attributes[{i}].name")) or ""
-        attributes.append({"name": name, "options": [
-            o if type(o) is str and o.isascii() and len(o) <= most
-            else chk.text(o, f"attributes[{i}].options") or "" for o in options]})
+        if len(options) == 1 and type(o := options[0]) is str and o.isascii() \
+                and len(o) <= most:
+            values = [o]  # the common attribute (Colour: Green), without a comprehension
+        else:
+            values = [o if type(o) is str and o.isascii() and len(o) <= most
+                      else chk.text(o, f"attributes[{i}].options") or "" for o in options]
+        attributes.append({"name": name, "options": values})
     dims = get("dimensions")
     if isinstance(dims, dict):
         sizes = {}
@@ -328,8 +332,11 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         snap["seo_plugin"] = rules.seo_plugin
         snap["seo"] = {f: _unescaped(chk.text(v, f"meta_data {f}")) for f, v in seo.items()}
     texts = visible_texts(snap)
-    snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
-                            if len(texts[f]) >= FINGERPRINT_MIN_CHARS}
+    prints = {}
+    for f in FINGERPRINTED:
+        if len(texts[f]) >= FINGERPRINT_MIN_CHARS:
+            prints[f] = fingerprint(texts[f])
+    snap["fingerprints"] = prints
     modified = get("date_modified_gmt")
     modified = modified if isinstance(modified, str) else None
     if chk.found:

@@ -112,3 +112,26 @@ def test_fingerprints_of_ascii_text_are_the_regex_definition() -> None:
               for _ in range(3000)]
     for text in texts:
         assert fingerprint(text) == definition(text), repr(text)
+
+
+@pytest.mark.parametrize(("option", "problem"), [
+    ("Wool", None), ("Grün", None), (None, None), (7, "expected a string, got integer"),
+    ("Caf\udcff", "not valid UTF-8"),
+    ("x" * 1_000_001, "1,000,001 bytes, over sync.max_field_bytes")])
+def test_an_attribute_with_one_option_is_checked_as_one_with_several(option: Any,
+                                                                      problem: str | None) -> None:
+    # One option (Colour: Green) takes a shorter path than several; the verdict, the
+    # reason and the stored value must be what the path for several gives.
+    one = build_record({"id": 1, "attributes": [{"name": "Colour", "options": [option]}]},
+                       RULES)
+    two = build_record({"id": 1, "attributes": [{"name": "Colour",
+                                                 "options": [option, "Blue"]}]}, RULES)
+    assert one.snapshot["attributes"][0]["options"] == \
+        two.snapshot["attributes"][0]["options"][:1]
+    if problem is None:
+        assert one.state == two.state != "invalid"
+        assert one.snapshot["attributes"][0]["options"] == [option or ""]
+    else:
+        assert one.state == two.state == "invalid"
+        assert one.reason == two.reason
+        assert f"field attributes[0].options: {problem}" in (one.reason or "")
