@@ -373,12 +373,13 @@ class _SpacedWords:
     ends) with it. Each word is judged once and remembered: a catalog's texts share most of
     their words, so a text is judged by a set difference and a lookup or two instead of a
     substring search per probe (25 for the injection guard's first clauses, ~3 µs a product
-    at sync). It remembers ``limit`` hits and as many misses (a few MB); past that, a new
-    word is judged every time it is met. Threads may share one: each step is a single
-    operation on a dict or a set, and a word judged twice is judged the same.
+    at sync). It remembers ``limit`` hits and as many misses (~5 MB at most, most of it
+    numbers: ids and sizes); past that, a new word is judged every time it is met. Threads
+    may share one: each step is a single operation on a dict or a set, and a word judged
+    twice is judged the same.
     """
 
-    def __init__(self, probes: Sequence[str], limit: int = 100_000) -> None:
+    def __init__(self, probes: Sequence[str], limit: int = 50_000) -> None:
         self.probes = tuple(probes)
         self.limit = limit
         self._tests = tuple((p[0] == " ", p.strip(" ")) for p in self.probes)
