@@ -243,7 +243,8 @@ def still_published(snapshot: Mapping[str, Any], published: Mapping[str, Any]) -
     return same
 
 
-_NONE: frozenset[str] = frozenset()
+#: The fields still holding what enrich published, for a product with none published.
+_NONE_PUBLISHED: frozenset[str] = frozenset()
 
 
 def evaluate(snapshot: Mapping[str, Any], rules: Rules,
@@ -255,7 +256,7 @@ def evaluate(snapshot: Mapping[str, Any], rules: Rules,
     ``texts`` is ``visible_texts(snapshot)`` when the caller already has it. ``published``
     (field -> the value enrich published, as stored): a field still holding it is complete.
     """
-    done = still_published(snapshot, published) if published else _NONE
+    done = still_published(snapshot, published) if published else _NONE_PUBLISHED
     is_variation = snapshot.get("type") == "variation"
     fields = rules.fields if not is_variation else \
         [f for f in rules.fields if f in VARIATION_FIELDS]

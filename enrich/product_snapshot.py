@@ -332,11 +332,8 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         snap["seo_plugin"] = rules.seo_plugin
         snap["seo"] = {f: _unescaped(chk.text(v, f"meta_data {f}")) for f, v in seo.items()}
     texts = visible_texts(snap)
-    prints = {}
-    for f in FINGERPRINTED:
-        if len(texts[f]) >= FINGERPRINT_MIN_CHARS:
-            prints[f] = fingerprint(texts[f])
-    snap["fingerprints"] = prints
+    snap["fingerprints"] = {f: fingerprint(texts[f]) for f in FINGERPRINTED
+                            if len(texts[f]) >= FINGERPRINT_MIN_CHARS}
     modified = get("date_modified_gmt")
     modified = modified if isinstance(modified, str) else None
     if chk.found:
