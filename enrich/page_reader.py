@@ -3,16 +3,19 @@
 ``build_page`` turns one page of store products into snapshot records (with variations when
 ``[sync] variations`` asks, and each record's input checks). Sync calls it for the pages it
 reads itself; for a large catalog it starts a ``PageReader``: one Python process per CPU,
-reader *i* of *n* reading every n-th page by number, building and deciding its records and
-handing each page over as plain values, while the syncing process takes the pages in store
-order, decides again what only the ledger knows, and writes.
+reader *i* of *n* building every n-th page, deciding its records and handing each page over
+as plain values, while the syncing process takes the pages in store order, decides again
+what only the ledger knows, and writes. One more process, the fetcher
+(``enrich.woo.fetcher``), asks the store for the readers' pages and hands each reader its
+own as the store sent them, so a reader never waits on the store while there is a page to
+build.
 
 Why processes: against a fast store, sync's own CPU is what binds. Reading a page (TLS,
 JSON), building snapshots and hashes and running the input checks cost about twice what
 writing does, and in one process the page-reading thread and the writer take turns at the
 GIL. Only the syncing process touches the ledger, so a sync killed at any point leaves it as
-a one-process sync would; a reader that dies (killed, out of memory) costs nothing but
-speed: sync reads the pages it did not hand over itself.
+a one-process sync would; a reader or the fetcher that dies (killed, out of memory) costs
+nothing but speed: sync reads the pages it was not handed itself.
 
 Readers are started only where they can pay for their start-up (a fresh interpreter
 importing what it needs, ~0.2 s of CPU): ``MIN_PAGES`` pages or more, no ``--limit``, two
@@ -25,17 +28,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import pickle
-import struct
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from enrich.errors import StoreError
+from enrich.frames import receive, send
 from enrich.guards.inputs import input_flag_dicts
 from enrich.ledger.codec import dumps as ledger_json
 from enrich.missing import Rules
@@ -45,8 +47,7 @@ from enrich.woo.client import ProductPage, WooClient
 #: Catalogs of fewer pages are built in the syncing process (a reader would not pay for its
 #: start-up).
 MIN_PAGES = 20
-_FRAME = struct.Struct("!I")
-#: A pipe this large holds several built pages (~100 kB each).
+#: A pipe this large holds several pages (~80 kB as the store sends them, ~100 kB built).
 _PIPE_BYTES = 1 << 20
 #: The reader's first-generation collection threshold (Python's default is 700): see ``main``.
 _GC_YOUNG = 10_000
@@ -148,24 +149,6 @@ def _unpack(item: Any) -> Record | str:
                   fingerprints_json)
 
 
-def _send(out: IO[bytes], message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_FRAME.pack(len(data)) + data)
-    out.flush()
-
-
-def _receive(stream: IO[bytes]) -> Any:
-    """The next message, or None at the end of the stream (the other side is gone)."""
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)
-
-
 # -- the reader process -------------------------------------------------------------------------
 
 def cpus() -> int:
@@ -179,15 +162,18 @@ def cpus() -> int:
 class PageReader:
     """The syncing process's side of the page readers: built pages, in store order.
 
-    Each of ``len(procs)`` readers reads every n-th page (reader i the pages
-    ``first_page + i``, ``+ n``, ...), so the readers share the CPUs the syncing process
-    leaves, and their pages are taken in turn. Iterating raises what a reader raised (a
-    ``StoreAuthError`` stays one). A reader that stops without saying why (killed) ends the
-    iteration early; ``next_page`` then says where the syncing process reads on itself.
+    Each of ``len(procs)`` readers builds every n-th page (reader i the pages
+    ``first_page + i``, ``+ n``, ...), fetched for it by the fetcher, so the readers share
+    the CPUs the syncing process leaves, and their pages are taken in turn. Iterating
+    raises what a reader or the fetcher raised (a ``StoreAuthError`` stays one). A reader
+    that stops without saying why (it or the fetcher was killed) ends the iteration early;
+    ``next_page`` then says where the syncing process reads on itself.
     """
 
-    def __init__(self, procs: list[subprocess.Popen[bytes]], first_page: int) -> None:
+    def __init__(self, procs: list[subprocess.Popen[bytes]], first_page: int,
+                 fetcher: subprocess.Popen[bytes] | None = None) -> None:
         self._procs = procs
+        self._fetcher = fetcher
         self.next_page = first_page
         self.finished = False
 
@@ -195,31 +181,51 @@ class PageReader:
     def start(cls, client: WooClient, rules: Rules, units: dict[str, str], *,
               boilerplate: frozenset[str], modified_after: str | None, fields: list[str],
               first_page: int, readers: int = 1) -> PageReader | None:
-        """Readers for the pages from ``first_page`` on, or None when none can be started
-        (the client cannot be opened elsewhere, no process can be spawned)."""
+        """Readers for the pages from ``first_page`` on, and their fetcher; None when they
+        cannot be started (the client cannot be opened elsewhere, no process can be
+        spawned)."""
         args = client.reopen_args()
         if args is None:
             return None
-        job = {"client": args, "rules": rules, "units": units, "boilerplate": boilerplate,
-               "modified_after": modified_after, "fields": fields, "step": readers}
+        pipes: list[tuple[int, int]] = []
         procs: list[subprocess.Popen[bytes]] = []
-        for i in range(readers):
-            proc = _spawn({**job, "first_page": first_page + i})
-            if proc is None:
-                break
-            procs.append(proc)
-        if len(procs) < readers:
+        fetcher = None
+        try:
+            for _ in range(readers):
+                pipes.append(os.pipe())
+                _widen(pipes[-1][1])
+            for read_end, _write_end in pipes:
+                proc = _spawn(_READER_MAIN, {"client": args, "rules": rules, "units": units,
+                                             "boilerplate": boilerplate, "source": read_end},
+                              read_end)
+                if proc is None:
+                    break
+                procs.append(proc)
+            if len(procs) == readers:
+                fetcher = _spawn(_FETCHER_MAIN, {
+                    "client": args, "modified_after": modified_after,
+                    "statuses": rules.statuses, "fields": fields, "first_page": first_page,
+                    "outs": [w for _r, w in pipes]}, *(w for _r, w in pipes))
+        except OSError:
+            fetcher = None
+        finally:
+            # Each end now lives in the one process that uses it: a pipe ends for its
+            # reader when the fetcher is gone, and breaks for the fetcher when its reader is.
+            for pipe in pipes:
+                for end in pipe:
+                    os.close(end)
+        if fetcher is None:
             for proc in procs:
                 _stop(proc)
             return None
-        return cls(procs, first_page)
+        return cls(procs, first_page, fetcher)
 
     def __iter__(self) -> Iterator[BuiltPage]:
         turn = 0
         while True:
             stdout = self._procs[turn % len(self._procs)].stdout
             assert stdout is not None
-            message = _receive(stdout)
+            message = receive(stdout)
             if message is None:
                 return  # gone without a word: the caller reads on from next_page
             kind, value = message
@@ -238,7 +244,7 @@ class PageReader:
             yield page
 
     def close(self) -> None:
-        for proc in self._procs:
+        for proc in [*self._procs, *([self._fetcher] if self._fetcher else [])]:
             _stop(proc)
 
     def __enter__(self) -> PageReader:
@@ -248,33 +254,40 @@ class PageReader:
         self.close()
 
 
-#: A reader's program. httpx imports its command-line client (click, rich, pygments)
+#: The processes' programs. httpx imports its command-line client (click, rich, pygments)
 #: whenever they are installed, as they are for enrich's own CLI: 40 of a reader's ~200 ms
 #: of imports, for nothing it runs. Without the module, httpx defines a stub ``main``, as
 #: it does when its CLI extras are not installed.
 _READER_MAIN = ("import sys; sys.modules.setdefault('httpx._main', None); "
                 "from enrich.page_reader import main; main()")
+_FETCHER_MAIN = ("import sys; sys.modules.setdefault('httpx._main', None); "
+                 "from enrich.woo.fetcher import main; main()")
 
 
-def _spawn(job: dict[str, Any]) -> subprocess.Popen[bytes] | None:
-    """A reader process given its job over its stdin (the job holds the store's secret)."""
-    # The reader imports this very enrich, wherever the syncing process imported it from.
+def _widen(fd: int) -> None:
+    """Room for a few pages in a pipe, so the side writing it works ahead instead of waiting
+    for each page to be taken (Linux; elsewhere the default stays)."""
+    with contextlib.suppress(OSError, AttributeError, ValueError, ImportError):
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+
+
+def _spawn(program: str, job: dict[str, Any], *fds: int) -> subprocess.Popen[bytes] | None:
+    """A process running ``program``, given its job over its stdin (the job holds the
+    store's secret) and the pipe ends ``fds``."""
+    # It imports this very enrich, wherever the syncing process imported it from.
     home = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (home, os.environ.get("PYTHONPATH")) if p)}
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _READER_MAIN],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", program], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env, pass_fds=fds)
     except OSError:
         return None
     assert proc.stdin is not None and proc.stdout is not None
-    with contextlib.suppress(OSError, AttributeError, ValueError, ImportError):
-        # Room for a few pages in the pipe, so the reader builds ahead instead of waiting
-        # for each page to be taken (Linux; elsewhere the default stays).
-        import fcntl
-        fcntl.fcntl(proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    _widen(proc.stdout.fileno())
     try:
-        _send(proc.stdin, job)
+        send(proc.stdin, job)
         proc.stdin.close()
     except OSError:
         _stop(proc)
@@ -292,9 +305,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def main() -> None:
-    """The reader process: read the job from stdin, answer page by page on stdout."""
+    """The reader process: read the job from stdin, then build each page the fetcher hands
+    over and answer page by page on stdout."""
     out = sys.stdout.buffer
-    job = _receive(sys.stdin.buffer)
+    job = receive(sys.stdin.buffer)
     if job is None:
         return
     # A page decodes into ~1,500 objects that live until it is handed over, none of them in a
@@ -307,34 +321,35 @@ def main() -> None:
     gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
     try:
         rules: Rules = job["rules"]
-        # No prefetch thread: the other readers keep the store busy while this one builds,
-        # and the thread's turns at the GIL (one per chunk of a page it receives) cost a
-        # reader 15 % of its CPU: 79-82 against 66-70 µs per product (one reader over
-        # HTTPS, 30,000 products, three runs each).
-        with WooClient(**job["client"], prefetch=False) as client, contextlib.closing(
-                client.iter_product_pages(modified_after=job["modified_after"],
-                                          statuses=rules.statuses, fields=job["fields"],
-                                          first_page=job["first_page"], step=job["step"])
-                ) as pages:
-            for page in pages:
+        # The client only asks for variations (``build_page``); the fetcher asks for pages.
+        with WooClient(**job["client"], prefetch=False) as client, \
+                os.fdopen(job["source"], "rb") as source:
+            while (message := receive(source)) is not None:
+                kind, value = message
+                if kind != "body":  # how the fetcher's pages for this reader ended
+                    send(out, message)
+                    return
+                page = client.product_page(value, rules.statuses)
                 raws = list(page)
                 if not raws and not page.skipped:
                     break  # past the last page (the catalog shrank): the end for every reader
                 built = BuiltPage.of(page, raws, build_page(client, raws, rules, job["units"],
                                                             job["boilerplate"]))
-                _send(out, ("page", (built.number, built.total, built.size, built.skipped,
-                                     built.newest, [_pack(i) for i in built.items])))
-        _send(out, ("end", None))
+                send(out, ("page", (built.number, built.total, built.size, built.skipped,
+                                    built.newest, [_pack(i) for i in built.items])))
+            else:
+                return  # the fetcher is gone without a word: so is this reader
+        send(out, ("end", None))
     except BrokenPipeError:
         return  # the syncing process is gone: nobody to tell
     except BaseException as exc:  # handed to the syncing process, raised there
         try:
-            _send(out, ("error", exc))
+            send(out, ("error", exc))
         except BrokenPipeError:
             return
         except Exception:  # an exception that cannot be pickled: its words, at least
             with contextlib.suppress(BrokenPipeError):
-                _send(out, ("error_text", f"{type(exc).__name__}: {exc}"))
+                send(out, ("error_text", f"{type(exc).__name__}: {exc}"))
 
 
 __all__ = ["MIN_PAGES", "BuiltPage", "PageReader", "build_page", "cpus"]

@@ -143,8 +143,9 @@ def test_readers_only_where_they_pay(tmp_path: Path) -> None:
     assert limited.reader_pages == 0 and limited.scanned == 150 and limited.limit_reached
 
 
-def _reader_pids() -> list[int]:
-    """This process's page readers (their command line names the module)."""
+def _reader_pids(module: bytes = b"enrich.page_reader") -> list[int]:
+    """This process's page readers, or its page fetcher (their command lines name the
+    module)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -155,19 +156,21 @@ def _reader_pids() -> list[int]:
         except OSError:
             continue
         state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == os.getpid() and state != "Z" and b"enrich.page_reader" in cmdline:
+        if int(ppid) == os.getpid() and state != "Z" and module in cmdline:
             pids.append(int(entry.name))
     return pids
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-def test_a_killed_reader_costs_nothing_but_speed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("victim", [b"enrich.page_reader", b"enrich.woo.fetcher"])
+def test_a_killed_reader_or_fetcher_costs_nothing_but_speed(tmp_path: Path,
+                                                             victim: bytes) -> None:
     products = list(synthetic_catalog(3000, seed=5))  # 30 pages, readers from page 9
     killed: list[int] = []
 
     def kill_a_reader(p: SyncProgress) -> None:
         if p.pages == 12 and not killed:
-            for pid in _reader_pids():
+            for pid in _reader_pids(victim):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
@@ -184,7 +187,7 @@ def test_a_killed_reader_costs_nothing_but_speed(tmp_path: Path) -> None:
     assert hurt.pages == 30 and hurt.reader_pages > 0 and hurt.pages - hurt.reader_pages > 8
     assert _counts(hurt) == _counts(alone) and hurt.queued == 3000
     assert _tables(tmp_path / "killed.db") == _tables(tmp_path / "alone.db")
-    assert not _reader_pids()  # none left behind
+    assert not _reader_pids() and not _reader_pids(b"enrich.woo.fetcher")  # none left
 
 
 def test_a_readers_auth_failure_is_the_syncs(tmp_path: Path) -> None:
@@ -215,7 +218,7 @@ def test_a_readers_auth_failure_is_the_syncs(tmp_path: Path) -> None:
         run = ledger.conn.execute(
             "SELECT exit_reason FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     assert run[0] == "fatal" and len(refused) == 1
-    assert not _reader_pids()
+    assert not _reader_pids() and not _reader_pids(b"enrich.woo.fetcher")
 
 
 def test_sync_readers_setting_sets_how_many(tmp_path: Path) -> None:
@@ -238,6 +241,14 @@ def test_a_reader_starts_without_the_ledger_or_the_configuration() -> None:
             "print(sorted(m for m in ('sqlite_utils', 'pydantic', 'enrich.config', "
             "'enrich.ledger.ledger', 'enrich.guards.draft', 'enrich.priority', 'nh3') "
             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
+    # The fetcher only asks the store: nothing of the snapshot or the checks either.
+    code = ("import sys; from enrich.woo.fetcher import main; "
+            "print(sorted(m for m in ('sqlite_utils', 'pydantic', 'enrich.config', "
+            "'enrich.ledger', 'enrich.guards', 'enrich.missing', 'enrich.product_snapshot', "
+            "'enrich.page_reader') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"

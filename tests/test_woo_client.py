@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
-from enrich.errors import ConfigError, InputError, StoreAuthError, StoreUnavailable
+from enrich.errors import ConfigError, InputError, StoreAuthError, StoreError, StoreUnavailable
 from enrich.httpserver import Request, Response
 from enrich.sandbox.catalog import synthetic_catalog
 from enrich.sandbox.store import serve_store
 from enrich.sandbox.store_auth import ApiKey
 from enrich.sandbox.tls import client_context
 from enrich.woo.auth import strip_credentials
-from enrich.woo.client import parse_retry_after
+from enrich.woo.client import ProductPage, parse_retry_after
 from tests.woo_helpers import (
     KEY,
     SECRET,
@@ -58,15 +59,22 @@ def test_pages_1050_products_over_oauth1_following_link(catalog_1050: list[dict]
     assert [int(dict(parse_qsl(e.query))["page"]) for e in log] == list(range(1, 12))
 
 
-def test_every_nth_page_by_number_as_a_page_reader_reads_them(catalog_1050: list[dict]) -> None:
-    # A reader reads pages first, first + step, ... by their numbers (not by Link) and stops
-    # at the store's last page, or at an empty page past it (the catalog shrank meanwhile).
+def test_every_nth_page_by_number_as_the_page_fetcher_reads_them(
+        catalog_1050: list[dict]) -> None:
+    # The fetcher reads pages first, first + step, ... by their numbers (not by Link) and
+    # stops at the store's last page, or at an empty page past it (the catalog shrank
+    # meanwhile); a reader decodes each as iter_product_pages gives it.
     with serve_store(catalog_1050, options=options()) as srv, client(srv.url) as woo:
-        odd = list(woo.iter_product_pages(statuses=ALL, first_page=1, step=2))
-        even = list(woo.iter_product_pages(statuses=ALL, first_page=2, step=2))
-        third = list(woo.iter_product_pages(statuses=("publish",), first_page=3, step=3))
-        past = list(woo.iter_product_pages(statuses=ALL, first_page=12, step=2))
+        def pages(statuses: tuple[str, ...], first: int, step: int) -> list[ProductPage]:
+            return [woo.product_page(body, statuses) for body in woo.iter_page_bodies(
+                statuses=statuses, first_page=first, step=step)]
+
+        odd, even = pages(ALL, 1, 2), pages(ALL, 2, 2)
+        third, past = pages(("publish",), 3, 3), pages(ALL, 12, 2)
         asked = [int(dict(parse_qsl(e.query))["page"]) for e in srv.store.request_log]
+        listed = list(woo.iter_product_pages(statuses=("publish", "draft")))
+        bodies = list(woo.iter_page_bodies(statuses=("publish", "draft")))
+        decoded = [woo.product_page(b, ("publish", "draft")) for b in bodies]
     assert [p.number for p in odd] == [1, 3, 5, 7, 9, 11]
     assert [p.number for p in even] == [2, 4, 6, 8, 10]
     assert sorted(_ids(odd) + _ids(even)) == list(range(1, 1051))
@@ -74,6 +82,10 @@ def test_every_nth_page_by_number_as_a_page_reader_reads_them(catalog_1050: list
     assert sum(len(p) + p.skipped for p in third) == 300
     assert [(p.number, len(p)) for p in past] == [(12, 0)]  # one empty page, then the end
     assert asked == [1, 3, 5, 7, 9, 11, 2, 4, 6, 8, 10, 3, 6, 9, 12]
+    # Fetched, then decoded: the same pages, statuses left out and counted, as one client.
+    assert [(list(p), p.number, p.total, p.total_pages, p.skipped) for p in decoded] == \
+        [(list(p), p.number, p.total, p.total_pages, p.skipped) for p in listed]
+    assert sum(p.skipped for p in decoded) > 0 and all(b.server_time for b in bodies)
 
     def overstated(request: Request, handle) -> Response:  # type: ignore[no-untyped-def]
         answer = handle(request)  # a store whose count says 50 pages: the empty page ends it
@@ -83,8 +95,19 @@ def test_every_nth_page_by_number_as_a_page_reader_reads_them(catalog_1050: list
     with interposed_store(catalog_1050[:250]) as (url, _store, inter):
         inter.hook = overstated
         with client(url) as woo:
-            pages = list(woo.iter_product_pages(statuses=ALL, first_page=2, step=2))
-    assert [(p.number, len(p)) for p in pages] == [(2, 100), (4, 0)]
+            bodies = list(woo.iter_page_bodies(statuses=ALL, first_page=2, step=2))
+    assert [(b.number, b.empty) for b in bodies] == [(2, False), (4, True)]
+
+
+def test_a_fetched_page_that_is_not_a_list_of_products_is_an_error_naming_the_request(
+        catalog_1050: list[dict]) -> None:
+    with serve_store(catalog_1050[:10], options=options()) as srv, client(srv.url) as woo:
+        body = next(woo.iter_page_bodies(statuses=ALL))
+    for content, words in ((b'{"code": "x"}', "expected a JSON array of products, got dict"),
+                           (b"<html>Fatal error</html>", "a body that is not JSON")):
+        with pytest.raises(StoreError, match=words) as err:
+            woo.product_page(dataclasses.replace(body, content=content), ALL)
+        assert "GET /wp-json/wc/v3/products" in str(err.value)
 
 
 def test_following_the_oauth1_link_verbatim_is_refused(catalog_1050: list[dict]) -> None:

@@ -132,6 +132,31 @@ class ProductPage(list[dict[str, Any]]):
     skipped: int = 0
 
 
+@dataclass(frozen=True)
+class PageBody:
+    """One page of a product listing as the store sent it, before decoding.
+
+    Sync's page fetcher (``enrich.woo.fetcher``) hands these to the processes that build
+    them: the bytes cross the pipe once and are decoded once, where they are built
+    (``WooClient.product_page``)."""
+
+    number: int
+    total: int | None
+    total_pages: int | None
+    server_time: datetime | None
+    #: The request, for errors ("GET /wp-json/wc/v3/products"; never the query).
+    what: str
+    content: bytes
+
+    @property
+    def empty(self) -> bool:
+        """Whether the page is an empty JSON array (past the last page)."""
+        return len(self.content) < 64 and _EMPTY_ARRAY.fullmatch(self.content) is not None
+
+
+_EMPTY_ARRAY = re.compile(rb"\s*\[\s*\]\s*")
+
+
 class _Transient(Exception):
     """A failure worth retrying; ``maybe_applied`` when a write may have been processed."""
 
@@ -181,6 +206,38 @@ def check_gmt_datetime(value: str) -> str:
     return value
 
 
+def _listing(statuses: Sequence[str], modified_after: str | None, fields: list[str] | None,
+             per_page: int, first_page: int) -> tuple[dict[str, Any], frozenset[str] | None]:
+    """The query of a product listing, and the statuses to keep of what it returns (None:
+    all of them).
+
+    One status is asked of the store; several are read with ``status=any`` (the API takes
+    one value) and filtered on our side."""
+    if not 1 <= per_page <= PER_PAGE_MAX:
+        raise InputError(f"per_page {per_page}: the store accepts 1 to {PER_PAGE_MAX} "
+                         "(it answers 400 rather than clamping)")
+    wanted = tuple(dict.fromkeys(statuses))
+    unknown = [s for s in wanted if s not in ALL_STATUSES]
+    if unknown or not wanted:
+        raise InputError(f"statuses {list(statuses)!r}: each must be one of "
+                         f"{', '.join(ALL_STATUSES)}")
+    params: dict[str, Any] = {"per_page": per_page, "page": max(1, first_page),
+                              "orderby": "id", "order": "asc", "context": "edit"}
+    keep: frozenset[str] | None = None
+    if len(wanted) == 1:
+        params["status"] = wanted[0]
+    else:
+        params["status"] = "any"
+        if set(wanted) != set(ALL_STATUSES):
+            keep = frozenset(wanted)
+    if modified_after is not None:
+        params["modified_after"] = check_gmt_datetime(modified_after)
+        params["dates_are_gmt"] = "true"
+    if fields:
+        params["_fields"] = ",".join(dict.fromkeys([*fields, "id", "status", "date_modified_gmt"]))
+    return params, keep
+
+
 def _decode_json(raw: bytes) -> Any:
     """JSON from the store, tolerating invalid UTF-8 inside strings.
 
@@ -200,6 +257,25 @@ def _decode_json(raw: bytes) -> Any:
         return json.loads(raw)
     except UnicodeDecodeError:
         return json.loads(raw.decode("utf-8", errors="surrogateescape"))
+
+
+def _json_body(content: bytes, status: int, what: str) -> Any:
+    """A response body's JSON, or a ``StoreError`` saying what the store sent instead."""
+    try:
+        return _decode_json(content)
+    except ValueError:
+        text = content.decode("utf-8", errors="surrogateescape")
+        starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
+        if starts:  # PHP notices printed before the JSON, a classic WordPress fault
+            try:
+                return json.loads(text[min(starts):])
+            except ValueError:
+                pass
+        raise StoreError(
+            f"{what}: the store answered {status} with a body that is not JSON "
+            f"(starts {content[:60]!r})",
+            "A plugin or PHP notice may be printing into REST responses; check the store's "
+            "error log and that WP_DEBUG_DISPLAY is off.") from None
 
 
 def _error_body(resp: httpx.Response) -> tuple[str | None, str]:
@@ -479,21 +555,7 @@ class WooClient:
         return StoreError(text, hint, status=resp.status_code, code=code)
 
     def _json(self, resp: httpx.Response, what: str) -> Any:
-        try:
-            return _decode_json(resp.content)
-        except ValueError:
-            text = resp.content.decode("utf-8", errors="surrogateescape")
-            starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
-            if starts:  # PHP notices printed before the JSON, a classic WordPress fault
-                try:
-                    return json.loads(text[min(starts):])
-                except ValueError:
-                    pass
-            raise StoreError(
-                f"{what}: the store answered {resp.status_code} with a body that is not JSON "
-                f"(starts {resp.content[:60]!r})",
-                "A plugin or PHP notice may be printing into REST responses; check the store's "
-                "error log and that WP_DEBUG_DISPLAY is off.") from None
+        return _json_body(resp.content, resp.status_code, what)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -529,41 +591,47 @@ class WooClient:
             return f"{base}?{urlencode(own_params)}"
         return None
 
-    def _get_page(self, url: str, params: Mapping[str, Any] | None,
-                  keep_status: frozenset[str] | None, *, follow: bool = True
-                  ) -> tuple[ProductPage, str | None]:
-        """A page, and the next page's URL when ``follow`` (else None: the caller builds
-        its own, as a page reader does, and the Link header is not parsed for nothing)."""
+    def _fetch_page(self, url: str, params: Mapping[str, Any] | None
+                    ) -> tuple[PageBody, httpx.Response]:
+        """A listing page as the store sent it (an answer other than 200 raises)."""
         if params and "?" not in url:
             # Spelled here, as ``_next_url`` spells the pages it builds: httpx merging
             # ``params`` into the URL parses and encodes the whole query again, ~0.2-0.5 ms
-            # a page (a page reader asks for every page this way).
+            # a page (the page fetcher asks for every page this way).
             resp = self._request("GET", f"{url}?{urlencode(params)}")
         else:
             resp = self._request("GET", url, params=params)
         what = self._what("GET", url)
         if resp.status_code != 200:
             raise self._store_error(resp, what)
-        data = self._json(resp, what)
-        if not isinstance(data, list):
-            raise StoreError(f"{what}: expected a JSON array of products, got "
-                             f"{type(data).__name__}")
-        page = ProductPage()
         asked = params.get("page") if params and "?" not in url else None
         if type(asked) is int and asked >= 1:
-            page.number = asked  # what the URL says, without parsing its long query again
+            number = asked  # what the URL says, without parsing its long query again
         else:
             query = dict(parse_qsl(urlsplit(str(resp.request.url)).query))
-            page.number = int(query.get("page", "1")) if query.get("page", "1").isdigit() else 1
-        for header, attr in (("X-WP-Total", "total"), ("X-WP-TotalPages", "total_pages")):
-            value = resp.headers.get(header, "")
-            setattr(page, attr, int(value) if value.isdigit() else None)
-        date = resp.headers.get("Date")
-        if date:
+            number = int(query.get("page", "1")) if query.get("page", "1").isdigit() else 1
+        total, total_pages = (int(v) if (v := resp.headers.get(h, "")).isdigit() else None
+                              for h in ("X-WP-Total", "X-WP-TotalPages"))
+        server_time = None
+        if date := resp.headers.get("Date"):
             try:
-                page.server_time = parsedate_to_datetime(date).astimezone(UTC)
+                server_time = parsedate_to_datetime(date).astimezone(UTC)
             except (TypeError, ValueError):
-                page.server_time = None
+                server_time = None
+        return PageBody(number, total, total_pages, server_time, what, resp.content), resp
+
+    @staticmethod
+    def _page_of(body: PageBody, keep_status: frozenset[str] | None
+                 ) -> tuple[ProductPage, int]:
+        """The page decoded, without the products of other statuses; and how many the store
+        sent."""
+        data = _json_body(body.content, 200, body.what)
+        if not isinstance(data, list):
+            raise StoreError(f"{body.what}: expected a JSON array of products, got "
+                             f"{type(data).__name__}")
+        page = ProductPage()
+        page.number, page.total, page.total_pages, page.server_time = (
+            body.number, body.total, body.total_pages, body.server_time)
         if keep_status is None:
             page.extend(data)
         else:
@@ -572,50 +640,42 @@ class WooClient:
                     page.skipped += 1
                 else:
                     page.append(item)
-        if not (follow and data):
+        return page, len(data)
+
+    def _get_page(self, url: str, params: Mapping[str, Any] | None,
+                  keep_status: frozenset[str] | None) -> tuple[ProductPage, str | None]:
+        """A page, and the next page's URL."""
+        body, resp = self._fetch_page(url, params)
+        page, got = self._page_of(body, keep_status)
+        if not got:
             return page, None
         return page, self._next_url(resp, None if url.find("?") >= 0 else params, page.number,
-                                    page.total_pages, len(data))
+                                    page.total_pages, got)
 
     def _page_chain(self, path: str, params: dict[str, Any],
-                    keep_status: frozenset[str] | None,
-                    step: int = 1) -> Iterator[tuple[ProductPage, bool]]:
-        """Pages in order, each with whether another follows; one request at a time.
-
-        ``step`` > 1 reads every step-th page by its number (the pages between are read by
-        others), up to the last page the store reports."""
-        page, next_url = self._get_page(self.api_url + path, params, keep_status,
-                                        follow=step == 1)
+                    keep_status: frozenset[str] | None) -> Iterator[tuple[ProductPage, bool]]:
+        """Pages in order, each with whether another follows; one request at a time."""
+        page, next_url = self._get_page(self.api_url + path, params, keep_status)
         seen = 1
         while True:
-            if step == 1:
-                last = next_url is None or (page.total_pages is not None
-                                            and seen >= page.total_pages + 1)
-            else:  # an empty page, or the last one by the store's count
-                last = not (page or page.skipped) or page.total_pages is None or \
-                    page.number + step > page.total_pages
+            last = next_url is None or (page.total_pages is not None
+                                        and seen >= page.total_pages + 1)
             yield page, not last  # past its own total +1 the store is looping: stop
             if last:
                 return
-            if step == 1:
-                assert next_url is not None
-                page, next_url = self._get_page(next_url, None, keep_status)
-            else:
-                page, next_url = self._get_page(self.api_url + path,
-                                                {**params, "page": page.number + step},
-                                                keep_status, follow=False)
+            page, next_url = self._get_page(next_url, None, keep_status)
             seen += 1
 
     def _iter_pages(self, path: str, params: dict[str, Any],
                     keep_status: frozenset[str] | None = None, *,
-                    prefetch: bool | None = None, step: int = 1) -> Iterator[ProductPage]:
+                    prefetch: bool | None = None) -> Iterator[ProductPage]:
         """Pages in order; with ``prefetch``, a reader thread stays one page ahead.
 
         The reader asks for the next page as soon as it has the previous one, so the store
         is never idle while the caller works on a page, and never has more than one of our
         requests at a time. At most two pages wait in memory.
         """
-        chain = self._page_chain(path, params, keep_status, step)
+        chain = self._page_chain(path, params, keep_status)
         if not (self.prefetch if prefetch is None else prefetch):
             for page, _more in chain:
                 yield page
@@ -659,39 +719,42 @@ class WooClient:
                            statuses: Sequence[str] = DEFAULT_STATUSES,
                            fields: list[str] | None = None,
                            per_page: int = PER_PAGE_MAX,
-                           first_page: int = 1, step: int = 1) -> Iterator[ProductPage]:
+                           first_page: int = 1) -> Iterator[ProductPage]:
         """Every product (not variations) in pages of up to 100, oldest id first.
 
         ``statuses``: one status is asked of the store; several are read with
         ``status=any`` (the API takes one value) and filtered here, counted in
         ``page.skipped``. ``modified_after`` is exclusive and GMT. ``first_page``: start
-        there (the pages before it were read already); ``step``: read only every step-th
-        page from there, by number (other readers read the rest).
+        there (the pages before it were read already).
         """
-        if not 1 <= per_page <= PER_PAGE_MAX:
-            raise InputError(f"per_page {per_page}: the store accepts 1 to {PER_PAGE_MAX} "
-                             "(it answers 400 rather than clamping)")
-        wanted = tuple(dict.fromkeys(statuses))
-        unknown = [s for s in wanted if s not in ALL_STATUSES]
-        if unknown or not wanted:
-            raise InputError(f"statuses {list(statuses)!r}: each must be one of "
-                             f"{', '.join(ALL_STATUSES)}")
-        params: dict[str, Any] = {"per_page": per_page, "page": max(1, first_page),
-                                  "orderby": "id", "order": "asc", "context": "edit"}
-        keep: frozenset[str] | None = None
-        if len(wanted) == 1:
-            params["status"] = wanted[0]
-        else:
-            params["status"] = "any"
-            if set(wanted) != set(ALL_STATUSES):
-                keep = frozenset(wanted)
-        if modified_after is not None:
-            params["modified_after"] = check_gmt_datetime(modified_after)
-            params["dates_are_gmt"] = "true"
-        if fields:
-            params["_fields"] = ",".join(dict.fromkeys(
-                [*fields, "id", "status", "date_modified_gmt"]))
-        return self._iter_pages("/products", params, keep, step=step)
+        params, keep = _listing(statuses, modified_after, fields, per_page, first_page)
+        return self._iter_pages("/products", params, keep)
+
+    def iter_page_bodies(self, *, modified_after: str | None = None,
+                         statuses: Sequence[str] = DEFAULT_STATUSES,
+                         fields: list[str] | None = None, first_page: int = 1,
+                         step: int = 1) -> Iterator[PageBody]:
+        """Pages ``first_page``, ``+ step``, ... of the listing ``iter_product_pages`` reads,
+        by number, as the store sent them (``product_page`` decodes one).
+
+        For sync's page fetcher, which reads pages for other processes to build: others
+        may read the pages between. Ends after the last page by the store's count, or at an
+        empty page (the catalog shrank meanwhile).
+        """
+        params, _keep = _listing(statuses, modified_after, fields, PER_PAGE_MAX, first_page)
+        url = self.api_url + "/products"
+        number = max(1, first_page)
+        while True:
+            body, _resp = self._fetch_page(url, {**params, "page": number})
+            yield body
+            if body.empty or body.total_pages is None or number + step > body.total_pages:
+                return
+            number += step
+
+    def product_page(self, body: PageBody, statuses: Sequence[str] = DEFAULT_STATUSES
+                     ) -> ProductPage:
+        """A page from ``iter_page_bodies`` decoded as ``iter_product_pages`` gives it."""
+        return self._page_of(body, _listing(statuses, None, None, PER_PAGE_MAX, 1)[1])[0]
 
     def get_products(self, ids: Sequence[int], *, context: str = "edit") -> list[dict[str, Any]]:
         """These products as the store holds them now (any status), in the order asked."""
