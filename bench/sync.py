@@ -20,8 +20,9 @@ run: plain paging moved more than the sync).
 ``--latency-ms`` makes the store answer like a real one (the recorded WooCommerce took
 ~250 ms per page of 100 over loopback); at 0 the sandbox answers a page in a few ms from
 memory, which measures enrich's own cost per product at its most visible. The sync starts
-page reader processes (``enrich.page_reader``) as it would for the user; ``--readers 0``
-measures it in one process. The readers' CPU is reported beside the syncing process's.
+page reader processes (``enrich.page_reader``) and their fetcher (``enrich.woo.fetcher``)
+as it would for the user; ``--readers 0`` measures it in one process. The readers' CPU,
+the fetcher's included, is reported beside the syncing process's.
 Bounded: every phase has a deadline, and the temp folder is deleted at the end.
 """
 

@@ -14,10 +14,10 @@ How a sync runs, and why:
 1. **Stream.** Products come from ``WooClient.iter_product_pages`` 100 at a time
    (``context=edit``, only the fields used), and are written to the ledger a page at a time,
    in store order, so memory stays flat whatever the catalog size. For a catalog of
-   ``page_reader.MIN_PAGES`` pages or more, page reader processes (one per CPU) read and
-   build the pages after the first while this process decides and writes; only this
-   process touches the ledger, so a sync killed at any point leaves it as a one-process
-   sync would.
+   ``page_reader.MIN_PAGES`` pages or more, page reader processes (one per CPU, their pages
+   fetched for them by ``enrich.woo.fetcher``) build the pages after the first while this
+   process decides and writes; only this process touches the ledger, so a sync killed at
+   any point leaves it as a one-process sync would.
 2. **Snapshot and validate.** Each product becomes a snapshot: the edit-context fields
    enrich reads and may write (name, descriptions, SEO meta of the configured plugin,
    categories, tags, brands, attributes, price, weight, dimensions, image alt texts),
