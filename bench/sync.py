@@ -130,9 +130,14 @@ def main() -> None:
                         help="Page reader processes (0: none; default: one per CPU).")
     args = parser.parse_args()
 
-    from enrich.sync import FETCH_FIELDS
+    from enrich.config import Settings, StoreConfig
+    from enrich.missing import Rules
+    from enrich.sync import fetch_fields
 
-    fields = ",".join(dict.fromkeys([*FETCH_FIELDS, "id", "status", "date_modified_gmt"]))
+    # The fields the sync asks for with the settings it runs with (no SEO plugin).
+    rules = Rules.from_settings(Settings(store=StoreConfig(url="https://bench.invalid")))
+    fields = ",".join(dict.fromkeys([*fetch_fields(rules), "id", "status",
+                                     "date_modified_gmt"]))
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()
     with tempfile.TemporaryDirectory(prefix="enrich-bench-sync-") as tmp:

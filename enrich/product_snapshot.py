@@ -323,11 +323,13 @@ def build_record(raw: Any, rules: Rules, *, parent: Mapping[str, Any] | None = N
         pictures.append({"id": image_id, "alt": (
             v if type(v) is str and v.isascii() and len(v) <= most
             else chk.text(v, f"images[{i}].alt")) or ""})
-    meta = get("meta_data")
-    if meta is not None and not isinstance(meta, list):
-        chk.found.append(f"field meta_data: expected an array, got {_kind(meta)}")
-        meta = []
     if rules.seo_plugin != "none":
+        # Only a plugin's fields are read from the meta; without one, sync does not even ask
+        # for it (``sync.fetch_fields``), so its shape is nothing of enrich's.
+        meta = get("meta_data")
+        if meta is not None and not isinstance(meta, list):
+            chk.found.append(f"field meta_data: expected an array, got {_kind(meta)}")
+            meta = []
         seo = read_seo(meta, rules.seo_plugin)
         snap["seo_plugin"] = rules.seo_plugin
         snap["seo"] = {f: _unescaped(chk.text(v, f"meta_data {f}")) for f, v in seo.items()}

@@ -98,12 +98,22 @@ META_BOILERPLATE = BOILERPLATE_META
 META_RULES = "sync.rules_hash"
 META_UNITS = "sync.store_units"
 
-#: Fields asked of the store (``_fields``): what the snapshot and the cursor need.
+#: Fields asked of the store (``_fields``): what the snapshot and the cursor need, with an
+#: SEO plugin (``fetch_fields``).
 FETCH_FIELDS = [
     "id", "parent_id", "type", "status", "sku", "name", "description", "short_description",
     "regular_price", "categories", "tags", "brands", "attributes", "weight", "dimensions",
     "images", "meta_data", "date_modified_gmt", "variations", "stock_status", "total_sales",
 ]
+
+
+def fetch_fields(rules: Rules) -> list[str]:
+    """The fields sync asks of the store. ``meta_data`` only with an SEO plugin, whose fields
+    live there: on many stores it is the bulk of a product (page builders, feeds and other
+    plugins keep their data in it too), and enrich reads nothing else of it."""
+    if rules.seo_plugin != "none":
+        return list(FETCH_FIELDS)
+    return [f for f in FETCH_FIELDS if f != "meta_data"]
 
 
 # -- deciding -----------------------------------------------------------------------------------
@@ -522,11 +532,12 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
     """
     reader: PageReader | None = None
     first_page = 1
+    fields = fetch_fields(rules)
     wanted = _readers_wanted(readers if readers is not None else configured, limit)
     try:
         while True:
             pages = client.iter_product_pages(modified_after=cursor, statuses=rules.statuses,
-                                              fields=FETCH_FIELDS, first_page=first_page)
+                                              fields=fields, first_page=first_page)
             try:
                 for page in pages:
                     assert isinstance(page, ProductPage)
@@ -538,7 +549,7 @@ def _built_pages(client: WooClient, rules: Rules, boilerplate: frozenset[str],
                         handover = page.number + 1 + min(AHEAD_PAGES, (total - 1) // 4)
                         reader = PageReader.start(
                             client, rules, summary.store_units, boilerplate=boilerplate,
-                            modified_after=cursor, fields=FETCH_FIELDS, first_page=handover,
+                            modified_after=cursor, fields=fields, first_page=handover,
                             readers=wanted)
                     raws: list[dict[str, Any]] = list(page)
                     if limit is not None and summary.scanned + len(raws) >= limit:
@@ -621,6 +632,7 @@ __all__ = [
     "FETCH_FIELDS",
     "SyncProgress",
     "SyncSummary",
+    "fetch_fields",
     "summary_json",
     "sync",
 ]

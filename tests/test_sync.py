@@ -143,6 +143,49 @@ def test_seo_fields_follow_the_plugin(ledger: Ledger) -> None:
     assert open_jobs(ledger) == {"1": "pending"}
 
 
+def test_meta_data_is_asked_for_only_with_an_seo_plugin(ledger: Ledger, tmp_path: Path) -> None:
+    # Without a plugin enrich reads nothing of a product's meta, which on real stores is
+    # often most of it (page builders, feeds): it is not fetched, and its shape is no
+    # concern (a malformed meta_data does not make the product invalid). With a plugin it
+    # is fetched and checked. Either way publish's hash of the store's product (all fields,
+    # as it reads them) agrees with the one sync recorded.
+    builder = [{"key": "_builder_data", "value": "x" * 20_000}]
+    items = [complete(1, meta_data=builder), complete(2)]
+
+    def malformed(request: Request, handle) -> Response:  # type: ignore[no-untyped-def]
+        response = handle(request)  # product 2's meta_data, where sent, is not an array
+        if request.path.endswith("/products"):
+            body = json.loads(response.body)
+            for item in body:
+                if item.get("id") == 2 and "meta_data" in item:
+                    item["meta_data"] = {"not": "a list"}
+            response.body = json.dumps(body).encode()
+        return response
+
+    def fields_asked(log: list[Any]) -> list[list[str]]:
+        return [dict(parse_qsl(e.query))["_fields"].split(",") for e in log
+                if e.path.endswith("/products")]
+
+    with interposed_store(items) as (url, store, inter), client(url) as woo:
+        inter.hook = malformed
+        plain = sync(ledger, woo, settings(url))
+        asked = fields_asked(store.request_log)
+        with Ledger(tmp_path / "yoast.db") as other:
+            yoast = sync(other, woo, settings(url, seo_plugin="yoast"))
+            yoast_hashes = {p: (other.get_product(p) or {})["content_hash"] for p in "12"}
+        asked_yoast = fields_asked(store.request_log)[len(asked):]
+        stored = woo.get_products([1, 2])
+    assert asked and all("meta_data" not in f and "description" in f for f in asked)
+    assert asked_yoast and all("meta_data" in f for f in asked_yoast)
+    assert isinstance(stored[1]["meta_data"], dict)  # publish reads it malformed too
+    assert plain.invalid == 0 and plain.complete == 2
+    assert yoast.invalid == 1 and \
+        "product 2: field meta_data: expected an array" in yoast.invalid_examples[0]
+    for p in stored:
+        assert store_snapshot(p)[1] == (ledger.get_product(str(p["id"])) or {})["content_hash"]
+    assert store_snapshot(stored[0], seo_plugin="yoast")[1] == yoast_hashes["1"]
+
+
 # -- incremental ----------------------------------------------------------------------------
 
 def test_incremental_sync_after_edits(ledger: Ledger) -> None:
