@@ -15,7 +15,7 @@ from enrich.sandbox.catalog import synthetic_catalog
 from enrich.sandbox.store import serve_store
 from enrich.sandbox.store_auth import ApiKey
 from enrich.sandbox.tls import client_context
-from enrich.woo.auth import strip_credentials
+from enrich.woo.auth import make_auth, may_hold_credentials, strip_credentials
 from enrich.woo.client import ProductPage, parse_retry_after
 from tests.woo_helpers import (
     KEY,
@@ -108,6 +108,24 @@ def test_a_fetched_page_that_is_not_a_list_of_products_is_an_error_naming_the_re
         with pytest.raises(StoreError, match=words) as err:
             woo.product_page(dataclasses.replace(body, content=content), ALL)
         assert "GET /wp-json/wc/v3/products" in str(err.value)
+
+
+def test_basic_auth_sends_no_credentials_from_the_url_and_leaves_a_clean_url_alone() -> None:
+    # A URL the store handed back (a Link) may echo credentials, percent-encoded or not:
+    # Basic sends none of them. A URL without any is sent as it was built, not rebuilt.
+    auth = make_auth("basic", KEY, SECRET)
+    tainted = ("https://shop.example/wp-json/wc/v3/products?page=2&o%61uth_nonce=n"
+               "&consumer%5Fsecret=s&_fields=id%2Cname&oauth_signature=x")
+    for url in (tainted, tainted.replace("o%61uth", "oauth")):
+        sent = next(auth.sync_auth_flow(httpx.Request("GET", url)))
+        assert dict(parse_qsl(sent.url.query.decode())) == {"page": "2", "_fields": "id,name"}
+        assert sent.headers["Authorization"].startswith("Basic ")
+    clean = httpx.Request("GET", "https://shop.example/wp-json/wc/v3/products?page=2"
+                                 "&_fields=id%2Cname%2Cmeta_data&status=any")
+    url = clean.url
+    assert next(auth.sync_auth_flow(clean)).url is url
+    assert not may_hold_credentials("page=2&_fields=id%2Cname") and \
+        may_hold_credentials("x=1&consumer%5Fkey=k") and may_hold_credentials("oauth_nonce=1")
 
 
 def test_following_the_oauth1_link_verbatim_is_refused(catalog_1050: list[dict]) -> None:
