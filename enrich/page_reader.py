@@ -244,8 +244,10 @@ class PageReader:
             yield page
 
     def close(self) -> None:
-        for proc in [*self._procs, *([self._fetcher] if self._fetcher else [])]:
+        for proc in self._procs:
             _stop(proc)
+        if self._fetcher is not None:
+            _stop(self._fetcher)
 
     def __enter__(self) -> PageReader:
         return self
