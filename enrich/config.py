@@ -116,8 +116,9 @@ class SyncConfig(_Section):
     boilerplate_min_products: int = Field(default=5, ge=2)
     min_source_chars: int = Field(default=20, ge=0)
     max_field_bytes: int = Field(default=1_000_000, gt=0)
-    # Page reader processes for a large catalog (None: one per CPU; 0: none). Each reads the
-    # store on its own connection, so a sync has up to this many requests in flight.
+    # Page reader processes for a large catalog (None: one per CPU; 0: none). Their pages are
+    # asked for on a connection each, so a sync has up to this many page requests in flight
+    # (and as many for variations, with ``variations``).
     readers: int | None = Field(default=None, ge=0, le=16)
     priority: list[PriorityTier] = Field(default_factory=_default_priority, max_length=20)
 
