@@ -7,6 +7,7 @@ Both ends are enrich processes started by the syncing process for this one sync
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import struct
 from typing import IO, Any
@@ -18,6 +19,18 @@ def send(out: IO[bytes], message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_FRAME.pack(len(data)) + data)
     out.flush()
+
+
+def send_error(out: IO[bytes], exc: BaseException) -> None:
+    """Hand ``exc`` to the other side, to be raised there: as it is, or as its words when it
+    cannot be pickled. Nothing when the other side is gone."""
+    try:
+        send(out, ("error", exc))
+    except BrokenPipeError:
+        return
+    except Exception:
+        with contextlib.suppress(BrokenPipeError):
+            send(out, ("error_text", f"{type(exc).__name__}: {exc}"))
 
 
 def receive(stream: IO[bytes]) -> Any:
@@ -32,4 +45,4 @@ def receive(stream: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
-__all__ = ["receive", "send"]
+__all__ = ["receive", "send", "send_error"]

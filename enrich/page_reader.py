@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from enrich.errors import StoreError
-from enrich.frames import receive, send
+from enrich.frames import receive, send, send_error
 from enrich.guards.inputs import input_flag_dicts
 from enrich.ledger.codec import dumps as ledger_json
 from enrich.missing import Rules
@@ -324,7 +324,7 @@ def main() -> None:
     try:
         rules: Rules = job["rules"]
         # The client only asks for variations (``build_page``); the fetcher asks for pages.
-        with WooClient(**job["client"], prefetch=False) as client, \
+        with WooClient(**job["client"]) as client, \
                 os.fdopen(job["source"], "rb") as source:
             while (message := receive(source)) is not None:
                 kind, value = message
@@ -345,13 +345,7 @@ def main() -> None:
     except BrokenPipeError:
         return  # the syncing process is gone: nobody to tell
     except BaseException as exc:  # handed to the syncing process, raised there
-        try:
-            send(out, ("error", exc))
-        except BrokenPipeError:
-            return
-        except Exception:  # an exception that cannot be pickled: its words, at least
-            with contextlib.suppress(BrokenPipeError):
-                send(out, ("error_text", f"{type(exc).__name__}: {exc}"))
+        send_error(out, exc)
 
 
 __all__ = ["MIN_PAGES", "BuiltPage", "PageReader", "build_page", "cpus"]

@@ -22,6 +22,7 @@ from enrich.ledger.publishes import record_published
 from enrich.sandbox.catalog import synthetic_catalog
 from enrich.sandbox.store import serve_store
 from enrich.sync import SyncProgress, SyncSummary, sync
+from enrich.woo import fetcher
 from tests.injection_phrasings import POSITIVES
 from tests.woo_helpers import client, interposed_store, options
 
@@ -256,3 +257,19 @@ def test_a_reader_starts_without_the_ledger_or_the_configuration() -> None:
     # What the check looks at is there to be seen.
     assert _imported_by("enrich.page_reader", ("enrich.guards", "enrich.missing")) == [
         "enrich.guards", "enrich.missing"]
+
+
+def test_the_fetcher_stops_quietly_when_its_reader_is_gone() -> None:
+    """A reader that died leaves its pipe without a reading end: the fetcher's thread for it
+    stops there, and raises nothing (a thread's exception is a traceback on the terminal)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    # A small page: its frame waits in the write buffer, where closing tries it again.
+    with serve_store(list(synthetic_catalog(5, seed=5)), options=options()) as srv, \
+            client(srv.url) as woo:
+        job = {"client": woo.reopen_args(), "modified_after": None,
+               "statuses": ("publish", "draft", "pending", "private"), "fields": ["id"],
+               "first_page": 1, "outs": [write_end]}
+        fetcher._fetch(job, 0, write_end)
+        asked = len(srv.store.request_log)
+    assert asked == 1  # one page fetched, then nobody to hand it to: no more asked

@@ -31,25 +31,23 @@ from enrich.woo.client import WooClient
 def _fetch(job: dict[str, Any], index: int, fd: int) -> None:
     """One reader's pages into its pipe, then how they ended."""
     step = len(job["outs"])
-    with os.fdopen(fd, "wb") as out:
-        try:
-            with WooClient(**job["client"], prefetch=False) as client:
-                for body in client.iter_page_bodies(
-                        modified_after=job["modified_after"], statuses=job["statuses"],
-                        fields=job["fields"], first_page=job["first_page"] + index,
-                        step=step):
-                    frames.send(out, ("body", body))
-            frames.send(out, ("end", None))
-        except BrokenPipeError:
-            return  # that reader is gone: nobody to fetch for
-        except BaseException as exc:  # handed to the reader, which hands it to sync
-            try:
-                frames.send(out, ("error", exc))
-            except BrokenPipeError:
-                return
-            except Exception:  # an exception that cannot be pickled: its words, at least
-                with contextlib.suppress(BrokenPipeError):
-                    frames.send(out, ("error_text", f"{type(exc).__name__}: {exc}"))
+    out = os.fdopen(fd, "wb")
+    try:
+        with WooClient(**job["client"]) as client:
+            for body in client.iter_page_bodies(
+                    modified_after=job["modified_after"], statuses=job["statuses"],
+                    fields=job["fields"], first_page=job["first_page"] + index, step=step):
+                frames.send(out, ("body", body))
+        frames.send(out, ("end", None))
+    except BrokenPipeError:
+        return  # that reader is gone: nobody to fetch for
+    except BaseException as exc:  # handed to the reader, which hands it to sync
+        frames.send_error(out, exc)
+    finally:
+        # A write that broke leaves its bytes in the buffer, and closing tries them again:
+        # the reader is gone, so that is no error (not a traceback on the user's terminal).
+        with contextlib.suppress(BrokenPipeError):
+            out.close()
 
 
 def main() -> None:
